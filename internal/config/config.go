@@ -1,0 +1,400 @@
+// Package config loads and validates a dht cluster configuration.
+//
+// The native format is JSON (see examples/cluster.json). A properties file in the
+// original assignment's format (node_ips, server_port, dht_num_buckets, ...) loads too:
+// Load detects it by its keys.
+package config
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Routing modes: what a node does with a request for a slot another node owns.
+const (
+	// RoutingForward forwards the request to the owner and relays its reply.
+	RoutingForward = "forward"
+	// RoutingMoved answers -MOVED slot host:port, as Redis Cluster does.
+	RoutingMoved = "moved"
+)
+
+// Config is a whole cluster's configuration. Every node of a cluster loads the same
+// file; Digest tells whether two nodes did.
+type Config struct {
+	// Nodes lists the cluster's nodes in slot order: the first owns the first slot range.
+	Nodes []Node `json:"nodes"`
+	// Buckets is the number of lock stripes of each node's table.
+	Buckets int `json:"buckets,omitempty"`
+	// ReplicationDegree is the number of copies of each key. Only 1 is supported yet.
+	ReplicationDegree int `json:"replication_degree,omitempty"`
+	// Routing is RoutingForward (default) or RoutingMoved.
+	Routing string `json:"routing,omitempty"`
+	// Limits bound what a client may send.
+	Limits Limits `json:"limits"`
+	// Timeouts bound waits between nodes.
+	Timeouts Timeouts `json:"timeouts"`
+	// Workload is the default workload of dht bench.
+	Workload Workload `json:"workload"`
+}
+
+// Node is one member of the cluster.
+type Node struct {
+	// Name identifies the node in the config and on the command line (dht serve --node).
+	Name string `json:"id"`
+	// Addr is the host:port clients and peers use to reach the node's RESP port.
+	Addr string `json:"addr"`
+	// AdminAddr, if set, serves /metrics and /healthz over HTTP.
+	AdminAddr string `json:"admin_addr,omitempty"`
+}
+
+// ID is the node's 40-hex cluster id, derived from its name so that every node and
+// every topology reply agree on it without coordination.
+func (n Node) ID() string {
+	sum := sha1.Sum([]byte("dht-node:" + n.Name))
+	return hex.EncodeToString(sum[:])
+}
+
+// Limits bound client input; they are checked before anything is buffered.
+type Limits struct {
+	// MaxBulkLen is the largest bulk string (key or value) accepted, in bytes.
+	MaxBulkLen int `json:"max_bulk_len,omitempty"`
+	// MaxArgs is the largest number of arguments in one command.
+	MaxArgs int `json:"max_args,omitempty"`
+	// MaxInlineLen is the longest inline (non-RESP) command line, in bytes.
+	MaxInlineLen int `json:"max_inline_len,omitempty"`
+	// MaxClients is the most client connections a node holds at once.
+	MaxClients int `json:"max_clients,omitempty"`
+	// IdleTimeout closes client connections idle this long (0 disables).
+	IdleTimeout Duration `json:"idle_timeout,omitempty"`
+}
+
+// Timeouts bound waits between nodes.
+type Timeouts struct {
+	// PeerDial bounds connecting to a peer.
+	PeerDial Duration `json:"peer_dial,omitempty"`
+	// PeerRequest bounds one forwarded request; past it the client gets -CLUSTERDOWN.
+	PeerRequest Duration `json:"peer_request,omitempty"`
+	// Probe is the interval of peer health probes.
+	Probe Duration `json:"probe,omitempty"`
+	// ProbeFailures is how many probes in a row must fail before a peer is marked down.
+	ProbeFailures int `json:"probe_failures,omitempty"`
+	// Barrier bounds how long dht bench clients wait for each other.
+	Barrier Duration `json:"barrier,omitempty"`
+}
+
+// Mix is an operation mix in percent; the fields must add up to 100.
+type Mix struct {
+	// Get reads a key.
+	Get int `json:"get"`
+	// PutIfAbsent writes a key only if it does not exist (SET NX).
+	PutIfAbsent int `json:"put_if_absent"`
+	// Put writes a key unconditionally (SET).
+	Put int `json:"put"`
+	// MultiPut writes MultiPutNum keys at once (MSET).
+	MultiPut int `json:"multi_put"`
+}
+
+// Workload is what each dht bench client runs.
+type Workload struct {
+	// KeyMin and KeyMax bound the keys: uniform over [KeyMin, KeyMax).
+	KeyMin int64 `json:"key_min"`
+	KeyMax int64 `json:"key_max"`
+	// Requests is the number of operations per client thread (ignored with Duration).
+	Requests int `json:"requests"`
+	// Threads is the number of concurrent client threads per client.
+	Threads int `json:"threads"`
+	// ValueSize is the size of written values, in bytes.
+	ValueSize int `json:"value_size"`
+	// Mix is the operation mix in percent.
+	Mix Mix `json:"mix"`
+	// MultiPutNum is the number of keys of one multi-put.
+	MultiPutNum int `json:"multi_put_num"`
+	// Pipeline is the number of requests a thread keeps in flight (1 = no pipelining).
+	Pipeline int `json:"pipeline"`
+	// Duration, if set, runs for this long instead of a request count.
+	Duration Duration `json:"duration,omitempty"`
+}
+
+// Duration is a time.Duration written in JSON as a Go duration string ("1.5s").
+type Duration struct{ time.Duration }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a duration string, or a number of milliseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var ms float64
+		if err2 := json.Unmarshal(b, &ms); err2 != nil {
+			return fmt.Errorf("duration must be a string like \"1.5s\" or a number of milliseconds: %s", b)
+		}
+		d.Duration = time.Duration(ms * float64(time.Millisecond))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("bad duration %q: %w", s, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Default returns the defaults that Load fills in for absent fields.
+func Default() Config {
+	return Config{
+		Buckets:           1024,
+		ReplicationDegree: 1,
+		Routing:           RoutingForward,
+		Limits: Limits{
+			MaxBulkLen:   64 << 20,
+			MaxArgs:      1 << 20,
+			MaxInlineLen: 64 << 10,
+			MaxClients:   10000,
+			IdleTimeout:  Duration{0},
+		},
+		Timeouts: Timeouts{
+			PeerDial:      Duration{time.Second},
+			PeerRequest:   Duration{2 * time.Second},
+			Probe:         Duration{250 * time.Millisecond},
+			ProbeFailures: 3,
+			Barrier:       Duration{60 * time.Second},
+		},
+		Workload: Workload{
+			KeyMin:      0,
+			KeyMax:      1000,
+			Requests:    10000,
+			Threads:     8,
+			ValueSize:   30,
+			Mix:         Mix{Get: 60, PutIfAbsent: 40},
+			MultiPutNum: 3,
+			Pipeline:    1,
+		},
+	}
+}
+
+// Local returns a config for n nodes on 127.0.0.1, ports basePort, basePort+1, ...
+// Admin ports are left unset.
+func Local(n, basePort int) (Config, error) {
+	c := Default()
+	for i := 0; i < n; i++ {
+		c.Nodes = append(c.Nodes, Node{Name: fmt.Sprintf("n%d", i+1), Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(basePort+i))})
+	}
+	return c, c.Validate()
+}
+
+// Load reads, defaults and validates the config at path. Errors name the file and field.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes, defaults and validates a config in either format.
+func Parse(data []byte) (Config, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return Config{}, describeJSONError(data, err)
+	}
+	if _, ok := probe["node_ips"]; ok {
+		return parseProperties(data)
+	}
+	c := Default()
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, describeJSONError(data, err)
+	}
+	return c, c.Validate()
+}
+
+func describeJSONError(data []byte, err error) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		line := 1 + strings.Count(string(data[:syn.Offset]), "\n")
+		return fmt.Errorf("line %d: invalid JSON: %w", line, err)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return fmt.Errorf("field %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+	}
+	return fmt.Errorf("invalid config: %w", err)
+}
+
+// Validate checks every field and reports all problems at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("field %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if len(c.Nodes) == 0 {
+		bad("nodes", "at least one node is required")
+	}
+	if len(c.Nodes) > 1000 {
+		bad("nodes", "%d nodes: at most 1000 are supported", len(c.Nodes))
+	}
+	names, addrs := map[string]int{}, map[string]int{}
+	for i, n := range c.Nodes {
+		f := fmt.Sprintf("nodes[%d]", i)
+		switch {
+		case n.Name == "":
+			bad(f+".id", "must not be empty")
+		case strings.ContainsAny(n.Name, " \t\r\n"):
+			bad(f+".id", "%q must not contain white space", n.Name)
+		case names[n.Name] > 0:
+			bad(f+".id", "%q is also nodes[%d].id", n.Name, names[n.Name]-1)
+		}
+		names[n.Name] = i + 1
+		if err := checkHostPort(n.Addr); err != nil {
+			bad(f+".addr", "%v", err)
+		} else if addrs[n.Addr] > 0 {
+			bad(f+".addr", "%q is also nodes[%d].addr", n.Addr, addrs[n.Addr]-1)
+		}
+		addrs[n.Addr] = i + 1
+		if n.AdminAddr != "" {
+			if _, _, err := net.SplitHostPort(n.AdminAddr); err != nil {
+				bad(f+".admin_addr", "%v", err)
+			}
+		}
+	}
+	if c.Buckets < 1 || c.Buckets > 1<<20 {
+		bad("buckets", "%d: must be between 1 and %d", c.Buckets, 1<<20)
+	}
+	if c.ReplicationDegree != 1 {
+		bad("replication_degree", "%d: only 1 is supported (replication is not built yet)", c.ReplicationDegree)
+	}
+	if c.Routing != RoutingForward && c.Routing != RoutingMoved {
+		bad("routing", "%q: must be %q or %q", c.Routing, RoutingForward, RoutingMoved)
+	}
+	l := c.Limits
+	if l.MaxBulkLen < 1 || l.MaxBulkLen > 512<<20 {
+		bad("limits.max_bulk_len", "%d: must be between 1 and %d", l.MaxBulkLen, 512<<20)
+	}
+	if l.MaxArgs < 3 {
+		bad("limits.max_args", "%d: must be at least 3", l.MaxArgs)
+	}
+	if l.MaxInlineLen < 16 {
+		bad("limits.max_inline_len", "%d: must be at least 16", l.MaxInlineLen)
+	}
+	if l.MaxClients < 1 {
+		bad("limits.max_clients", "%d: must be at least 1", l.MaxClients)
+	}
+	if l.IdleTimeout.Duration < 0 {
+		bad("limits.idle_timeout", "must not be negative")
+	}
+	t := c.Timeouts
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"timeouts.peer_dial", t.PeerDial.Duration}, {"timeouts.peer_request", t.PeerRequest.Duration}, {"timeouts.probe", t.Probe.Duration}, {"timeouts.barrier", t.Barrier.Duration}} {
+		if d.v <= 0 {
+			bad(d.name, "must be positive")
+		}
+	}
+	if t.ProbeFailures < 1 {
+		bad("timeouts.probe_failures", "%d: must be at least 1", t.ProbeFailures)
+	}
+	if err := c.Workload.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks a workload on its own (dht bench validates flag overrides with it).
+func (w Workload) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("field workload.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if w.KeyMax <= w.KeyMin {
+		bad("key_max", "%d: must be greater than key_min (%d)", w.KeyMax, w.KeyMin)
+	}
+	if w.Requests < 0 {
+		bad("requests", "%d: must not be negative", w.Requests)
+	}
+	if w.Requests == 0 && w.Duration.Duration <= 0 {
+		bad("requests", "0 requests and no duration: nothing to run")
+	}
+	if w.Threads < 1 || w.Threads > 10000 {
+		bad("threads", "%d: must be between 1 and 10000", w.Threads)
+	}
+	if w.ValueSize < 1 || w.ValueSize > 64<<20 {
+		bad("value_size", "%d: must be between 1 and %d", w.ValueSize, 64<<20)
+	}
+	m := w.Mix
+	if m.Get < 0 || m.PutIfAbsent < 0 || m.Put < 0 || m.MultiPut < 0 {
+		bad("mix", "percentages must not be negative")
+	}
+	if sum := m.Get + m.PutIfAbsent + m.Put + m.MultiPut; sum != 100 {
+		bad("mix", "get+put_if_absent+put+multi_put = %d, must be 100", sum)
+	}
+	if m.MultiPut > 0 && (w.MultiPutNum < 1 || w.MultiPutNum > 10000) {
+		bad("multi_put_num", "%d: must be between 1 and 10000", w.MultiPutNum)
+	}
+	if w.Pipeline < 1 || w.Pipeline > 10000 {
+		bad("pipeline", "%d: must be between 1 and 10000", w.Pipeline)
+	}
+	if w.Duration.Duration < 0 {
+		bad("duration", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return errors.New("must not be empty")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host: peers must be able to dial it", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535-10000 {
+		return fmt.Errorf("%q: port must be a number between 1 and %d (port+10000 is reported as the cluster bus port)", addr, 65535-10000)
+	}
+	return nil
+}
+
+// Node returns the node named name.
+func (c Config) Node(name string) (Node, error) {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n, nil
+		}
+	}
+	known := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		known[i] = n.Name
+	}
+	return Node{}, fmt.Errorf("no node %q in the config (nodes: %s)", name, strings.Join(known, ", "))
+}
+
+// Digest is a short hash of everything that nodes must agree on: the node list, the
+// slot layout it implies, the replication degree and the routing mode. Nodes compare
+// digests at the startup barrier.
+func (c Config) Digest() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "v1|rf=%d|routing=%s", c.ReplicationDegree, c.Routing)
+	for _, n := range c.Nodes {
+		fmt.Fprintf(h, "|%s=%s", n.Name, n.Addr)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
