@@ -1,0 +1,527 @@
+// Package store is the concurrent in-memory key-value table of one node.
+//
+// Keys and values are binary-safe byte strings. The table is split into
+// stripes, each guarded by its own lock; a key's stripe is its Redis Cluster
+// hash slot modulo the number of stripes, so every key of a slot lives in one
+// stripe. Operations on keys of a single slot therefore take a single lock,
+// and multi-key operations lock the stripes they touch in ascending order,
+// which makes them atomic and deadlock-free.
+//
+// Keys may expire. Expiry is lazy (a read or write that finds an expired key
+// treats it as absent and removes it) and active (SweepExpired, which the
+// server calls periodically).
+//
+// Stored values are never modified in place: a write replaces the slice.
+// Slices returned by Get and in SetResult.Old therefore stay valid and
+// unchanged after the store releases its locks, but callers must not modify
+// them.
+package store
+
+import (
+	"bytes"
+	"math"
+	"slices"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/dhtkv/dht/internal/keyspace"
+)
+
+// DefaultStripes is the number of stripes New uses when Options.Stripes is
+// not positive.
+const DefaultStripes = 1024
+
+// Options configures a Store.
+type Options struct {
+	// Stripes is the number of independently locked parts of the table.
+	// Values <= 0 select DefaultStripes; values above keyspace.Slots are
+	// lowered to keyspace.Slots, since extra stripes could never be used.
+	Stripes int
+	// Now returns the current time and drives expiry; tests inject a fake.
+	// Nil selects time.Now.
+	Now func() time.Time
+}
+
+// SetMode is the condition under which Set writes.
+type SetMode int
+
+const (
+	// SetAlways writes unconditionally.
+	SetAlways SetMode = iota
+	// SetIfAbsent writes only if the key does not exist (SET ... NX).
+	SetIfAbsent
+	// SetIfPresent writes only if the key exists (SET ... XX).
+	SetIfPresent
+)
+
+// SetArgs are the options of Set, mirroring those of the Redis SET command.
+// The server validates combinations Redis rejects (such as a TTL together
+// with KeepTTL); Set resolves them as documented on each field.
+type SetArgs struct {
+	// Mode is the condition under which the value is written.
+	Mode SetMode
+	// TTL is the time to live of the written value. Zero means no expiry;
+	// a negative TTL means the value expires at once, so a successful write
+	// removes the key (as Redis does for SET ... PXAT with a past time).
+	TTL time.Duration
+	// KeepTTL keeps the expiry of the key being overwritten (SET ... KEEPTTL).
+	// It is ignored when TTL is non-zero.
+	KeepTTL bool
+	// Get asks for the previous value in SetResult.Old (SET ... GET).
+	Get bool
+}
+
+// SetResult reports the outcome of Set.
+type SetResult struct {
+	// Written reports whether the condition in SetArgs.Mode held and the
+	// write took place.
+	Written bool
+	// Old is the previous value if SetArgs.Get was set and HadOld is true.
+	Old []byte
+	// HadOld reports whether the key existed (and had not expired) before
+	// the call, whether or not Set wrote.
+	HadOld bool
+}
+
+// entry is one stored value.
+type entry struct {
+	val []byte
+	exp int64 // expiry in Unix nanoseconds; 0 means none
+}
+
+// expired reports whether e has expired at time now (Unix nanoseconds).
+// Like Redis, a key is still live at the exact instant of its expiry.
+func (e entry) expired(now int64) bool {
+	return e.exp != 0 && now > e.exp
+}
+
+// stripe is one independently locked part of the table.
+type stripe struct {
+	mu sync.RWMutex
+	m  map[string]entry
+	// volatile holds the keys of m that have an expiry, so that sweeping
+	// and counting live keys need not scan persistent keys.
+	volatile map[string]struct{}
+}
+
+// put stores e under k, where old and had are the result of looking k up.
+func (st *stripe) put(k string, e entry, old entry, had bool) {
+	wasVolatile := had && old.exp != 0
+	switch {
+	case e.exp != 0 && !wasVolatile:
+		st.volatile[k] = struct{}{}
+	case e.exp == 0 && wasVolatile:
+		delete(st.volatile, k)
+	}
+	st.m[k] = e
+}
+
+// remove deletes k, whose entry is e.
+func (st *stripe) remove(k string, e entry) {
+	if e.exp != 0 {
+		delete(st.volatile, k)
+	}
+	delete(st.m, k)
+}
+
+// paddedStripe keeps adjacent stripes' locks on separate cache lines.
+type paddedStripe struct {
+	stripe
+	_ [64 - unsafe.Sizeof(stripe{})%64]byte
+}
+
+// Store is a concurrent in-memory key-value table. Create one with New; the
+// zero value is not usable. All methods are safe for concurrent use.
+type Store struct {
+	stripes []paddedStripe
+	now     func() time.Time
+}
+
+// New returns an empty Store configured by opts.
+func New(opts Options) *Store {
+	n := opts.Stripes
+	if n <= 0 {
+		n = DefaultStripes
+	}
+	n = min(n, keyspace.Slots)
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{stripes: make([]paddedStripe, n), now: now}
+	for i := range s.stripes {
+		s.stripes[i].m = make(map[string]entry)
+		s.stripes[i].volatile = make(map[string]struct{})
+	}
+	return s
+}
+
+// Stripes returns the number of stripes of s.
+func (s *Store) Stripes() int {
+	return len(s.stripes)
+}
+
+// nowNanos returns the current time in Unix nanoseconds.
+func (s *Store) nowNanos() int64 {
+	return s.now().UnixNano()
+}
+
+// stripeIndex returns the index of key's stripe.
+func (s *Store) stripeIndex(key []byte) int {
+	return keyspace.Slot(key) % len(s.stripes)
+}
+
+// stripeOf returns key's stripe.
+func (s *Store) stripeOf(key []byte) *stripe {
+	return &s.stripes[s.stripeIndex(key)].stripe
+}
+
+// Get returns the value of key and whether it exists. An expired key is
+// removed and reported as absent. The returned slice must not be modified.
+func (s *Store) Get(key []byte) (val []byte, ok bool) {
+	st := s.stripeOf(key)
+	st.mu.RLock()
+	e, ok := st.m[string(key)]
+	if ok && e.exp != 0 {
+		if now := s.nowNanos(); e.expired(now) {
+			st.mu.RUnlock()
+			s.expire(st, key, now)
+			return nil, false
+		}
+	}
+	st.mu.RUnlock()
+	return e.val, ok
+}
+
+// expire removes key from st if it has expired by now. Readers call it after
+// dropping their read lock, so it checks again: a writer may have replaced
+// the key in between.
+func (s *Store) expire(st *stripe, key []byte, now int64) {
+	st.mu.Lock()
+	if e, ok := st.m[string(key)]; ok && e.expired(now) {
+		st.remove(string(key), e)
+	}
+	st.mu.Unlock()
+}
+
+// TTL returns the time key has left to live. exists reports whether key
+// exists, and hasExpiry whether it has an expiry at all; remaining is zero
+// unless both are true. In Redis terms, TTL answers -2 when !exists and -1
+// when !hasExpiry.
+func (s *Store) TTL(key []byte) (remaining time.Duration, exists, hasExpiry bool) {
+	st := s.stripeOf(key)
+	st.mu.RLock()
+	e, ok := st.m[string(key)]
+	st.mu.RUnlock()
+	if !ok {
+		return 0, false, false
+	}
+	if e.exp == 0 {
+		return 0, true, false
+	}
+	now := s.nowNanos()
+	if e.expired(now) {
+		s.expire(st, key, now)
+		return 0, false, false
+	}
+	return time.Duration(e.exp - now), true, true
+}
+
+// Set writes val under key according to a; see SetArgs and SetResult. Set
+// copies key and val, so callers may reuse their buffers afterwards.
+func (s *Store) Set(key, val []byte, a SetArgs) SetResult {
+	k, v := string(key), cloneValue(val)
+	var now, exp int64
+	if a.TTL != 0 {
+		now = s.nowNanos()
+		exp = expiryAt(now, a.TTL)
+	}
+	st := s.stripeOf(key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	old, had := st.m[k]
+	if had && old.exp != 0 {
+		if now == 0 {
+			now = s.nowNanos()
+		}
+		if old.expired(now) {
+			st.remove(k, old)
+			had = false
+		}
+	}
+	res := SetResult{HadOld: had}
+	if had && a.Get {
+		res.Old = old.val
+	}
+	if (a.Mode == SetIfAbsent && had) || (a.Mode == SetIfPresent && !had) {
+		return res
+	}
+	res.Written = true
+	switch {
+	case a.TTL < 0:
+		if had {
+			st.remove(k, old)
+		}
+		return res
+	case a.TTL == 0 && a.KeepTTL && had:
+		exp = old.exp
+	}
+	st.put(k, entry{val: v, exp: exp}, old, had)
+	return res
+}
+
+// cloneValue copies val. An empty value is stored as a non-nil empty slice,
+// which costs no allocation.
+func cloneValue(val []byte) []byte {
+	if len(val) == 0 {
+		return []byte{}
+	}
+	return bytes.Clone(val)
+}
+
+// expiryAt returns the Unix-nanosecond expiry of a value written at now with
+// the given non-zero ttl, saturating instead of overflowing.
+func expiryAt(now int64, ttl time.Duration) int64 {
+	if ttl > 0 && now > math.MaxInt64-int64(ttl) {
+		return math.MaxInt64
+	}
+	return now + int64(ttl)
+}
+
+// Del removes keys and returns how many of them existed. Keys that had
+// already expired are removed too but not counted. A key named twice counts
+// once. All keys are removed atomically.
+func (s *Store) Del(keys ...[]byte) int {
+	var idxBuf, orderBuf [8]int
+	idx, order := s.stripeIndexes(keys, idxBuf[:0], orderBuf[:0])
+	s.lockAll(order)
+	defer s.unlockAll(order)
+	var now int64
+	n := 0
+	for i, key := range keys {
+		st := &s.stripes[idx[i]].stripe
+		e, ok := st.m[string(key)]
+		if !ok {
+			continue
+		}
+		if e.exp != 0 && now == 0 {
+			now = s.nowNanos()
+		}
+		if !e.expired(now) {
+			n++
+		}
+		st.remove(string(key), e)
+	}
+	return n
+}
+
+// Exists returns how many of keys exist. A key named several times is
+// counted each time, as Redis does. Expired keys are not counted, and are
+// removed.
+func (s *Store) Exists(keys ...[]byte) int {
+	var idxBuf, orderBuf [8]int
+	idx, order := s.stripeIndexes(keys, idxBuf[:0], orderBuf[:0])
+	s.rlockAll(order)
+	var now int64
+	n, expired := 0, false
+	for i, key := range keys {
+		e, ok := s.stripes[idx[i]].m[string(key)]
+		if !ok {
+			continue
+		}
+		if e.exp != 0 && now == 0 {
+			now = s.nowNanos()
+		}
+		if e.expired(now) {
+			expired = true
+			continue
+		}
+		n++
+	}
+	s.runlockAll(order)
+	if expired {
+		for i, key := range keys {
+			s.expire(&s.stripes[idx[i]].stripe, key, now)
+		}
+	}
+	return n
+}
+
+// MSet writes every key-value pair atomically, clearing any expiry, as
+// MSET does. If a key appears more than once, its last value wins. MSet
+// copies all keys and values.
+func (s *Store) MSet(pairs [][2][]byte) {
+	keys, vals := copyPairs(pairs)
+	var idxBuf, orderBuf [8]int
+	idx, order := s.pairStripeIndexes(pairs, idxBuf[:0], orderBuf[:0])
+	s.lockAll(order)
+	defer s.unlockAll(order)
+	for i, k := range keys {
+		st := &s.stripes[idx[i]].stripe
+		old, had := st.m[k]
+		st.put(k, entry{val: vals[i]}, old, had)
+	}
+}
+
+// MSetNX writes every key-value pair if none of the keys exists, and
+// otherwise writes nothing, atomically, as MSETNX does. It reports whether
+// it wrote; with no pairs it writes nothing and returns false.
+func (s *Store) MSetNX(pairs [][2][]byte) bool {
+	if len(pairs) == 0 {
+		return false
+	}
+	keys, vals := copyPairs(pairs)
+	var idxBuf, orderBuf [8]int
+	idx, order := s.pairStripeIndexes(pairs, idxBuf[:0], orderBuf[:0])
+	s.lockAll(order)
+	defer s.unlockAll(order)
+	now := s.nowNanos()
+	for i, k := range keys {
+		if e, ok := s.stripes[idx[i]].m[k]; ok && !e.expired(now) {
+			return false
+		}
+	}
+	for i, k := range keys {
+		st := &s.stripes[idx[i]].stripe
+		old, had := st.m[k]
+		st.put(k, entry{val: vals[i]}, old, had)
+	}
+	return true
+}
+
+// copyPairs copies the keys and values of pairs so that they can be stored.
+func copyPairs(pairs [][2][]byte) (keys []string, vals [][]byte) {
+	keys = make([]string, len(pairs))
+	vals = make([][]byte, len(pairs))
+	for i, p := range pairs {
+		keys[i], vals[i] = string(p[0]), cloneValue(p[1])
+	}
+	return keys, vals
+}
+
+// Len returns the number of live keys. Keys that have expired but not yet
+// been removed are not counted. Stripes are counted one after another, so
+// under concurrent writes the result need not match any single instant.
+func (s *Store) Len() int {
+	now := s.nowNanos()
+	n := 0
+	for i := range s.stripes {
+		st := &s.stripes[i].stripe
+		st.mu.RLock()
+		n += len(st.m)
+		for k := range st.volatile {
+			if st.m[k].expired(now) {
+				n--
+			}
+		}
+		st.mu.RUnlock()
+	}
+	return n
+}
+
+// SlotLen returns the number of live keys in hash slot slot, or 0 if slot is
+// out of range. It walks the slot's stripe, hashing every key in it.
+func (s *Store) SlotLen(slot int) int {
+	if slot < 0 || slot >= keyspace.Slots {
+		return 0
+	}
+	now := s.nowNanos()
+	st := &s.stripes[slot%len(s.stripes)].stripe
+	n := 0
+	st.mu.RLock()
+	for k, e := range st.m {
+		if !e.expired(now) && keyspace.SlotOf(k) == slot {
+			n++
+		}
+	}
+	st.mu.RUnlock()
+	return n
+}
+
+// sweepScanFactor bounds the work of SweepExpired: per stripe it examines at
+// most sweepScanFactor*maxPerStripe keys that have an expiry, so that a
+// stripe holding many keys that expire later is not locked for long.
+const sweepScanFactor = 4
+
+// SweepExpired removes expired keys and returns how many it removed. In each
+// stripe it removes at most maxPerStripe keys and examines at most
+// 4*maxPerStripe keys that have an expiry, starting at a random one, so
+// repeated calls reach every key. If maxPerStripe <= 0 it removes every
+// expired key.
+func (s *Store) SweepExpired(maxPerStripe int) int {
+	now := s.nowNanos()
+	removed := 0
+	for i := range s.stripes {
+		st := &s.stripes[i].stripe
+		st.mu.Lock()
+		budget := sweepScanFactor * maxPerStripe
+		n := 0
+		for k := range st.volatile {
+			if maxPerStripe > 0 && (n == maxPerStripe || budget == 0) {
+				break
+			}
+			budget--
+			if e := st.m[k]; e.expired(now) {
+				st.remove(k, e)
+				n++
+			}
+		}
+		st.mu.Unlock()
+		removed += n
+	}
+	return removed
+}
+
+// stripeIndexes appends to idx the stripe index of each key and to order
+// the distinct indexes in ascending order, the order in which they must be
+// locked. Callers pass small stack buffers to avoid allocation.
+func (s *Store) stripeIndexes(keys [][]byte, idx, order []int) ([]int, []int) {
+	for _, k := range keys {
+		idx = append(idx, s.stripeIndex(k))
+	}
+	return idx, lockOrder(idx, order)
+}
+
+// pairStripeIndexes is stripeIndexes for the keys of pairs.
+func (s *Store) pairStripeIndexes(pairs [][2][]byte, idx, order []int) ([]int, []int) {
+	for _, p := range pairs {
+		idx = append(idx, s.stripeIndex(p[0]))
+	}
+	return idx, lockOrder(idx, order)
+}
+
+// lockOrder appends to order the distinct elements of idx in ascending order.
+func lockOrder(idx, order []int) []int {
+	order = append(order, idx...)
+	slices.Sort(order)
+	return slices.Compact(order)
+}
+
+// lockAll write-locks the stripes listed in order, which must be ascending.
+func (s *Store) lockAll(order []int) {
+	for _, i := range order {
+		s.stripes[i].mu.Lock()
+	}
+}
+
+// unlockAll releases the locks taken by lockAll.
+func (s *Store) unlockAll(order []int) {
+	for _, i := range order {
+		s.stripes[i].mu.Unlock()
+	}
+}
+
+// rlockAll read-locks the stripes listed in order, which must be ascending.
+func (s *Store) rlockAll(order []int) {
+	for _, i := range order {
+		s.stripes[i].mu.RLock()
+	}
+}
+
+// runlockAll releases the locks taken by rlockAll.
+func (s *Store) runlockAll(order []int) {
+	for _, i := range order {
+		s.stripes[i].mu.RUnlock()
+	}
+}
