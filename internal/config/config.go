@@ -71,6 +71,8 @@ type Limits struct {
 	MaxArgs int `json:"max_args,omitempty"`
 	// MaxInlineLen is the longest inline (non-RESP) command line, in bytes.
 	MaxInlineLen int `json:"max_inline_len,omitempty"`
+	// MaxRequestLen is the largest command, all arguments together, in bytes.
+	MaxRequestLen int `json:"max_request_len,omitempty"`
 	// MaxClients is the most client connections a node holds at once.
 	MaxClients int `json:"max_clients,omitempty"`
 	// IdleTimeout closes client connections idle this long (0 disables).
@@ -156,11 +158,12 @@ func Default() Config {
 		ReplicationDegree: 1,
 		Routing:           RoutingForward,
 		Limits: Limits{
-			MaxBulkLen:   64 << 20,
-			MaxArgs:      1 << 20,
-			MaxInlineLen: 64 << 10,
-			MaxClients:   10000,
-			IdleTimeout:  Duration{0},
+			MaxBulkLen:    64 << 20,
+			MaxArgs:       1 << 20,
+			MaxInlineLen:  64 << 10,
+			MaxRequestLen: 128 << 20,
+			MaxClients:    10000,
+			IdleTimeout:   Duration{0},
 		},
 		Timeouts: Timeouts{
 			PeerDial:      Duration{time.Second},
@@ -290,6 +293,9 @@ func (c Config) Validate() error {
 	}
 	if l.MaxInlineLen < 16 {
 		bad("limits.max_inline_len", "%d: must be at least 16", l.MaxInlineLen)
+	}
+	if l.MaxRequestLen < l.MaxBulkLen {
+		bad("limits.max_request_len", "%d: must be at least limits.max_bulk_len (%d)", l.MaxRequestLen, l.MaxBulkLen)
 	}
 	if l.MaxClients < 1 {
 		bad("limits.max_clients", "%d: must be at least 1", l.MaxClients)

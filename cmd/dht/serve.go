@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dhtkv/dht/internal/config"
+	"github.com/dhtkv/dht/internal/server"
+)
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func newServeCmd() *cobra.Command {
+	var cfgPath, node, listen, admin, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE --node ID",
+		Short: "Run one node of a cluster",
+		Long: `Run one node of the cluster described by the config file; every node loads
+the same file. The node listens on its addr from the config (or --listen), and
+serves data commands once every node of the config is up and runs the same config
+(the startup barrier). SIGINT or SIGTERM drain the clients and stop it.`,
+		Example: `  dht serve --config examples/cluster.json --node n1
+  dht serve --config /etc/dht/cluster.json --node n2 --listen 0.0.0.0:7001`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			s, err := server.New(server.Options{Config: cfg, Self: node, Listen: listen, AdminListen: admin, Logger: log})
+			if err != nil {
+				return err
+			}
+			return s.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", "", "cluster config file (JSON, or the original properties format)")
+	f.StringVar(&node, "node", "", "this node's id in the config")
+	f.StringVar(&listen, "listen", "", "address to listen on (default: the node's addr)")
+	f.StringVar(&admin, "admin", "", "admin HTTP address for /metrics and /healthz (default: the node's admin_addr)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	_ = cmd.MarkFlagRequired("config")
+	_ = cmd.MarkFlagRequired("node")
+	return cmd
+}

@@ -1,0 +1,262 @@
+// Package peer keeps pooled, pipelined connections from one node to another.
+//
+// A Pool multiplexes many concurrent requests over a few TCP connections: each
+// connection has a writer that batches queued requests into one write and a reader that
+// hands replies back in order. Requests and replies are raw RESP, so a node relays a
+// peer's reply to its own client byte for byte.
+package peer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dhtkv/dht/internal/resp"
+)
+
+// ErrClosed is returned by a Pool that has been closed.
+var ErrClosed = errors.New("peer: pool closed")
+
+// Options configure a Pool.
+type Options struct {
+	// Conns is the number of connections (default 2).
+	Conns int
+	// DialTimeout bounds connecting (default 1s).
+	DialTimeout time.Duration
+	// QueueLen bounds the requests waiting on one connection (default 4096).
+	QueueLen int
+}
+
+// Pool is a set of pipelined connections to one address. It redials broken
+// connections on demand. It is safe for concurrent use.
+type Pool struct {
+	addr  string
+	opts  Options
+	next  atomic.Uint32
+	slots []slot
+
+	mu     sync.Mutex
+	closed bool
+}
+
+type slot struct {
+	mu sync.Mutex
+	c  *conn
+}
+
+// NewPool returns a pool for addr. It dials lazily.
+func NewPool(addr string, opts Options) *Pool {
+	if opts.Conns <= 0 {
+		opts.Conns = 2
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = time.Second
+	}
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = 4096
+	}
+	return &Pool{addr: addr, opts: opts, slots: make([]slot, opts.Conns)}
+}
+
+// Addr is the address the pool dials.
+func (p *Pool) Addr() string { return p.addr }
+
+// Do sends one raw RESP command and returns the raw RESP reply (which may be a RESP
+// error: that is a reply, not a Go error). It fails if ctx ends first, if the peer
+// cannot be reached, or if the connection breaks.
+func (p *Pool) Do(ctx context.Context, req []byte) ([]byte, error) {
+	c, err := p.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	call := &call{req: req, done: make(chan struct{})}
+	select {
+	case c.queue <- call:
+	case <-c.dead:
+		return nil, c.err()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("peer %s: %w", p.addr, ctx.Err())
+	}
+	select {
+	case <-call.done:
+		return call.reply, call.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("peer %s: no reply: %w", p.addr, ctx.Err())
+	}
+}
+
+func (p *Pool) conn(ctx context.Context) (*conn, error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	s := &p.slots[int(p.next.Add(1))%len(p.slots)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != nil && !s.c.isDead() {
+		return s.c, nil
+	}
+	d := net.Dialer{Timeout: p.opts.DialTimeout, KeepAlive: 15 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w", p.addr, err)
+	}
+	s.c = newConn(nc, p.opts.QueueLen)
+	return s.c, nil
+}
+
+// Close closes every connection; calls under way fail.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	for i := range p.slots {
+		s := &p.slots[i]
+		s.mu.Lock()
+		if s.c != nil {
+			s.c.fail(ErrClosed)
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+type call struct {
+	req   []byte
+	reply []byte
+	err   error
+	done  chan struct{}
+}
+
+// conn is one pipelined connection: a writer goroutine and a reader goroutine joined
+// by the FIFO of calls written but not yet answered.
+type conn struct {
+	nc      net.Conn
+	queue   chan *call
+	pending chan *call
+	dead    chan struct{}
+
+	once    sync.Once
+	failErr error
+}
+
+func newConn(nc net.Conn, queueLen int) *conn {
+	c := &conn{
+		nc:      nc,
+		queue:   make(chan *call, queueLen),
+		pending: make(chan *call, queueLen),
+		dead:    make(chan struct{}),
+	}
+	go c.writeLoop()
+	go c.readLoop()
+	return c
+}
+
+func (c *conn) isDead() bool {
+	select {
+	case <-c.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *conn) err() error {
+	<-c.dead
+	return c.failErr
+}
+
+func (c *conn) fail(err error) {
+	c.once.Do(func() {
+		c.failErr = fmt.Errorf("peer %s: %w", c.nc.RemoteAddr(), err)
+		close(c.dead)
+		c.nc.Close()
+	})
+}
+
+func (c *conn) writeLoop() {
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	for {
+		var first *call
+		select {
+		case first = <-c.queue:
+		case <-c.dead:
+			c.drain()
+			return
+		}
+		batch := []*call{first}
+	more:
+		for len(batch) < 512 {
+			select {
+			case cl := <-c.queue:
+				batch = append(batch, cl)
+			default:
+				break more
+			}
+		}
+		for _, cl := range batch {
+			if c.isDead() {
+				cl.finish(nil, c.failErr)
+				continue
+			}
+			// A call enters pending before its bytes are written, so its reply can
+			// never arrive ahead of it.
+			c.pending <- cl
+			if _, err := w.Write(cl.req); err != nil {
+				c.fail(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			c.fail(err)
+		}
+		if c.isDead() {
+			c.drain()
+			return
+		}
+	}
+}
+
+// drain fails the calls still queued or pending after the connection died.
+func (c *conn) drain() {
+	for {
+		select {
+		case cl := <-c.queue:
+			cl.finish(nil, c.failErr)
+		case cl := <-c.pending:
+			cl.finish(nil, c.failErr)
+		default:
+			return
+		}
+	}
+}
+
+func (c *conn) readLoop() {
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		reply, err := resp.ReadReply(r, nil)
+		if err != nil {
+			c.fail(err)
+			c.drain()
+			return
+		}
+		select {
+		case cl := <-c.pending:
+			cl.finish(reply, nil)
+		case <-c.dead:
+			c.drain()
+			return
+		}
+	}
+}
+
+func (cl *call) finish(reply []byte, err error) {
+	cl.reply, cl.err = reply, err
+	close(cl.done)
+}

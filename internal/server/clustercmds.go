@@ -1,0 +1,381 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"github.com/dhtkv/dht/internal/buildinfo"
+	"github.com/dhtkv/dht/internal/cluster"
+	"github.com/dhtkv/dht/internal/keyspace"
+)
+
+// redisVersion is the Redis version whose replies dht imitates; clients that check
+// the server version see this one.
+const redisVersion = "7.0.0"
+
+func cmdCluster(s *Server, conn redcon.Conn, args [][]byte) {
+	sub := strings.ToUpper(string(args[1]))
+	switch sub {
+	case "SLOTS":
+		s.clusterSlots(conn)
+	case "SHARDS":
+		s.clusterShards(conn)
+	case "NODES":
+		conn.WriteBulkString(s.clusterNodes())
+	case "INFO":
+		conn.WriteBulkString(s.clusterInfo())
+	case "MYID":
+		conn.WriteBulkString(s.self.ID)
+	case "KEYSLOT":
+		if len(args) != 3 {
+			conn.WriteError("ERR wrong number of arguments for 'cluster|keyslot' command")
+			return
+		}
+		conn.WriteInt(keyspace.Slot(args[2]))
+	case "COUNTKEYSINSLOT":
+		if len(args) != 3 {
+			conn.WriteError("ERR wrong number of arguments for 'cluster|countkeysinslot' command")
+			return
+		}
+		slot, err := strconv.Atoi(string(args[2]))
+		if err != nil || slot < 0 || slot >= keyspace.Slots {
+			conn.WriteError("ERR Invalid slot")
+			return
+		}
+		conn.WriteInt(s.store.SlotLen(slot))
+	default:
+		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLUSTER HELP.", truncate(args[1], 128)))
+	}
+}
+
+// clusterSlots answers CLUSTER SLOTS: [start, end, [host, port, id]] per range.
+func (s *Server) clusterSlots(conn redcon.Conn) {
+	members := s.slots.Members()
+	n := 0
+	for _, m := range members {
+		n += len(m.Ranges)
+	}
+	conn.WriteArray(n)
+	for _, m := range members {
+		for _, r := range m.Ranges {
+			conn.WriteArray(3)
+			conn.WriteInt(r.Start)
+			conn.WriteInt(r.End)
+			conn.WriteArray(3)
+			conn.WriteBulkString(m.Host)
+			conn.WriteInt(m.Port)
+			conn.WriteBulkString(m.ID)
+		}
+	}
+}
+
+// clusterShards answers CLUSTER SHARDS as Redis 7 does (maps as flat arrays in RESP2).
+func (s *Server) clusterShards(conn redcon.Conn) {
+	members := s.slots.Members()
+	conn.WriteArray(len(members))
+	for _, m := range members {
+		conn.WriteArray(4)
+		conn.WriteBulkString("slots")
+		conn.WriteArray(2 * len(m.Ranges))
+		for _, r := range m.Ranges {
+			conn.WriteInt(r.Start)
+			conn.WriteInt(r.End)
+		}
+		conn.WriteBulkString("nodes")
+		conn.WriteArray(1)
+		health := "online"
+		if m.Name != s.self.Name && s.members.State(m.Name) != cluster.Up {
+			health = "fail"
+		}
+		fields := []string{"id", m.ID, "port", "", "ip", m.Host, "endpoint", m.Host, "role", "master", "replication-offset", "", "health", health}
+		conn.WriteArray(len(fields))
+		for i := 0; i < len(fields); i += 2 {
+			conn.WriteBulkString(fields[i])
+			switch fields[i] {
+			case "port":
+				conn.WriteInt(m.Port)
+			case "replication-offset":
+				conn.WriteInt(0)
+			default:
+				conn.WriteBulkString(fields[i+1])
+			}
+		}
+	}
+}
+
+// clusterNodes renders CLUSTER NODES in Redis's line format.
+func (s *Server) clusterNodes() string {
+	var b strings.Builder
+	for _, m := range s.slots.Members() {
+		flags, link := "master", "connected"
+		switch {
+		case m.Name == s.self.Name:
+			flags = "myself,master"
+		case s.members.State(m.Name) == cluster.Down:
+			flags, link = "master,fail", "disconnected"
+		case s.members.State(m.Name) != cluster.Up:
+			flags, link = "master,fail?", "disconnected"
+		}
+		fmt.Fprintf(&b, "%s %s:%d@%d %s - 0 0 %d %s", m.ID, m.Host, m.Port, m.Port+10000, flags, m.Index+1, link)
+		for _, r := range m.Ranges {
+			b.WriteString(" " + r.String())
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func (s *Server) clusterInfo() string {
+	state := "fail"
+	if s.members.Healthy() {
+		state = "ok"
+	}
+	okSlots, failSlots := 0, 0
+	for _, m := range s.slots.Members() {
+		n := 0
+		for _, r := range m.Ranges {
+			n += r.Len()
+		}
+		if m.Name == s.self.Name || s.members.State(m.Name) == cluster.Up {
+			okSlots += n
+		} else {
+			failSlots += n
+		}
+	}
+	lines := []string{
+		"cluster_state:" + state,
+		fmt.Sprintf("cluster_slots_assigned:%d", keyspace.Slots),
+		fmt.Sprintf("cluster_slots_ok:%d", okSlots),
+		"cluster_slots_pfail:0",
+		fmt.Sprintf("cluster_slots_fail:%d", failSlots),
+		fmt.Sprintf("cluster_known_nodes:%d", len(s.slots.Members())),
+		fmt.Sprintf("cluster_size:%d", len(s.slots.Members())),
+		fmt.Sprintf("cluster_current_epoch:%d", len(s.slots.Members())),
+		fmt.Sprintf("cluster_my_epoch:%d", s.self.Index+1),
+		"dht_startup_barrier:" + passedWord(s.members.BarrierPassed()),
+		"dht_config_digest:" + s.digest,
+	}
+	return strings.Join(lines, "\r\n") + "\r\n"
+}
+
+func passedWord(b bool) string {
+	if b {
+		return "passed"
+	}
+	return "waiting"
+}
+
+func cmdInfo(s *Server, conn redcon.Conn, args [][]byte) {
+	want := map[string]bool{}
+	for _, a := range args[1:] {
+		want[strings.ToLower(string(a))] = true
+	}
+	all := len(want) == 0 || want["all"] || want["everything"] || want["default"]
+	var ms runtime.MemStats
+	if all || want["memory"] {
+		runtime.ReadMemStats(&ms)
+	}
+	s.clientsMu.Lock()
+	clients := len(s.clients)
+	s.clientsMu.Unlock()
+	sections := []struct {
+		name  string
+		lines []string
+	}{
+		{"Server", []string{
+			"redis_version:" + redisVersion,
+			"dht_version:" + buildinfo.Version(),
+			"redis_mode:cluster",
+			"os:" + runtime.GOOS + " " + runtime.GOARCH,
+			"arch_bits:64",
+			"go_version:" + runtime.Version(),
+			fmt.Sprintf("process_id:%d", os.Getpid()),
+			"run_id:" + s.self.ID,
+			fmt.Sprintf("tcp_port:%d", s.self.Port),
+			fmt.Sprintf("uptime_in_seconds:%d", int(time.Since(s.started).Seconds())),
+			"dht_node:" + s.self.Name,
+		}},
+		{"Clients", []string{fmt.Sprintf("connected_clients:%d", clients), fmt.Sprintf("maxclients:%d", s.cfg.Limits.MaxClients)}},
+		{"Memory", []string{fmt.Sprintf("used_memory:%d", ms.HeapAlloc), fmt.Sprintf("used_memory_rss:%d", ms.Sys)}},
+		{"Persistence", []string{"loading:0", "aof_enabled:0", "rdb_changes_since_last_save:0"}},
+		{"Stats", []string{
+			fmt.Sprintf("total_connections_received:%d", s.connsTotal.Load()),
+			fmt.Sprintf("total_commands_processed:%d", s.commandsRun.Load()),
+		}},
+		{"Replication", []string{"role:master", "connected_slaves:0"}},
+		{"Cluster", []string{"cluster_enabled:1"}},
+		{"Keyspace", []string{fmt.Sprintf("db0:keys=%d,expires=0,avg_ttl=0", s.store.Len())}},
+	}
+	var b strings.Builder
+	for _, sec := range sections {
+		if !all && !want[strings.ToLower(sec.name)] {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString("# " + sec.name + "\r\n")
+		for _, l := range sec.lines {
+			b.WriteString(l + "\r\n")
+		}
+	}
+	conn.WriteBulkString(b.String())
+}
+
+// cmdCommand answers COMMAND, COMMAND COUNT, COMMAND INFO and COMMAND DOCS in the
+// Redis 5 reply shape, which every client parses.
+func cmdCommand(s *Server, conn redcon.Conn, args [][]byte) {
+	writeInfo := func(c *command) {
+		conn.WriteArray(6)
+		conn.WriteBulkString(c.name)
+		conn.WriteInt(c.arity)
+		conn.WriteArray(len(c.flags))
+		for _, f := range c.flags {
+			conn.WriteString(f)
+		}
+		conn.WriteInt(c.firstKey)
+		conn.WriteInt(c.lastKey)
+		conn.WriteInt(c.step)
+	}
+	if len(args) == 1 {
+		conn.WriteArray(len(s.commands))
+		for _, c := range s.commands {
+			writeInfo(c)
+		}
+		return
+	}
+	switch strings.ToUpper(string(args[1])) {
+	case "COUNT":
+		conn.WriteInt(len(s.commands))
+	case "INFO":
+		conn.WriteArray(len(args) - 2)
+		for _, name := range args[2:] {
+			if c := s.lookup(name); c != nil {
+				writeInfo(c)
+			} else {
+				conn.WriteNull()
+			}
+		}
+	case "DOCS":
+		conn.WriteArray(0)
+	case "LIST":
+		conn.WriteArray(len(s.commands))
+		for name := range s.commands {
+			conn.WriteBulkString(name)
+		}
+	default:
+		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try COMMAND HELP.", truncate(args[1], 128)))
+	}
+}
+
+// cmdHello answers as a Redis that speaks only RESP2: HELLO 3 is refused with
+// NOPROTO (clients then stay on RESP2); HELLO and HELLO 2 describe the server.
+func cmdHello(s *Server, conn redcon.Conn, args [][]byte) {
+	if len(args) > 1 {
+		v, err := strconv.Atoi(string(args[1]))
+		if err != nil {
+			conn.WriteError("ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if v != 2 {
+			conn.WriteError("NOPROTO unsupported protocol version")
+			return
+		}
+	}
+	st, _ := conn.Context().(*clientState)
+	var id int64
+	if st != nil {
+		id = st.id
+	}
+	conn.WriteArray(14)
+	conn.WriteBulkString("server")
+	conn.WriteBulkString("redis")
+	conn.WriteBulkString("version")
+	conn.WriteBulkString(redisVersion)
+	conn.WriteBulkString("proto")
+	conn.WriteInt(2)
+	conn.WriteBulkString("id")
+	conn.WriteInt64(id)
+	conn.WriteBulkString("mode")
+	conn.WriteBulkString("cluster")
+	conn.WriteBulkString("role")
+	conn.WriteBulkString("master")
+	conn.WriteBulkString("modules")
+	conn.WriteArray(0)
+}
+
+func cmdClient(_ *Server, conn redcon.Conn, args [][]byte) {
+	st, _ := conn.Context().(*clientState)
+	switch strings.ToUpper(string(args[1])) {
+	case "SETINFO", "SETNAME":
+		if len(args) < 3 {
+			conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for 'client|%s' command", strings.ToLower(string(args[1]))))
+			return
+		}
+		if strings.EqualFold(string(args[1]), "SETNAME") && st != nil {
+			st.name = string(args[2])
+		}
+		conn.WriteString("OK")
+	case "GETNAME":
+		if st == nil || st.name == "" {
+			conn.WriteNull()
+			return
+		}
+		conn.WriteBulkString(st.name)
+	case "ID":
+		if st == nil {
+			conn.WriteInt(0)
+			return
+		}
+		conn.WriteInt64(st.id)
+	default:
+		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(args[1], 128)))
+	}
+}
+
+// configValues is the harmless subset of CONFIG GET that tools ask for.
+func (s *Server) configValues() [][2]string {
+	return [][2]string{
+		{"save", ""},
+		{"appendonly", "no"},
+		{"cluster-enabled", "yes"},
+		{"maxclients", strconv.Itoa(s.cfg.Limits.MaxClients)},
+		{"proto-max-bulk-len", strconv.Itoa(s.cfg.Limits.MaxBulkLen)},
+		{"timeout", strconv.Itoa(int(s.cfg.Limits.IdleTimeout.Seconds()))},
+		{"databases", "1"},
+	}
+}
+
+func cmdConfig(s *Server, conn redcon.Conn, args [][]byte) {
+	switch strings.ToUpper(string(args[1])) {
+	case "GET":
+		if len(args) < 3 {
+			conn.WriteError("ERR wrong number of arguments for 'config|get' command")
+			return
+		}
+		var out []string
+		for _, kv := range s.configValues() {
+			for _, pat := range args[2:] {
+				if ok, _ := path.Match(strings.ToLower(string(pat)), kv[0]); ok {
+					out = append(out, kv[0], kv[1])
+					break
+				}
+			}
+		}
+		conn.WriteArray(len(out))
+		for _, v := range out {
+			conn.WriteBulkString(v)
+		}
+	case "SET", "RESETSTAT", "REWRITE":
+		conn.WriteError("ERR CONFIG " + strings.ToUpper(string(args[1])) + " is not supported: dht is configured by its config file")
+	default:
+		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CONFIG HELP.", truncate(args[1], 128)))
+	}
+}

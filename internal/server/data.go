@@ -1,0 +1,227 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"github.com/dhtkv/dht/internal/store"
+)
+
+const (
+	errSyntax = "ERR syntax error"
+	errNotInt = "ERR value is not an integer or out of range"
+)
+
+func cmdOK(_ *Server, conn redcon.Conn, _ [][]byte) { conn.WriteString("OK") }
+
+func cmdPing(_ *Server, conn redcon.Conn, args [][]byte) {
+	switch len(args) {
+	case 1:
+		conn.WriteString("PONG")
+	case 2:
+		conn.WriteBulk(args[1])
+	default:
+		conn.WriteError("ERR wrong number of arguments for 'ping' command")
+	}
+}
+
+func cmdEcho(_ *Server, conn redcon.Conn, args [][]byte) { conn.WriteBulk(args[1]) }
+
+func cmdQuit(_ *Server, conn redcon.Conn, _ [][]byte) {
+	conn.WriteString("OK")
+	_ = conn.Close()
+}
+
+func cmdSelect(_ *Server, conn redcon.Conn, args [][]byte) {
+	n, err := strconv.Atoi(string(args[1]))
+	switch {
+	case err != nil:
+		conn.WriteError(errNotInt)
+	case n != 0:
+		conn.WriteError("ERR SELECT is not allowed in cluster mode")
+	default:
+		conn.WriteString("OK")
+	}
+}
+
+func cmdGet(s *Server, conn redcon.Conn, args [][]byte) {
+	if v, ok := s.store.Get(args[1]); ok {
+		conn.WriteBulk(v)
+		return
+	}
+	conn.WriteNull()
+}
+
+// parseSet parses SET's options: NX|XX, GET, EX|PX|EXAT|PXAT|KEEPTTL.
+func parseSet(args [][]byte, now time.Time) (store.SetArgs, string) {
+	var a store.SetArgs
+	var expiry bool
+	for i := 3; i < len(args); i++ {
+		opt := strings.ToUpper(string(args[i]))
+		switch opt {
+		case "NX", "XX":
+			if a.Mode != store.SetAlways {
+				return a, errSyntax
+			}
+			a.Mode = store.SetIfAbsent
+			if opt == "XX" {
+				a.Mode = store.SetIfPresent
+			}
+		case "GET":
+			a.Get = true
+		case "KEEPTTL":
+			if expiry {
+				return a, errSyntax
+			}
+			a.KeepTTL, expiry = true, true
+		case "EX", "PX", "EXAT", "PXAT":
+			if expiry || i+1 >= len(args) {
+				return a, errSyntax
+			}
+			i++
+			n, err := strconv.ParseInt(string(args[i]), 10, 64)
+			if err != nil {
+				return a, errNotInt
+			}
+			if n <= 0 || n > 1<<46 {
+				return a, "ERR invalid expire time in 'set' command"
+			}
+			expiry = true
+			switch opt {
+			case "EX":
+				a.TTL = time.Duration(n) * time.Second
+			case "PX":
+				a.TTL = time.Duration(n) * time.Millisecond
+			case "EXAT":
+				a.TTL = time.Unix(n, 0).Sub(now)
+			case "PXAT":
+				a.TTL = time.UnixMilli(n).Sub(now)
+			}
+			if a.TTL <= 0 {
+				// An expiry in the past: the key is written and gone at once.
+				a.TTL = time.Nanosecond
+			}
+		default:
+			return a, errSyntax
+		}
+	}
+	return a, ""
+}
+
+func cmdSet(s *Server, conn redcon.Conn, args [][]byte) {
+	a, errMsg := parseSet(args, time.Now())
+	if errMsg != "" {
+		conn.WriteError(errMsg)
+		return
+	}
+	r := s.store.Set(args[1], args[2], a)
+	switch {
+	case a.Get && r.HadOld:
+		conn.WriteBulk(r.Old)
+	case a.Get:
+		conn.WriteNull()
+	case r.Written:
+		conn.WriteString("OK")
+	default:
+		conn.WriteNull()
+	}
+}
+
+func cmdSetNX(s *Server, conn redcon.Conn, args [][]byte) {
+	r := s.store.Set(args[1], args[2], store.SetArgs{Mode: store.SetIfAbsent})
+	conn.WriteInt(boolInt(r.Written))
+}
+
+func cmdDel(s *Server, conn redcon.Conn, args [][]byte) {
+	conn.WriteInt(s.store.Del(args[1:]...))
+}
+
+func cmdExists(s *Server, conn redcon.Conn, args [][]byte) {
+	conn.WriteInt(s.store.Exists(args[1:]...))
+}
+
+func cmdTTL(s *Server, conn redcon.Conn, args [][]byte) {
+	ttl, exists, hasExpiry := s.store.TTL(args[1])
+	switch {
+	case !exists:
+		conn.WriteInt(-2)
+	case !hasExpiry:
+		conn.WriteInt(-1)
+	case len(args[0]) == 4: // PTTL
+		conn.WriteInt64(ttl.Milliseconds())
+	default:
+		conn.WriteInt64(int64((ttl + time.Second/2) / time.Second))
+	}
+}
+
+func cmdMGet(s *Server, conn redcon.Conn, args [][]byte) {
+	conn.WriteArray(len(args) - 1)
+	for _, k := range args[1:] {
+		if v, ok := s.store.Get(k); ok {
+			conn.WriteBulk(v)
+		} else {
+			conn.WriteNull()
+		}
+	}
+}
+
+// cmdMSet serves MSET and MSETNX, both atomic (all keys share one slot here).
+func cmdMSet(s *Server, conn redcon.Conn, args [][]byte) {
+	pairs := make([][2][]byte, 0, (len(args)-1)/2)
+	for i := 1; i+1 < len(args); i += 2 {
+		pairs = append(pairs, [2][]byte{args[i], args[i+1]})
+	}
+	if len(args[0]) == 6 { // MSETNX
+		conn.WriteInt(boolInt(s.store.MSetNX(pairs)))
+		return
+	}
+	s.store.MSet(pairs)
+	conn.WriteString("OK")
+}
+
+// cmdDBSize counts the keys of the whole cluster: this node's and every peer's.
+func cmdDBSize(s *Server, conn redcon.Conn, _ [][]byte) {
+	total := int64(s.store.Len())
+	req := redcon.AppendArray(nil, 1)
+	req = redcon.AppendBulkString(req, "DHT.KEYCOUNT")
+	for _, m := range s.slots.Members() {
+		if m.Name == s.self.Name {
+			continue
+		}
+		if why := s.unavailable(&m); why != "" {
+			conn.WriteError(why)
+			return
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.PeerRequest.Duration)
+		reply, err := s.peers[m.Name].data.Do(ctx, req)
+		cancel()
+		if err != nil {
+			conn.WriteError(fmt.Sprintf("%s: node %s (%s) did not answer: %v", errClusterDown, m.Name, m.Addr, err))
+			return
+		}
+		_, r := redcon.ReadNextRESP(reply)
+		if r.Type != redcon.Integer {
+			conn.WriteError(fmt.Sprintf("ERR node %s answered DHT.KEYCOUNT with %q", m.Name, reply))
+			return
+		}
+		total += r.Int()
+	}
+	conn.WriteInt64(total)
+}
+
+func cmdKeyCount(s *Server, conn redcon.Conn, _ [][]byte) { conn.WriteInt(s.store.Len()) }
+
+// cmdDHTPing answers a peer's probe with this node's config digest.
+func cmdDHTPing(s *Server, conn redcon.Conn, _ [][]byte) { conn.WriteBulkString(s.digest) }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

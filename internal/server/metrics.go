@@ -1,0 +1,80 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the node's Prometheus metrics, on its own registry (several nodes may
+// share one process under dht local).
+type metrics struct {
+	commands      map[string]prometheus.Counter
+	errors        prometheus.Counter
+	forwarded     prometheus.Counter
+	forwardErrors prometheus.Counter
+	peerUp        *prometheus.GaugeVec
+}
+
+func newMetrics(s *Server) *metrics {
+	r := s.registry
+	byCmd := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dht_commands_total", Help: "Commands received, by command.",
+	}, []string{"command"})
+	m := &metrics{
+		commands: map[string]prometheus.Counter{},
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_unknown_commands_total", Help: "Commands refused as unknown.",
+		}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_forwarded_total", Help: "Commands forwarded to the owning peer.",
+		}),
+		forwardErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_forward_errors_total", Help: "Forwarded commands that got no reply.",
+		}),
+		peerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dht_peer_up", Help: "1 when the peer answers probes with the same config.",
+		}, []string{"peer"}),
+	}
+	for name := range s.commands {
+		m.commands[name] = byCmd.WithLabelValues(name)
+	}
+	for name := range s.peers {
+		m.peerUp.WithLabelValues(name).Set(0)
+	}
+	r.MustRegister(byCmd, m.errors, m.forwarded, m.forwardErrors, m.peerUp,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_keys", Help: "Keys stored on this node."},
+			func() float64 { return float64(s.store.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_connected_clients", Help: "Open client connections."},
+			func() float64 {
+				s.clientsMu.Lock()
+				defer s.clientsMu.Unlock()
+				return float64(len(s.clients))
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_cluster_state_ok", Help: "1 when cluster_state is ok."},
+			func() float64 { return boolGauge(s.members.Healthy()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// newAdminServer serves /metrics and /healthz (200 when cluster_state is ok).
+func (s *Server) newAdminServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.members.Healthy() {
+			fmt.Fprintln(w, "ok")
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "cluster_state:fail (startup barrier %s; peers not up: %v)\n",
+			passedWord(s.members.BarrierPassed()), s.members.NotUp())
+	})
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}

@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"github.com/dhtkv/dht/internal/cluster"
+	"github.com/dhtkv/dht/internal/resp"
+)
+
+// probeTimeout bounds one probe: a peer that does not answer within it has failed
+// that probe.
+func (s *Server) probeTimeout() time.Duration {
+	return max(s.cfg.Timeouts.Probe.Duration, s.cfg.Timeouts.PeerDial.Duration)
+}
+
+// probeLoop probes one peer every probe interval with DHT.PING, which answers the
+// peer's config digest, and feeds the outcome to the membership.
+func (s *Server) probeLoop(p *peerLink) {
+	req := redcon.AppendArray(nil, 2)
+	req = redcon.AppendBulkString(req, "DHT.PING")
+	req = redcon.AppendBulkString(req, s.self.Name)
+	t := time.NewTicker(s.cfg.Timeouts.Probe.Duration)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(s.ctx, s.probeTimeout())
+		reply, err := p.probe.Do(ctx, req)
+		cancel()
+		if s.ctx.Err() != nil {
+			return
+		}
+		pr := cluster.Probe{Err: err}
+		if err == nil {
+			pr.Digest, pr.Err = parseProbeReply(reply)
+		}
+		if tr, changed := s.members.Observe(p.member.Name, pr); changed {
+			s.logTransition(p.member, tr)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func parseProbeReply(reply []byte) (string, error) {
+	_, r := redcon.ReadNextRESP(reply)
+	switch r.Type {
+	case redcon.Bulk, redcon.String:
+		return r.String(), nil
+	case redcon.Error:
+		return "", fmt.Errorf("probe answered with error: %s", r.String())
+	default:
+		return "", fmt.Errorf("%w: probe answered with %q", resp.ErrProtocol, reply)
+	}
+}
+
+func (s *Server) logTransition(m *cluster.Member, tr cluster.Transition) {
+	s.metrics.peerUp.WithLabelValues(m.Name).Set(boolGauge(tr.To == cluster.Up))
+	attrs := []any{"peer", m.Name, "addr", m.Addr, "from", tr.From.String(), "to", tr.To.String()}
+	if tr.Detail != "" {
+		attrs = append(attrs, "detail", tr.Detail)
+	}
+	switch tr.To {
+	case cluster.Up:
+		s.log.Info("peer up", attrs...)
+	case cluster.Mismatch:
+		s.log.Error("peer runs a different config; it will not be used", attrs...)
+	default:
+		s.log.Warn("peer down; its slots answer CLUSTERDOWN", attrs...)
+	}
+	if tr.BarrierPassed {
+		s.log.Info("startup barrier passed: every node is up; serving data commands",
+			"after", time.Since(s.started).Round(time.Millisecond).String())
+	}
+}
+
+// barrierLog says, every two seconds until the startup barrier passes, which nodes the
+// node still waits for.
+func (s *Server) barrierLog() {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for !s.members.BarrierPassed() {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if waiting := s.members.NotUp(); len(waiting) > 0 {
+			s.log.Info("startup barrier: waiting for nodes", "waiting", strings.Join(waiting, ","))
+		}
+	}
+}
+
+// errClusterDown is the text of -CLUSTERDOWN replies, with the reason appended.
+const errClusterDown = "CLUSTERDOWN The cluster is down"
+
+// unavailable returns the reason a data command cannot run now for an owner, or "".
+func (s *Server) unavailable(owner *cluster.Member) string {
+	if !s.members.BarrierPassed() {
+		return fmt.Sprintf("%s: startup barrier: waiting for nodes %s", errClusterDown, strings.Join(s.members.NotUp(), ","))
+	}
+	if owner.Name == s.self.Name {
+		return ""
+	}
+	switch st := s.members.State(owner.Name); st {
+	case cluster.Up:
+		return ""
+	default:
+		return fmt.Sprintf("%s: node %s (%s) owning slot range %s is %s", errClusterDown, owner.Name, owner.Addr, owner.Ranges[0].String(), st)
+	}
+}
+
+// forward relays a command to the peer that owns its slot and writes the peer's reply
+// back as it came. extra lengthens the wait for commands that block (DHT.BARRIER).
+func (s *Server) forward(conn redcon.Conn, owner *cluster.Member, raw []byte, extra time.Duration) {
+	p := s.peers[owner.Name]
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.PeerRequest.Duration+extra)
+	defer cancel()
+	s.metrics.forwarded.Inc()
+	reply, err := p.data.Do(ctx, raw)
+	if err != nil {
+		s.metrics.forwardErrors.Inc()
+		why := "did not answer"
+		if errors.Is(err, context.DeadlineExceeded) {
+			why = fmt.Sprintf("did not answer within %s", s.cfg.Timeouts.PeerRequest.Duration+extra)
+		}
+		conn.WriteError(fmt.Sprintf("%s: node %s (%s) %s: %v", errClusterDown, owner.Name, owner.Addr, why, err))
+		return
+	}
+	conn.WriteRaw(reply)
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
