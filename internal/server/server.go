@@ -107,10 +107,10 @@ func New(opts Options) (*Server, error) {
 	log = log.With("node", self.Name)
 	cfg := opts.Config
 	s := &Server{
-		cfg:   cfg,
-		self:  self,
-		slots: slots,
-		store: store.New(store.Options{Stripes: cfg.Buckets}),
+		cfg:    cfg,
+		self:   self,
+		slots:  slots,
+		store:  store.New(store.Options{Stripes: cfg.Buckets}),
 		log:    log,
 		digest: cfg.Digest(),
 		limits: Limits{
