@@ -1,0 +1,248 @@
+// Package cluster_test runs whole dht clusters as real processes on loopback and
+// drives them with real Redis clients.
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dhtkv/dht/internal/config"
+	"github.com/dhtkv/dht/internal/keyspace"
+)
+
+// binary is the dht binary under test: $DHT_BINARY, or built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	binary = os.Getenv("DHT_BINARY")
+	if binary == "" {
+		dir, err := os.MkdirTemp("", "dht-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "dht")
+		build := exec.Command("go", "build", "-race", "-o", binary, "github.com/dhtkv/dht/cmd/dht")
+		if os.Getenv("DHT_E2E_NORACE") != "" {
+			build = exec.Command("go", "build", "-o", binary, "github.com/dhtkv/dht/cmd/dht")
+		}
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building dht:", err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// freeAddrs returns n loopback addresses whose ports were free a moment ago.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return addrs
+}
+
+// testConfig is an n-node loopback config with fast probes, written to a file.
+func testConfig(t *testing.T, n int, edit func(*config.Config)) (config.Config, string) {
+	t.Helper()
+	cfg := config.Default()
+	for i, a := range freeAddrs(t, n) {
+		cfg.Nodes = append(cfg.Nodes, config.Node{Name: fmt.Sprintf("n%d", i+1), Addr: a})
+	}
+	cfg.Timeouts.Probe.Duration = 100 * time.Millisecond
+	cfg.Timeouts.PeerRequest.Duration = time.Second
+	if edit != nil {
+		edit(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, writeConfig(t, cfg)
+}
+
+func writeConfig(t *testing.T, cfg config.Config) string {
+	t.Helper()
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cluster.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// syncBuffer collects a process's stderr.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is one dht serve process.
+type proc struct {
+	name, addr string
+	cmd        *exec.Cmd
+	log        *syncBuffer
+	done       chan struct{}
+	err        error
+}
+
+// startNode runs `dht serve` for one node; the test's cleanup kills it.
+func startNode(t *testing.T, cfgPath string, cfg config.Config, name string, extra ...string) *proc {
+	t.Helper()
+	n, err := cfg.Node(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{name: name, addr: n.Addr, log: &syncBuffer{}, done: make(chan struct{})}
+	args := append([]string{"serve", "--config", cfgPath, "--node", name, "--log-level", "debug"}, extra...)
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("log of %s:\n%s", name, p.log.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// stop sends sig and waits for the exit.
+func (p *proc) stop(t *testing.T, sig os.Signal, within time.Duration) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(within):
+		t.Fatalf("%s did not exit within %s after %v", p.name, within, sig)
+		return nil
+	}
+}
+
+// startCluster starts every node of an n-node cluster and waits for cluster_state:ok.
+func startCluster(t *testing.T, n int, edit func(*config.Config)) (config.Config, []*proc) {
+	t.Helper()
+	cfg, path := testConfig(t, n, edit)
+	var procs []*proc
+	for _, node := range cfg.Nodes {
+		procs = append(procs, startNode(t, path, cfg, node.Name))
+	}
+	for _, p := range procs {
+		waitState(t, p.addr, "ok", 15*time.Second)
+	}
+	return cfg, procs
+}
+
+// waitState waits until the node at addr reports cluster_state:want.
+func waitState(t *testing.T, addr, want string, within time.Duration) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		info, err := c.ClusterInfo(context.Background()).Result()
+		if err == nil && strings.Contains(info, "cluster_state:"+want+"\r\n") {
+			return
+		}
+		last = fmt.Sprint(info, err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: cluster_state:%s not reached within %s; last: %s", addr, want, within, last)
+}
+
+func addrsOf(cfg config.Config) []string {
+	var out []string
+	for _, n := range cfg.Nodes {
+		out = append(out, n.Addr)
+	}
+	return out
+}
+
+func clusterClient(t *testing.T, cfg config.Config) *redis.ClusterClient {
+	t.Helper()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrsOf(cfg)})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func plainClient(t *testing.T, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// keysOn returns count keys whose slots node i of an n-node cluster owns.
+func keysOn(t *testing.T, n, i, count int, prefix string) []string {
+	t.Helper()
+	ranges, err := keyspace.Split(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for j := 0; len(keys) < count; j++ {
+		k := fmt.Sprintf("%s:%d", prefix, j)
+		if ranges[i].Contains(keyspace.SlotOf(k)) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}

@@ -1,0 +1,147 @@
+package cluster_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dhtkv/dht/internal/config"
+)
+
+// rawExchange sends raw bytes on a fresh connection and returns everything the node
+// answers until it closes the connection (or 5s pass).
+func rawExchange(t *testing.T, addr string, payload []byte) (string, bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() { _, _ = conn.Write(payload) }()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	out, err := io.ReadAll(conn)
+	closed := err == nil // io.ReadAll returns nil at EOF
+	return string(out), closed
+}
+
+func TestMalformedInputIsRefusedAndTheNodeStaysUp(t *testing.T) {
+	cfg, _ := startCluster(t, 1, func(c *config.Config) {
+		c.Limits.MaxBulkLen = 1 << 20
+		c.Limits.MaxRequestLen = 4 << 20
+		c.Limits.MaxArgs = 1000
+		c.Limits.MaxInlineLen = 1024
+	})
+	addr := cfg.Nodes[0].Addr
+	cases := []struct {
+		name, payload, want string
+	}{
+		{"huge bulk length", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$999999999999\r\n", "-ERR Protocol error: invalid bulk length\r\n"},
+		{"bulk over the limit", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048577\r\n", "-ERR Protocol error: invalid bulk length\r\n"},
+		{"too many arguments", "*1001\r\n$3\r\nDEL\r\n", "-ERR Protocol error: invalid multibulk length\r\n"},
+		{"negative bulk length", "*2\r\n$3\r\nGET\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length\r\n"},
+		{"not a bulk", "*2\r\n$3\r\nGET\r\n:12\r\n", "-ERR Protocol error: expected '$', got ':'\r\n"},
+		{"inline line too long", strings.Repeat("A", 2000), "-ERR Protocol error: too big inline request\r\n"},
+		{"binary garbage", "*\x00\xff\xfe\r\n", "-ERR Protocol error: invalid multibulk length\r\n"},
+		{"valid command, then garbage", "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$x\r\n", "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, closed := rawExchange(t, addr, []byte(tc.payload))
+			if got != tc.want {
+				t.Errorf("reply %q, want %q", got, tc.want)
+			}
+			if !closed {
+				t.Error("the node did not close the connection")
+			}
+		})
+	}
+	// A request just under the limits is served, and inline commands work.
+	big := strings.Repeat("v", 1<<20)
+	got, _ := rawExchange(t, addr, fmt.Appendf(nil, "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n%s\r\nSTRLEN big\r\nGET missing\r\nQUIT\r\n", len(big), big))
+	if !strings.HasPrefix(got, "+OK\r\n-ERR unknown command 'STRLEN'") || !strings.HasSuffix(got, "$-1\r\n+OK\r\n") {
+		t.Fatalf("valid traffic after the bad clients: %q", got)
+	}
+	// The node still serves everyone else.
+	if v, err := plainClient(t, addr).Get(context.Background(), "big").Result(); err != nil || len(v) != len(big) {
+		t.Fatalf("GET big = %d bytes, %v", len(v), err)
+	}
+}
+
+func TestSlowlorisBulkIsBounded(t *testing.T) {
+	cfg, _ := startCluster(t, 1, func(c *config.Config) { c.Limits.IdleTimeout.Duration = 500 * time.Millisecond })
+	conn, err := net.Dial("tcp", cfg.Nodes[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Half a command, then silence: the idle timeout cuts the client off.
+	if _, err := conn.Write([]byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nabc")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	_, err = bufio.NewReader(conn).ReadByte()
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Fatalf("idle client not cut off: err=%v after %s", err, time.Since(start))
+	}
+}
+
+func TestRedisCLI(t *testing.T) {
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("redis-cli is not installed (apt-get install redis-tools)")
+	}
+	cfg, _ := startCluster(t, 3, nil)
+	_, port, _ := net.SplitHostPort(cfg.Nodes[0].Addr)
+	run := func(args ...string) string {
+		out, err := exec.Command(cli, append([]string{"-c", "-p", port}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for i := range 20 {
+		k := fmt.Sprintf("cli:%d", i)
+		if got := run("set", k, "v"+k); got != "OK" {
+			t.Fatalf("redis-cli set %s: %q", k, got)
+		}
+		if got := run("get", k); got != "v"+k {
+			t.Fatalf("redis-cli get %s: %q", k, got)
+		}
+	}
+	if got := run("cluster", "keyslot", "{user1000}.following"); got != run("cluster", "keyslot", "{user1000}.followers") {
+		t.Fatal("hash tags: {user1000}.following and .followers differ")
+	}
+	if got := run("dbsize"); got != "20" {
+		t.Fatalf("redis-cli dbsize: %q", got)
+	}
+}
+
+func TestRedisBenchmarkCluster(t *testing.T) {
+	rb, err := exec.LookPath("redis-benchmark")
+	if err != nil {
+		t.Skip("redis-benchmark is not installed (apt-get install redis-tools)")
+	}
+	cfg, _ := startCluster(t, 3, nil)
+	_, port, _ := net.SplitHostPort(cfg.Nodes[0].Addr)
+	out, err := exec.Command(rb, "--cluster", "-p", port, "-c", "10", "-n", "3000", "-r", "1000", "-t", "set,get", "--csv").CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-benchmark: %v\n%s", err, out)
+	}
+	text := string(out)
+	if strings.Contains(strings.ToLower(text), "error") {
+		t.Fatalf("redis-benchmark reported errors:\n%s", text)
+	}
+	for _, test := range []string{"SET", "GET"} {
+		if !regexp.MustCompile(`(?m)^"` + test + `","[0-9.]+"`).MatchString(text) {
+			t.Fatalf("no %s result in redis-benchmark's output:\n%s", test, text)
+		}
+	}
+}
