@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/redcon"
 
 	"github.com/dhtkv/dht/internal/config"
@@ -22,6 +23,8 @@ type command struct {
 	run                     func(s *Server, conn redcon.Conn, args [][]byte)
 	// blocking gives the longest a command may wait, for forwarding it (DHT.BARRIER).
 	blocking func(args [][]byte) time.Duration
+	// calls counts the command's calls (set by newMetrics).
+	calls prometheus.Counter
 }
 
 func (c *command) arityOK(n int) bool {
@@ -106,7 +109,7 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 		conn.WriteError(unknownCommand(cmd.Args))
 		return
 	}
-	s.metrics.commands[c.name].Inc()
+	c.calls.Inc()
 	if !c.arityOK(len(cmd.Args)) || (c.name == "mset" || c.name == "msetnx") && len(cmd.Args)%2 == 0 {
 		conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name))
 		return

@@ -158,10 +158,11 @@ func (s *scanner) number(c byte) (done bool, err error) {
 // deadline so that a client that stops reading cannot hold the node's buffers.
 type guardConn struct {
 	net.Conn
-	sc           scanner
-	writeTimeout time.Duration
-	draining     func() bool
-	violation    error
+	sc            scanner
+	writeTimeout  time.Duration
+	writeDeadline time.Time
+	draining      func() bool
+	violation     error
 }
 
 // Read passes bytes through the scanner. At a violation it returns the valid prefix
@@ -193,9 +194,15 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write sends p. The write deadline is moved forward only when half of it has passed,
+// which bounds a stuck client to between writeTimeout/2 and writeTimeout without
+// rearming a timer on every reply.
 func (g *guardConn) Write(p []byte) (int, error) {
 	if g.writeTimeout > 0 {
-		_ = g.Conn.SetWriteDeadline(time.Now().Add(g.writeTimeout))
+		if now := time.Now(); now.After(g.writeDeadline.Add(-g.writeTimeout / 2)) {
+			g.writeDeadline = now.Add(g.writeTimeout)
+			_ = g.Conn.SetWriteDeadline(g.writeDeadline)
+		}
 	}
 	return g.Conn.Write(p)
 }

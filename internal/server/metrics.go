@@ -13,7 +13,6 @@ import (
 // metrics are the node's Prometheus metrics, on its own registry (several nodes may
 // share one process under dht local).
 type metrics struct {
-	commands      map[string]prometheus.Counter
 	errors        prometheus.Counter
 	forwarded     prometheus.Counter
 	forwardErrors prometheus.Counter
@@ -26,7 +25,6 @@ func newMetrics(s *Server) *metrics {
 		Name: "dht_commands_total", Help: "Commands received, by command.",
 	}, []string{"command"})
 	m := &metrics{
-		commands: map[string]prometheus.Counter{},
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dht_unknown_commands_total", Help: "Commands refused as unknown.",
 		}),
@@ -40,8 +38,8 @@ func newMetrics(s *Server) *metrics {
 			Name: "dht_peer_up", Help: "1 when the peer answers probes with the same config.",
 		}, []string{"peer"}),
 	}
-	for name := range s.commands {
-		m.commands[name] = byCmd.WithLabelValues(name)
+	for name, c := range s.commands {
+		c.calls = byCmd.WithLabelValues(name)
 	}
 	for name := range s.peers {
 		m.peerUp.WithLabelValues(name).Set(0)
