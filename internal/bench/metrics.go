@@ -56,13 +56,16 @@ func (r Reason) String() string {
 }
 
 // redisError is implemented by the error replies of go-redis.
-type redisError interface{ RedisError() }
+type redisError interface {
+	error
+	RedisError()
+}
 
 // Classify returns the failure reason of a request's error, which must not be nil.
 func Classify(err error) Reason {
 	var re redisError
 	if errors.As(err, &re) {
-		msg := err.Error()
+		msg := re.Error()
 		switch {
 		case strings.HasPrefix(msg, "CLUSTERDOWN"):
 			return ReasonClusterDown
