@@ -1,0 +1,135 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dhtkv/dht/internal/config"
+)
+
+// deployDir is the repository's deploy/ directory, seen from this package.
+const deployDir = "../../deploy"
+
+// readDeploy returns the contents of a file under deploy/.
+func readDeploy(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(deployDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestComposeMatchesConfig checks that deploy/compose.yaml and
+// deploy/cluster.json describe the same cluster: every node of the config
+// has a service with its id, its pinned address inside the network's subnet,
+// a bench client beside it, and ports in compose.ports.yaml. Where a compose tool is installed, it also
+// checks that the tool accepts the files.
+func TestComposeMatchesConfig(t *testing.T) {
+	cfg, err := config.Load(filepath.Join(deployDir, "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose, ports := readDeploy(t, "compose.yaml"), readDeploy(t, "compose.ports.yaml")
+	m := regexp.MustCompile(`subnet:\s*(\S+)`).FindStringSubmatch(compose)
+	if m == nil {
+		t.Fatal("compose.yaml: no subnet")
+	}
+	subnet, err := netip.ParsePrefix(m[1])
+	if err != nil {
+		t.Fatalf("compose.yaml: subnet: %v", err)
+	}
+	for i, n := range cfg.Nodes {
+		ap, err := netip.ParseAddrPort(n.Addr)
+		if err != nil {
+			t.Errorf("cluster.json: node %s: addr %q: %v", n.Name, n.Addr, err)
+			continue
+		}
+		if !subnet.Contains(ap.Addr()) {
+			t.Errorf("cluster.json: node %s at %s is outside the compose network %s", n.Name, ap.Addr(), subnet)
+		}
+		for _, want := range []string{
+			fmt.Sprintf("\n  %s:\n", n.Name),
+			"ipv4_address: " + ap.Addr().String() + "}",
+			fmt.Sprintf("serve, --config, /etc/dht/cluster.json, --node, %s,", n.Name),
+			fmt.Sprintf("network_mode: \"service:%s\"", n.Name),
+			fmt.Sprintf("bench, --config, /etc/dht/cluster.json, --node, %s,", n.Name),
+		} {
+			if !strings.Contains(compose, want) {
+				t.Errorf("compose.yaml has no %q for node %s of cluster.json", want, n.Name)
+			}
+		}
+		want := fmt.Sprintf("\n  %s:\n    ports: [\"127.0.0.1:%d:%d\", \"127.0.0.1:%d:%d\"]\n", n.Name, respPort+i, respPort, adminPort+i, adminPort)
+		if !strings.Contains(ports, want) {
+			t.Errorf("compose.ports.yaml has no %q for node %s of cluster.json", want, n.Name)
+		}
+	}
+
+	tool := composeTool()
+	if tool == nil {
+		t.Log("no docker compose or docker-compose installed: compose.yaml checked against cluster.json only")
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	args := append(tool[1:], "-f", filepath.Join(deployDir, "compose.yaml"), "-f", filepath.Join(deployDir, "compose.ports.yaml"), "config", "--quiet")
+	if out, err := exec.CommandContext(ctx, tool[0], args...).CombinedOutput(); err != nil {
+		t.Errorf("%s rejects compose.yaml: %v\n%s", strings.Join(tool, " "), err, out)
+	}
+}
+
+// composeTool returns the command line of an installed compose tool, the
+// docker CLI plugin first, or nil.
+func composeTool() []string {
+	if bin, err := exec.LookPath("docker"); err == nil && exec.Command(bin, "compose", "version").Run() == nil {
+		return []string{bin, "compose"}
+	}
+	if bin, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{bin}
+	}
+	return nil
+}
+
+// TestKubernetesMatchesConfig checks that deploy/k8s/cluster.json names the
+// StatefulSet's pods and their DNS names under the headless Service, and
+// that the StatefulSet runs one pod per node.
+func TestKubernetesMatchesConfig(t *testing.T) {
+	cfg, err := config.Load(filepath.Join(deployDir, "k8s", "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range cfg.Nodes {
+		pod := fmt.Sprintf("dht-%d", i)
+		if n.Name != pod {
+			t.Errorf("k8s/cluster.json: node %d is %q, want the pod name %q", i, n.Name, pod)
+		}
+		if want := fmt.Sprintf("%s.dht:%d", pod, respPort); n.Addr != want {
+			t.Errorf("k8s/cluster.json: node %s addr %q, want the pod's DNS name %q", n.Name, n.Addr, want)
+		}
+	}
+	sts := readDeploy(t, filepath.Join("k8s", "statefulset.yaml"))
+	for _, want := range []string{
+		fmt.Sprintf("replicas: %d\n", len(cfg.Nodes)),
+		"serviceName: dht\n",
+		"podManagementPolicy: Parallel\n",
+		"--node=$(POD_NAME)",
+	} {
+		if !strings.Contains(sts, want) {
+			t.Errorf("k8s/statefulset.yaml has no %q", want)
+		}
+	}
+	svc := readDeploy(t, filepath.Join("k8s", "service.yaml"))
+	for _, want := range []string{"name: dht\n", "clusterIP: None\n", "publishNotReadyAddresses: true\n"} {
+		if !strings.Contains(svc, want) {
+			t.Errorf("k8s/service.yaml has no %q", want)
+		}
+	}
+}
