@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -124,6 +125,7 @@ runs the workload once per value; each step uses fresh keys
 			return runBench(cmd, fl)
 		},
 	}
+	cmd.AddCommand(newBenchCompareCmd())
 	f := cmd.Flags()
 	f.IntVar(&fl.local, "local", 0, "start an N-node local cluster and run one client per node (default 3 when no --config or --target)")
 	f.IntVar(&fl.basePort, "base-port", 7001, "port of the first node of --local")
@@ -458,4 +460,68 @@ func showProgress(bar *progressbar.ProgressBar, p bench.Plan, step int, done, to
 		bar.ChangeMax64(total)
 	}
 	_ = bar.Set64(done)
+}
+
+func newBenchCompareCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "compare LABEL=RESULTS[,RESULTS...] LABEL=RESULTS[,RESULTS...]...",
+		Short: "Compare the results of several runs step by step, with charts",
+		Long: `Compare runs written by dht bench (results.json, or the directory holding it).
+Prints each run's successful requests per second at every sweep step and the
+ratio of the first run to each other one; with --out, also draws the runs'
+sweep charts on common axes (the runs must sweep the same parameter). Several
+comma-separated results under one label are repetitions of the same run: each
+step then shows the repetition with the median throughput.`,
+		Example: `  dht bench compare dht=bench-results/dht redis=bench-results/redis --out docs/bench
+  dht bench compare dht=r/dht-1,r/dht-2,r/dht-3 redis=r/redis-1,r/redis-2,r/redis-3`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			runs, err := loadLabeled(args)
+			if err != nil {
+				return err
+			}
+			if err := bench.WriteComparison(cmd.OutOrStdout(), runs); err != nil {
+				return err
+			}
+			if out == "" {
+				return nil
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return fmt.Errorf("--out: %w", err)
+			}
+			return bench.WriteCompareCharts(out, runs)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "directory for the comparison charts (sweep-throughput.png, sweep-latency.png, sweep-failures.png)")
+	return cmd
+}
+
+// loadLabeled reads LABEL=PATH[,PATH...] arguments; several paths are
+// repetitions of one run, combined by bench.MedianRun.
+func loadLabeled(args []string) ([]bench.Labeled, error) {
+	var runs []bench.Labeled
+	for _, a := range args {
+		label, paths, ok := strings.Cut(a, "=")
+		if !ok || label == "" || paths == "" {
+			return nil, fmt.Errorf("%q: want LABEL=RESULTS[,RESULTS...]", a)
+		}
+		var reps []*bench.Results
+		for path := range strings.SplitSeq(paths, ",") {
+			if st, err := os.Stat(path); err == nil && st.IsDir() {
+				path = filepath.Join(path, "results.json")
+			}
+			res, err := bench.ReadJSON(path)
+			if err != nil {
+				return nil, err
+			}
+			reps = append(reps, res)
+		}
+		res, err := bench.MedianRun(reps)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", label, err)
+		}
+		runs = append(runs, bench.Labeled{Label: label, Results: res})
+	}
+	return runs, nil
 }

@@ -315,3 +315,26 @@ func TestDefaultRunIDIsShared(t *testing.T) {
 		t.Errorf("run ids %s, %s, %s", a, b, c)
 	}
 }
+
+func TestBenchCompare(t *testing.T) {
+	dir := t.TempDir()
+	port := freeBasePort(t, 2)
+	var runs []string
+	for i := range 2 {
+		d := filepath.Join(dir, strconv.Itoa(i))
+		if out, err := runDHT(t.Context(), "bench", "--local", "2", "--base-port", strconv.Itoa(port), "--requests", "50",
+			"--threads", "1", "--sweep", "threads=1,2", "--out", d, "--quiet", "--no-charts"); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		runs = append(runs, d)
+	}
+	charts := filepath.Join(dir, "charts")
+	out, err := runDHT(t.Context(), "bench", "compare", "a="+strings.Join(runs, ","), "b="+runs[0], "--out", charts)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "threads") || !strings.Contains(out, "a/b") {
+		t.Errorf("comparison:\n%s", out)
+	}
+	checkPNG(t, filepath.Join(charts, "sweep-throughput.png"))
+}

@@ -364,7 +364,7 @@ func SweepFailuresChart(runs []Labeled) (*plot.Plot, error) {
 			style++
 		}
 	}
-	p.Y.Min = 0
+	p.Y.Min, p.Y.Max = 0, max(p.Y.Max, 1)
 	return p, nil
 }
 

@@ -185,3 +185,32 @@ func TestFormatting(t *testing.T) {
 		}
 	}
 }
+
+func TestMedianRunAndComparison(t *testing.T) {
+	mk := func(rates ...float64) *Results {
+		r := &Results{RunID: "r", Sweep: &Sweep{Param: "key_range", Values: []int64{10, 100}}}
+		for i, v := range rates {
+			r.Steps = append(r.Steps, StepResult{Value: r.Sweep.Values[i], Total: Report{OKPerSec: v}})
+		}
+		return r
+	}
+	med, err := MedianRun([]*Results{mk(100, 5), mk(300, 7), mk(200, 6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if med.Steps[0].Total.OKPerSec != 200 || med.Steps[1].Total.OKPerSec != 6 {
+		t.Errorf("medians = %v, %v; want 200, 6", med.Steps[0].Total.OKPerSec, med.Steps[1].Total.OKPerSec)
+	}
+	if _, err := MedianRun([]*Results{mk(1, 2), mk(1)}); err == nil {
+		t.Error("MedianRun accepted runs with different steps")
+	}
+	var out bytes.Buffer
+	if err := WriteComparison(&out, []Labeled{{"dht", mk(200, 90)}, {"redis", mk(100, 100)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"key_range", "dht/redis", "2.00", "0.90"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("comparison lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -238,4 +240,78 @@ func (e *errWriter) flush(tw *tabwriter.Writer) {
 	if err := tw.Flush(); err != nil && e.err == nil {
 		e.err = err
 	}
+}
+
+// WriteComparison writes, for each step of runs (which must have as many
+// steps), every run's successful requests per second and the ratio of the
+// first run's to each other run's.
+func WriteComparison(w io.Writer, runs []Labeled) error {
+	if len(runs) < 2 {
+		return errors.New("compare needs at least two runs")
+	}
+	steps := len(runs[0].Results.Steps)
+	for _, r := range runs[1:] {
+		if len(r.Results.Steps) != steps {
+			return fmt.Errorf("%s has %d steps, %s %d", runs[0].Label, steps, r.Label, len(r.Results.Steps))
+		}
+	}
+	param := "run"
+	if sw := runs[0].Results.Sweep; sw != nil {
+		param = sw.Param
+	}
+	ew := &errWriter{w: w}
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := param + "\t"
+	for _, r := range runs {
+		head += r.Label + " ok/s\t"
+	}
+	for _, r := range runs[1:] {
+		head += runs[0].Label + "/" + r.Label + "\t"
+	}
+	ew.tab(tw, head+"\n")
+	for i := range steps {
+		first := runs[0].Results.Steps[i]
+		row := "-\t"
+		if runs[0].Results.Sweep != nil {
+			row = fmt.Sprintf("%d\t", first.Value)
+		}
+		for _, r := range runs {
+			row += FormatRate(r.Results.Steps[i].Total.OKPerSec) + "\t"
+		}
+		for _, r := range runs[1:] {
+			other := r.Results.Steps[i].Total.OKPerSec
+			ratio := "-"
+			if other > 0 {
+				ratio = fmt.Sprintf("%.2f", first.Total.OKPerSec/other)
+			}
+			row += ratio + "\t"
+		}
+		ew.tab(tw, row+"\n")
+	}
+	ew.flush(tw)
+	return ew.err
+}
+
+// MedianRun combines repetitions of the same run (same steps) into one whose
+// every step is the repetition with the median successful throughput at that
+// step (the lower median for an even count), so one noisy repetition does not
+// decide a comparison. The other fields come from the first repetition.
+func MedianRun(reps []*Results) (*Results, error) {
+	if len(reps) == 0 {
+		return nil, errors.New("no results")
+	}
+	out := *reps[0]
+	out.Steps = make([]StepResult, len(reps[0].Steps))
+	for i := range out.Steps {
+		var cands []StepResult
+		for _, r := range reps {
+			if len(r.Steps) != len(out.Steps) {
+				return nil, fmt.Errorf("run %s has %d steps, run %s %d", r.RunID, len(r.Steps), reps[0].RunID, len(out.Steps))
+			}
+			cands = append(cands, r.Steps[i])
+		}
+		slices.SortStableFunc(cands, func(a, b StepResult) int { return cmp.Compare(a.Total.OKPerSec, b.Total.OKPerSec) })
+		out.Steps[i] = cands[(len(cands)-1)/2]
+	}
+	return &out, nil
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs the same dht bench sweep against a local 3-node dht cluster and against a
+# real 3-master Redis Cluster on this machine (loopback only), then prints dht's
+# throughput relative to Redis's at every step and draws both on common charts.
+#
+# Usage: scripts/bench-vs-redis.sh [OUT_DIR]
+# Environment (defaults in brackets):
+#   SWEEP      [key_range=10,100,1000,10000]
+#   MIX        [get=60,put_if_absent=40]
+#   REQUESTS   [10000]  requests per client thread
+#   THREADS    [8]      threads per client (3 clients either way)
+#   REPEAT     [3]      runs of each; every step reports the median run
+#   REDIS_PORT [8101]   first of the three Redis ports
+#   DHT_PORT   [17001]   first of the three dht ports
+# Needs redis-server and redis-cli (Debian: apt-get install redis-server redis-tools).
+# The Redis processes it starts are stopped on exit, whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${1:-bench-results/vs-redis-$(date +%Y%m%d-%H%M%S)}
+sweep=${SWEEP:-key_range=10,100,1000,10000}
+mix=${MIX:-get=60,put_if_absent=40}
+requests=${REQUESTS:-10000}
+threads=${THREADS:-8}
+repeat=${REPEAT:-3}
+rport=${REDIS_PORT:-8101}
+dport=${DHT_PORT:-17001}
+
+for tool in redis-server redis-cli go; do
+  command -v "$tool" >/dev/null || { echo "$0: $tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+go build -o "$tmp/dht" ./cmd/dht
+
+ports=("$rport" "$((rport + 1))" "$((rport + 2))")
+addrs=()
+for p in "${ports[@]}"; do
+  mkdir "$tmp/redis-$p"
+  (cd "$tmp/redis-$p" && exec redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
+    --cluster-config-file nodes.conf --save '' --appendonly no --logfile redis.log) &
+  pids+=("$!")
+  addrs+=("127.0.0.1:$p")
+done
+for p in "${ports[@]}"; do
+  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+done
+redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+
+common=(--sweep "$sweep" --mix "$mix" --requests "$requests" --threads "$threads" --quiet)
+target=$(IFS=,; echo "${addrs[*]}")
+dhts=() rediss=()
+# Alternate the two, so that a noisy moment on the machine hits both alike.
+for r in $(seq "$repeat"); do
+  echo "== run $r/$repeat, dht: dht bench --local 3 ${common[*]}"
+  "$tmp/dht" bench --local 3 --base-port "$dport" "${common[@]}" --out "$out/dht-$r"
+  echo "== run $r/$repeat, redis: dht bench --target $target --clients 3 ${common[*]}"
+  "$tmp/dht" bench --target "$target" --clients 3 "${common[@]}" --out "$out/redis-$r"
+  dhts+=("$out/dht-$r") rediss+=("$out/redis-$r")
+done
+echo "== dht vs Redis Cluster $(redis-server --version | cut -d' ' -f3), median of $repeat runs per step"
+"$tmp/dht" bench compare dht="$(IFS=,; echo "${dhts[*]}")" redis="$(IFS=,; echo "${rediss[*]}")" --out "$out"
+echo "charts: $out/sweep-throughput.png $out/sweep-latency.png $out/sweep-failures.png"
