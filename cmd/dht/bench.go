@@ -362,7 +362,9 @@ func runBench(cmd *cobra.Command, fl benchFlags) error {
 	}
 	ctx := cmd.Context()
 	if s.local {
-		cl, err := local.Start(ctx, s.cfg, log)
+		// The cluster outlives an interrupt until the clients have stopped
+		// (the deferred Close), so that stopping it is not counted as failures.
+		cl, err := local.Start(context.WithoutCancel(ctx), s.cfg, log)
 		if err != nil {
 			return err
 		}
@@ -409,6 +411,9 @@ func runBench(cmd *cobra.Command, fl benchFlags) error {
 		return errors.Join(runErr, err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "results: %s\n", out)
+	if errors.Is(runErr, context.Canceled) {
+		return fmt.Errorf("interrupted; partial results in %s", out)
+	}
 	if runErr != nil {
 		return runErr
 	}

@@ -301,6 +301,10 @@ func (c *Client) thread(ctx context.Context, t int, exec Executor, stop *atomic.
 		begin := time.Now()
 		info := exec.Exec(ctx, reqs[:n], outs[:n])
 		d := time.Since(begin)
+		if ctx.Err() != nil {
+			// Interrupted: the batch's outcomes say nothing about the cluster.
+			break
+		}
 		var failed int64
 		for i := range n {
 			res.stats.Record(reqs[i].Op, outs[i], d)
