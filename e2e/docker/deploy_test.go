@@ -98,24 +98,25 @@ func composeTool() []string {
 	return nil
 }
 
-// TestKubernetesMatchesConfig checks that deploy/k8s/cluster.json names the
-// StatefulSet's pods and their DNS names under the headless Service, and
-// that the StatefulSet runs one pod per node.
+// TestKubernetesMatchesConfig checks that deploy/k8s/cluster/cluster.json
+// names the StatefulSet's pods and their DNS names under the headless
+// Service, and that the StatefulSet runs one pod and the bench Job one
+// client per node.
 func TestKubernetesMatchesConfig(t *testing.T) {
-	cfg, err := config.Load(filepath.Join(deployDir, "k8s", "cluster.json"))
+	cfg, err := config.Load(filepath.Join(deployDir, "k8s", "cluster", "cluster.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, n := range cfg.Nodes {
 		pod := fmt.Sprintf("dht-%d", i)
 		if n.Name != pod {
-			t.Errorf("k8s/cluster.json: node %d is %q, want the pod name %q", i, n.Name, pod)
+			t.Errorf("k8s/cluster/cluster.json: node %d is %q, want the pod name %q", i, n.Name, pod)
 		}
 		if want := fmt.Sprintf("%s.dht:%d", pod, respPort); n.Addr != want {
-			t.Errorf("k8s/cluster.json: node %s addr %q, want the pod's DNS name %q", n.Name, n.Addr, want)
+			t.Errorf("k8s/cluster/cluster.json: node %s addr %q, want the pod's DNS name %q", n.Name, n.Addr, want)
 		}
 	}
-	sts := readDeploy(t, filepath.Join("k8s", "statefulset.yaml"))
+	sts := readDeploy(t, filepath.Join("k8s", "cluster", "statefulset.yaml"))
 	for _, want := range []string{
 		fmt.Sprintf("replicas: %d\n", len(cfg.Nodes)),
 		"serviceName: dht\n",
@@ -123,13 +124,24 @@ func TestKubernetesMatchesConfig(t *testing.T) {
 		"--node=$(POD_NAME)",
 	} {
 		if !strings.Contains(sts, want) {
-			t.Errorf("k8s/statefulset.yaml has no %q", want)
+			t.Errorf("k8s/cluster/statefulset.yaml has no %q", want)
 		}
 	}
-	svc := readDeploy(t, filepath.Join("k8s", "service.yaml"))
+	svc := readDeploy(t, filepath.Join("k8s", "cluster", "service.yaml"))
 	for _, want := range []string{"name: dht\n", "clusterIP: None\n", "publishNotReadyAddresses: true\n"} {
 		if !strings.Contains(svc, want) {
-			t.Errorf("k8s/service.yaml has no %q", want)
+			t.Errorf("k8s/cluster/service.yaml has no %q", want)
+		}
+	}
+	job := readDeploy(t, filepath.Join("k8s", "bench", "job.yaml"))
+	for _, want := range []string{
+		fmt.Sprintf("completions: %d\n", len(cfg.Nodes)),
+		fmt.Sprintf("parallelism: %d\n", len(cfg.Nodes)),
+		"completionMode: Indexed\n",
+		"--node=dht-$(COMPLETION_INDEX)",
+	} {
+		if !strings.Contains(job, want) {
+			t.Errorf("k8s/bench/job.yaml has no %q", want)
 		}
 	}
 }
