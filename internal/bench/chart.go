@@ -21,7 +21,9 @@ const (
 
 // Labeled is a run's results with the label charts give it (e.g. "dht" or "redis").
 type Labeled struct {
-	Label   string
+	// Label names the run in legends and tables.
+	Label string
+	// Results are the run's results.
 	Results *Results
 }
 

@@ -230,7 +230,10 @@ func (l *Live) add(n, failed int64, d time.Duration) {
 
 // Tally is a snapshot of Live counters, summed over threads.
 type Tally struct {
-	Done, Failed, LatencyUS int64
+	// Done counts completed requests, Failed the failed ones among them.
+	Done, Failed int64
+	// LatencyUS is the summed latency of the completed requests, in microseconds.
+	LatencyUS int64
 }
 
 // tally sums the counters of threads.

@@ -178,8 +178,10 @@ func (a *attempts) count(name string, err error) {
 // requests themselves are retries and redirects.
 type attemptHook struct{}
 
+// DialHook implements redis.Hook; dials are not counted.
 func (attemptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+// ProcessHook implements redis.Hook: it counts one attempt.
 func (attemptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
@@ -190,6 +192,7 @@ func (attemptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// ProcessPipelineHook implements redis.Hook: it counts one attempt per command.
 func (attemptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)

@@ -42,11 +42,15 @@ type Software struct {
 
 // Host describes the machine this process ran on.
 type Host struct {
-	Hostname   string `json:"hostname"`
-	OS         string `json:"os"`
-	Arch       string `json:"arch"`
-	NumCPU     int    `json:"num_cpu"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
+	// Hostname is the machine's host name.
+	Hostname string `json:"hostname"`
+	// OS and Arch are runtime.GOOS and runtime.GOARCH.
+	OS   string `json:"os"`
+	Arch string `json:"arch"`
+	// NumCPU is the number of logical CPUs.
+	NumCPU int `json:"num_cpu"`
+	// GOMAXPROCS is the number of CPUs the bench's Go runtime used.
+	GOMAXPROCS int `json:"gomaxprocs"`
 }
 
 // ThisHost returns the facts of this machine and binary.
@@ -135,30 +139,39 @@ type Report struct {
 
 // OpReport reports one operation type.
 type OpReport struct {
-	Requests int64            `json:"requests"`
-	OK       int64            `json:"ok"`
-	Failed   int64            `json:"failed"`
+	// Requests, OK and Failed count the type's requests as in Report.
+	Requests int64 `json:"requests"`
+	OK       int64 `json:"ok"`
+	Failed   int64 `json:"failed"`
+	// Failures counts the failed requests by reason.
 	Failures map[string]int64 `json:"failures"`
-	OKPerSec float64          `json:"ok_per_sec"`
-	Hit      int64            `json:"hit,omitempty"`
-	Miss     int64            `json:"miss,omitempty"`
-	Won      int64            `json:"won,omitempty"`
-	Lost     int64            `json:"lost,omitempty"`
-	Latency  Latency          `json:"latency"`
+	// OKPerSec is OK divided by the report's wall-clock time.
+	OKPerSec float64 `json:"ok_per_sec"`
+	// Hit and Miss count the gets that found or did not find their key.
+	Hit  int64 `json:"hit,omitempty"`
+	Miss int64 `json:"miss,omitempty"`
+	// Won and Lost count the put-if-absents that wrote, or found the key present.
+	Won  int64 `json:"won,omitempty"`
+	Lost int64 `json:"lost,omitempty"`
+	// Latency is the latency of the successful requests.
+	Latency Latency `json:"latency"`
 	// Share is this type's fraction of all requests.
 	Share float64 `json:"share"`
 }
 
 // Latency summarises a latency histogram; all values are in microseconds.
 type Latency struct {
-	Count int64   `json:"count"`
-	Min   int64   `json:"min_us"`
-	Mean  float64 `json:"mean_us"`
-	P50   int64   `json:"p50_us"`
-	P90   int64   `json:"p90_us"`
-	P99   int64   `json:"p99_us"`
-	P999  int64   `json:"p99_9_us"`
-	Max   int64   `json:"max_us"`
+	// Count is the number of recorded requests.
+	Count int64 `json:"count"`
+	// Min, Mean and Max are the smallest, mean and largest latency.
+	Min  int64   `json:"min_us"`
+	Mean float64 `json:"mean_us"`
+	Max  int64   `json:"max_us"`
+	// P50 ... P999 are the 50th, 90th, 99th and 99.9th percentiles.
+	P50  int64 `json:"p50_us"`
+	P90  int64 `json:"p90_us"`
+	P99  int64 `json:"p99_us"`
+	P999 int64 `json:"p99_9_us"`
 	// Histogram lists the non-empty buckets as [from_us, to_us, count],
 	// merged to two significant digits.
 	Histogram [][3]int64 `json:"histogram"`

@@ -159,9 +159,11 @@ func (k Keys) Key(n int64) string {
 // Writer identifies one write of a run: the writing client, thread and the
 // thread's sequence number.
 type Writer struct {
+	// Client and Thread identify the writing thread.
 	Client int
 	Thread int
-	Seq    int64
+	// Seq is the thread's sequence number of the request.
+	Seq int64
 }
 
 // AppendValue appends the value written by w in the run tagged tag, exactly size
