@@ -78,7 +78,12 @@ Where it runs:
                             cluster; all hosts' clients (one per node of the
                             config) meet at the barrier
   --config FILE             run the clients of all nodes of the config here
-  --target ADDR,...         run --clients clients against any Redis Cluster
+  --target ADDR,...         run --clients clients against any Redis Cluster;
+                            on several hosts add --barrier-count (clients of
+                            all hosts) and a distinct --client-id per host
+
+With --local the cluster runs inside this process and shares its CPUs with
+the clients; the other modes measure a cluster running elsewhere.
 
 The barrier is dht's DHT.BARRIER command, served by the node owning the
 barrier's key. Real Redis has no such command: with --barrier auto (the
