@@ -85,21 +85,32 @@ func (p *Pool) Do(ctx context.Context, req []byte) ([]byte, error) {
 	select {
 	case <-call.done:
 		return call.reply, call.err
+	case <-c.dead:
+		// The call may have been queued after the writer drained the queue and
+		// left; then nobody will finish it.
+		select {
+		case <-call.done:
+			return call.reply, call.err
+		default:
+			return nil, c.err()
+		}
 	case <-ctx.Done():
 		return nil, fmt.Errorf("peer %s: no reply: %w", p.addr, ctx.Err())
 	}
 }
 
 func (p *Pool) conn(ctx context.Context) (*conn, error) {
+	s := &p.slots[p.next.Add(1)%uint32(len(p.slots))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Checked under the slot's lock: Close marks the pool closed before it takes the
+	// slots' locks, so a connection dialed here is either refused or closed by Close.
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
 	if closed {
 		return nil, ErrClosed
 	}
-	s := &p.slots[int(p.next.Add(1))%len(p.slots)]
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.c != nil && !s.c.isDead() {
 		return s.c, nil
 	}

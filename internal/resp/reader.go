@@ -26,14 +26,14 @@ func readReply(r *bufio.Reader, dst []byte, depth int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: nesting deeper than 64", ErrProtocol)
 	}
 	start := len(dst)
-	line, err := r.ReadSlice('\n')
+	dst, err := readLine(r, dst)
 	if err != nil {
-		return nil, fmt.Errorf("resp: read: %w", err)
+		return nil, err
 	}
+	line := dst[start:]
 	if len(line) < 3 || line[len(line)-2] != '\r' {
 		return nil, fmt.Errorf("%w: bad line %q", ErrProtocol, line)
 	}
-	dst = append(dst, line...)
 	body := line[1 : len(line)-2]
 	switch line[0] {
 	case '+', '-', ':':
@@ -46,9 +46,14 @@ func readReply(r *bufio.Reader, dst []byte, depth int) ([]byte, error) {
 		if n < 0 {
 			return dst, nil
 		}
-		dst = grow(dst, n+2)
-		if _, err := io.ReadFull(r, dst[len(dst)-n-2:]); err != nil {
-			return nil, fmt.Errorf("resp: read: %w", err)
+		// Grow as the bytes arrive, not by the announced length at once.
+		for left := n + 2; left > 0; {
+			k := min(left, bulkChunk)
+			dst = grow(dst, k)
+			if _, err := io.ReadFull(r, dst[len(dst)-k:]); err != nil {
+				return nil, fmt.Errorf("resp: read: %w", err)
+			}
+			left -= k
 		}
 		if dst[len(dst)-2] != '\r' || dst[len(dst)-1] != '\n' {
 			return nil, fmt.Errorf("%w: bulk not terminated by CRLF", ErrProtocol)
@@ -70,6 +75,27 @@ func readReply(r *bufio.Reader, dst []byte, depth int) ([]byte, error) {
 		return dst, nil
 	default:
 		return nil, fmt.Errorf("%w: unexpected type byte %q", ErrProtocol, line[0])
+	}
+}
+
+// bulkChunk is how much a bulk may grow the reply ahead of the bytes read.
+const bulkChunk = 64 << 10
+
+// readLine appends one line, up to and including '\n', to dst, however long the line
+// is compared with r's buffer.
+func readLine(r *bufio.Reader, dst []byte) ([]byte, error) {
+	start := len(dst)
+	for {
+		frag, err := r.ReadSlice('\n')
+		dst = append(dst, frag...)
+		switch {
+		case err == nil:
+			return dst, nil
+		case err != bufio.ErrBufferFull:
+			return nil, fmt.Errorf("resp: read: %w", err)
+		case len(dst)-start > MaxReplyLen:
+			return nil, fmt.Errorf("%w: line longer than %d bytes", ErrProtocol, MaxReplyLen)
+		}
 	}
 }
 

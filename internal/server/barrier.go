@@ -85,7 +85,7 @@ func parseBarrier(args [][]byte) (count int, timeout time.Duration, err error) {
 		return 0, 0, fmt.Errorf("ERR barrier count must be an integer between 1 and 100000")
 	}
 	ms, err := strconv.ParseInt(string(args[3]), 10, 64)
-	if err != nil || ms < 1 || time.Duration(ms)*time.Millisecond > maxBarrierTimeout {
+	if err != nil || ms < 1 || ms > maxBarrierTimeout.Milliseconds() { // compared in ms: ms*1e6 could overflow
 		return 0, 0, fmt.Errorf("ERR barrier timeout must be a number of milliseconds between 1 and %d", maxBarrierTimeout.Milliseconds())
 	}
 	return count, time.Duration(ms) * time.Millisecond, nil

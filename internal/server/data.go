@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -94,9 +95,9 @@ func parseSet(args [][]byte, now time.Time) (store.SetArgs, string) {
 			expiry = true
 			switch opt {
 			case "EX":
-				a.TTL = time.Duration(n) * time.Second
+				a.TTL = scaleTTL(n, time.Second)
 			case "PX":
-				a.TTL = time.Duration(n) * time.Millisecond
+				a.TTL = scaleTTL(n, time.Millisecond)
 			case "EXAT":
 				a.TTL = time.Unix(n, 0).Sub(now)
 			case "PXAT":
@@ -111,6 +112,15 @@ func parseSet(args [][]byte, now time.Time) (store.SetArgs, string) {
 		}
 	}
 	return a, ""
+}
+
+// scaleTTL returns n units, saturating where a Duration would overflow (past 292
+// years) rather than wrapping into the past.
+func scaleTTL(n int64, unit time.Duration) time.Duration {
+	if n > math.MaxInt64/int64(unit) {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * unit
 }
 
 func cmdSet(s *Server, conn redcon.Conn, args [][]byte) {

@@ -45,6 +45,7 @@ type scanner struct {
 	num      int64 // the number being parsed
 	digits   int
 	neg      bool
+	cr       bool  // the number's CR has been seen
 	args     int64 // bulks still expected in this command
 	skip     int64 // body bytes (with CRLF) still to pass
 	inline   int   // bytes of the current inline line
@@ -65,9 +66,11 @@ func (s *scanner) scan(p []byte) (int, error) {
 		switch s.state {
 		case stStart:
 			s.cmdBytes = 1
+			// As the RESP parser does: '*' starts a multibulk, a bare LF is an empty
+			// line, and anything else (even CR) starts an inline line.
 			if c == '*' {
-				s.state, s.num, s.digits, s.neg = stArrayLen, 0, 0, false
-			} else if c != '\r' && c != '\n' {
+				s.state, s.num, s.digits, s.neg, s.cr = stArrayLen, 0, 0, false, false
+			} else if c != '\n' {
 				s.state, s.inline = stInline, 1
 			}
 		case stInline:
@@ -107,14 +110,18 @@ func (s *scanner) scan(p []byte) (int, error) {
 			s.skip, s.state = s.num+2, stBulkBody
 		case stBulkHdr:
 			if c != '$' {
+				if c == '\r' || c == '\n' {
+					c = ' ' // as Redis does: an error line must not break the reply
+				}
 				return i, &errLimit{fmt.Sprintf("expected '$', got '%c'", c)}
 			}
-			s.state, s.num, s.digits, s.neg = stBulkLen, 0, 0, false
+			s.state, s.num, s.digits, s.neg, s.cr = stBulkLen, 0, 0, false, false
 		case stBulkBody:
 			// Skip the rest of the body in one step.
 			n := min(s.skip, int64(len(p)-i))
 			if s.cmdBytes+n-1 > int64(s.lim.MaxRequestLen) {
-				return i, &errLimit{fmt.Sprintf("request longer than %d bytes", s.lim.MaxRequestLen)}
+				// Byte i is the request's cmdBytes-th; pass those within the limit.
+				return i + int(int64(s.lim.MaxRequestLen)-s.cmdBytes+1), &errLimit{fmt.Sprintf("request longer than %d bytes", s.lim.MaxRequestLen)}
 			}
 			s.cmdBytes += n - 1
 			s.skip -= n
@@ -131,9 +138,14 @@ func (s *scanner) scan(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// number feeds one byte of a "<digits>\r\n" header.
+// number feeds one byte of a "[-]<digits>\r\n" header.
 func (s *scanner) number(c byte) (done bool, err error) {
 	switch {
+	case s.cr:
+		if c != '\n' {
+			return false, errors.New("CR without LF")
+		}
+		return true, nil
 	case c == '-' && s.digits == 0 && !s.neg:
 		s.neg = true
 	case c >= '0' && c <= '9':
@@ -143,11 +155,10 @@ func (s *scanner) number(c byte) (done bool, err error) {
 		}
 		s.num = s.num*10 + int64(c-'0')
 	case c == '\r':
-	case c == '\n':
 		if s.digits == 0 {
 			return false, errors.New("empty")
 		}
-		return true, nil
+		s.cr = true
 	default:
 		return false, errors.New("not a number")
 	}
