@@ -76,14 +76,12 @@ type cluster struct {
 	names   []string // container names, by node index
 }
 
-// newCluster builds the image and creates, but does not start, an n-node
-// cluster: a private network with a pinned subnet and one container per node
-// with a pinned address. Everything is removed when the test ends.
-func newCluster(t *testing.T, n int) *cluster {
+// newCluster creates, but does not start, an n-node cluster of image: a
+// private network with a pinned subnet and one container per node with a
+// pinned address. Everything is removed when the test ends.
+func newCluster(t *testing.T, eng engine, image string, n int) *cluster {
 	t.Helper()
-	eng := requireEngine(t)
-	c := &cluster{t: t, eng: eng, prefix: uniquePrefix(t)}
-	c.image = eng.buildImage(t, c.prefix)
+	c := &cluster{t: t, eng: eng, prefix: uniquePrefix(t), image: image}
 	subnet := c.createNetwork()
 	c.cfg = config.Default()
 	c.cfg.Routing = config.RoutingForward
@@ -392,7 +390,7 @@ func (c *cluster) healthz(ctx context.Context, i int) (int, error) {
 
 // keysOf returns count distinct keys whose slots node i owns, assuming the
 // layout of the config: node i owns the i-th of keyspace.Split(len(nodes)).
-// TestStartupBarrier checks that layout against CLUSTER SLOTS.
+// startupBarrier checks that layout against CLUSTER SLOTS.
 func (c *cluster) keysOf(i, count int) []string {
 	c.t.Helper()
 	ranges, err := keyspace.Split(len(c.cfg.Nodes))

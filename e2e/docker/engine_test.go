@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -101,11 +102,12 @@ func requireEngine(t *testing.T) engine {
 }
 
 // uniquePrefix names one test's containers, network and image: "dhte2e-",
-// the test name reduced to what docker accepts, and random hex, so runs of
-// the same test at the same time (two checkouts, two users) do not collide.
+// the (sub)test's name reduced to what docker accepts, and random hex, so
+// runs of the same test at the same time (two checkouts, two users) do not
+// collide.
 func uniquePrefix(t *testing.T) string {
 	t.Helper()
-	name := strings.ToLower(t.Name())
+	name := strings.ToLower(path.Base(t.Name()))
 	name = regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(name, "-")
 	name = strings.Trim(name, "-")
 	if len(name) > 24 {

@@ -14,15 +14,35 @@ import (
 	"github.com/dhtkv/dht/internal/keyspace"
 )
 
-// victim is the node the failure tests take away; node 0 survives and is
-// the node the plain client talks to.
+// victim is the node the failure scenarios take away; node 0 survives and
+// is the node the plain client talks to.
 const victim = 2
 
-// TestStartupBarrier starts four of five nodes, checks that they refuse data
+// TestContainers builds the image once and runs each scenario on a cluster of
+// its own: a private network and one container per node, all removed when the
+// scenario ends. Run one with -run TestContainers/Pause.
+func TestContainers(t *testing.T) {
+	eng := requireEngine(t)
+	image := eng.buildImage(t, uniquePrefix(t))
+	for _, sc := range []struct {
+		name  string
+		nodes int
+		run   func(c *cluster)
+	}{
+		{"StartupBarrier", 5, startupBarrier},
+		{"KillThenRestart", 3, killThenRestart},
+		{"Pause", 3, pauseAndUnpause},
+		{"NetworkDisconnect", 3, networkDisconnect},
+	} {
+		t.Run(sc.name, func(t *testing.T) { sc.run(newCluster(t, eng, image, sc.nodes)) })
+	}
+}
+
+// startupBarrier starts four of five nodes, checks that they refuse data
 // commands while the fifth is missing, starts it late, and checks that the
 // cluster then forms and serves every slot from every node.
-func TestStartupBarrier(t *testing.T) {
-	c := newCluster(t, 5)
+func startupBarrier(c *cluster) {
+	t := c.t
 	early, late := []int{0, 1, 2, 3}, 4
 	c.start(early...)
 	for _, i := range early {
@@ -136,12 +156,12 @@ func (c *cluster) checkTopology(i int) {
 	}
 }
 
-// TestKillThenRestart kills a node: requests for its slots must fail fast
-// with -CLUSTERDOWN while the other nodes keep serving. Then it starts the
-// node again: it rejoins, empty, because dht has neither persistence nor
+// killThenRestart kills a node: requests for its slots must fail fast with
+// -CLUSTERDOWN while the other nodes keep serving. Then it starts the node
+// again: it rejoins, empty, because dht has neither persistence nor
 // replication yet.
-func TestKillThenRestart(t *testing.T) {
-	c := newCluster(t, 3)
+func killThenRestart(c *cluster) {
+	t := c.t
 	c.startAll()
 	cc := c.clusterClient()
 	ds := c.seed(cc, 10)
@@ -195,12 +215,12 @@ func TestKillThenRestart(t *testing.T) {
 	}
 }
 
-// TestPause freezes a node: requests forwarded to it must end with
-// -CLUSTERDOWN within the peer request timeout, requests sent to it directly
-// within the client's timeout, and the other nodes keep serving. Thawed, the
-// node serves its slots again with its data intact.
-func TestPause(t *testing.T) {
-	c := newCluster(t, 3)
+// pauseAndUnpause freezes a node: requests forwarded to it must end with -CLUSTERDOWN
+// within the peer request timeout, requests sent to it directly within the
+// client's timeout, and the other nodes keep serving. Thawed, the node serves
+// its slots again with its data intact.
+func pauseAndUnpause(c *cluster) {
+	t := c.t
 	c.startAll()
 	cc := c.clusterClient()
 	ds := c.seed(cc, 10)
@@ -221,12 +241,11 @@ func TestPause(t *testing.T) {
 	c.expectBack(survivor, cc, ds)
 }
 
-// TestNetworkDisconnect takes a node off the network while it keeps running:
+// networkDisconnect takes a node off the network while it keeps running:
 // requests for its slots fail with -CLUSTERDOWN within the bound and the
 // other nodes keep serving. Reconnected at its address, the node serves its
 // slots again with its data intact.
-func TestNetworkDisconnect(t *testing.T) {
-	c := newCluster(t, 3)
+func networkDisconnect(c *cluster) {
 	c.startAll()
 	cc := c.clusterClient()
 	ds := c.seed(cc, 10)
