@@ -373,14 +373,16 @@ func (c *cluster) waitState(want string, within time.Duration, nodes ...int) {
 	}
 }
 
-// healthz returns the status code of node i's /healthz.
+// healthz returns the status code of node i's /healthz. It connects to the
+// node itself, never through a proxy from the environment.
 func (c *cluster) healthz(ctx context.Context, i int) (int, error) {
 	url := "http://" + netip.AddrPortFrom(c.ips[i], adminPort).String() + "/healthz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	direct := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	resp, err := direct.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("GET %s: %w", url, err)
 	}
