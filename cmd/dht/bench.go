@@ -473,13 +473,13 @@ func showProgress(bar *progressbar.ProgressBar, p bench.Plan, step int, done, to
 }
 
 func newBenchCompareCmd() *cobra.Command {
-	var out string
+	var out, baseline string
 	cmd := &cobra.Command{
 		Use:   "compare LABEL=RESULTS[,RESULTS...] LABEL=RESULTS[,RESULTS...]...",
 		Short: "Compare the results of several runs step by step, with charts",
 		Long: `Compare runs written by dht bench (results.json, or the directory holding it).
-Prints each run's successful requests per second at every sweep step and the
-ratio of the first run to each other one; with --out, also draws the runs'
+Prints each run's successful requests per second at every sweep step and its
+ratio to the baseline run (--baseline, default the last one); with --out, also draws the runs'
 sweep charts on common axes (the runs must sweep the same parameter). Several
 comma-separated results under one label are repetitions of the same run: each
 step then shows the repetition with the median throughput.`,
@@ -491,7 +491,14 @@ step then shows the repetition with the median throughput.`,
 			if err != nil {
 				return err
 			}
-			if err := bench.WriteComparison(cmd.OutOrStdout(), runs); err != nil {
+			base := len(runs) - 1
+			if baseline != "" {
+				base = slices.IndexFunc(runs, func(r bench.Labeled) bool { return r.Label == baseline })
+				if base < 0 {
+					return fmt.Errorf("--baseline %q is none of the labels", baseline)
+				}
+			}
+			if err := bench.WriteComparison(cmd.OutOrStdout(), runs, base); err != nil {
 				return err
 			}
 			if out == "" {
@@ -504,6 +511,7 @@ step then shows the repetition with the median throughput.`,
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "directory for the comparison charts (sweep-throughput.png, sweep-latency.png, sweep-failures.png)")
+	cmd.Flags().StringVar(&baseline, "baseline", "", "label of the run the others are divided by (default: the last)")
 	return cmd
 }
 

@@ -29,6 +29,7 @@ type Labeled struct {
 
 // WriteCharts writes res's charts into dir: throughput.png and latency.png, and
 // for a sweep sweep-throughput.png, sweep-latency.png and sweep-failures.png.
+// Latency charts are left out when no request succeeded.
 func WriteCharts(dir string, res *Results) error {
 	charts := map[string]func() (*plot.Plot, error){
 		"throughput.png": func() (*plot.Plot, error) { return ThroughputChart(res) },
@@ -53,11 +54,17 @@ func SweepCharts(runs []Labeled) map[string]func() (*plot.Plot, error) {
 	}
 }
 
+// errNoData is returned by a chart with nothing to draw; saveCharts skips it.
+var errNoData = errors.New("no successful requests to chart")
+
 // saveCharts renders charts into dir.
 func saveCharts(dir string, charts map[string]func() (*plot.Plot, error)) error {
 	var errs []error
 	for name, f := range charts {
 		p, err := f()
+		if errors.Is(err, errNoData) {
+			continue
+		}
 		if err == nil {
 			err = p.Save(chartWidth, chartHeight, filepath.Join(dir, name))
 		}
@@ -193,7 +200,7 @@ func ninesTicks(_, hi float64) []plot.Tick {
 // the last step: how many requests took at most how long.
 func LatencyChart(res *Results) (*plot.Plot, error) {
 	if len(res.Steps) == 0 {
-		return nil, errors.New("no results")
+		return nil, errNoData
 	}
 	st := res.Steps[len(res.Steps)-1]
 	title := "Latency by percentile, run " + res.RunID
@@ -206,8 +213,10 @@ func LatencyChart(res *Results) (*plot.Plot, error) {
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	i := 0
 	for _, name := range opNamesIn(st.Total) {
-		o := st.Total.Ops[name]
-		l := o.Latency
+		l := st.Total.Ops[name].Latency
+		if l.Count == 0 {
+			continue
+		}
 		label := fmt.Sprintf("%s (p50 %s, p99 %s, p99.9 %s, max %s)", name,
 			FormatLatency(float64(l.P50)), FormatLatency(float64(l.P99)), FormatLatency(float64(l.P999)), FormatLatency(float64(l.Max)))
 		if err := addLine(p, label, Spectrum(l), i, false); err != nil {
@@ -216,7 +225,7 @@ func LatencyChart(res *Results) (*plot.Plot, error) {
 		i++
 	}
 	if i == 0 {
-		return nil, errors.New("no successful requests to chart")
+		return nil, errNoData
 	}
 	p.X.Min = 0
 	p.Legend.Left = true
@@ -330,7 +339,7 @@ func SweepLatencyChart(runs []Labeled) (*plot.Plot, error) {
 		}
 	}
 	if lines == 0 {
-		return nil, errors.New("no successful requests to chart")
+		return nil, errNoData
 	}
 	return p, nil
 }

@@ -205,12 +205,38 @@ func TestMedianRunAndComparison(t *testing.T) {
 		t.Error("MedianRun accepted runs with different steps")
 	}
 	var out bytes.Buffer
-	if err := WriteComparison(&out, []Labeled{{"dht", mk(200, 90)}, {"redis", mk(100, 100)}}); err != nil {
+	if err := WriteComparison(&out, []Labeled{{"dht", mk(200, 90)}, {"redis", mk(100, 100)}}, 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"key_range", "dht/redis", "2.00", "0.90"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("comparison lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestChartsWithoutSuccess(t *testing.T) {
+	w := smallWorkload()
+	w.Requests, w.Threads = 20, 1
+	p := memPlan(1, w, nil)
+	p.NewStore = func(ClientTarget, config.Workload) Store {
+		s := newMemStore()
+		s.fail = func(Request) error { return replyError("CLUSTERDOWN The cluster is down") }
+		return s
+	}
+	res, err := Run(t.Context(), p, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := res.Steps[0].Total.Failures["clusterdown"]; f != 20 {
+		t.Errorf("clusterdown failures = %d, want 20", f)
+	}
+	dir := t.TempDir()
+	if err := WriteCharts(dir, res); err != nil {
+		t.Fatal(err)
+	}
+	checkPNGs(t, dir, "throughput.png")
+	if _, err := os.Stat(filepath.Join(dir, "latency.png")); err == nil {
+		t.Error("latency.png drawn without a successful request")
 	}
 }

@@ -243,11 +243,14 @@ func (e *errWriter) flush(tw *tabwriter.Writer) {
 }
 
 // WriteComparison writes, for each step of runs (which must have as many
-// steps), every run's successful requests per second and the ratio of the
-// first run's to each other run's.
-func WriteComparison(w io.Writer, runs []Labeled) error {
+// steps), every run's successful requests per second and its ratio to the
+// baseline run runs[base].
+func WriteComparison(w io.Writer, runs []Labeled, base int) error {
 	if len(runs) < 2 {
 		return errors.New("compare needs at least two runs")
+	}
+	if base < 0 || base >= len(runs) {
+		return fmt.Errorf("baseline %d: there are %d runs", base, len(runs))
 	}
 	steps := len(runs[0].Results.Steps)
 	for _, r := range runs[1:] {
@@ -265,24 +268,28 @@ func WriteComparison(w io.Writer, runs []Labeled) error {
 	for _, r := range runs {
 		head += r.Label + " ok/s\t"
 	}
-	for _, r := range runs[1:] {
-		head += runs[0].Label + "/" + r.Label + "\t"
+	for i, r := range runs {
+		if i != base {
+			head += r.Label + "/" + runs[base].Label + "\t"
+		}
 	}
 	ew.tab(tw, head+"\n")
-	for i := range steps {
-		first := runs[0].Results.Steps[i]
+	for s := range steps {
 		row := "-\t"
 		if runs[0].Results.Sweep != nil {
-			row = fmt.Sprintf("%d\t", first.Value)
+			row = fmt.Sprintf("%d\t", runs[0].Results.Steps[s].Value)
 		}
 		for _, r := range runs {
-			row += FormatRate(r.Results.Steps[i].Total.OKPerSec) + "\t"
+			row += FormatRate(r.Results.Steps[s].Total.OKPerSec) + "\t"
 		}
-		for _, r := range runs[1:] {
-			other := r.Results.Steps[i].Total.OKPerSec
+		baseRate := runs[base].Results.Steps[s].Total.OKPerSec
+		for i, r := range runs {
+			if i == base {
+				continue
+			}
 			ratio := "-"
-			if other > 0 {
-				ratio = fmt.Sprintf("%.2f", first.Total.OKPerSec/other)
+			if baseRate > 0 {
+				ratio = fmt.Sprintf("%.2f", r.Results.Steps[s].Total.OKPerSec/baseRate)
 			}
 			row += ratio + "\t"
 		}
