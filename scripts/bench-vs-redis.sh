@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the same dht bench sweep against a local 3-node dht cluster and against a
-# real 3-master Redis Cluster on this machine (loopback only), then prints dht's
-# throughput relative to Redis's at every step and draws both on common charts.
+# Runs the same dht bench sweep against a 3-node dht cluster and against a real
+# 3-master Redis Cluster on this machine (loopback only), then prints dht's
+# throughput relative to Redis's at every step and draws them on common charts.
+# dht is measured twice: "dht" is `dht bench --local 3` (the cluster inside the
+# bench process), "dht-proc" is `dht local` in a process of its own driven by
+# `dht bench --target`, exactly as Redis is.
 #
 # Usage: scripts/bench-vs-redis.sh [OUT_DIR]
 # Environment (defaults in brackets):
@@ -11,7 +14,8 @@
 #   THREADS    [8]      threads per client (3 clients either way)
 #   REPEAT     [3]      runs of each; every step reports the median run
 #   REDIS_PORT [8101]   first of the three Redis ports
-#   DHT_PORT   [17001]   first of the three dht ports
+#   DHT_PORT   [17001]  first of the three ports of the in-process dht cluster
+#   PROC_PORT  [17101]  first of the three ports of the dht local process
 # Needs redis-server and redis-cli (Debian: apt-get install redis-server redis-tools).
 # The Redis processes it starts are stopped on exit, whatever happens.
 set -euo pipefail
@@ -25,6 +29,7 @@ threads=${THREADS:-8}
 repeat=${REPEAT:-3}
 rport=${REDIS_PORT:-8101}
 dport=${DHT_PORT:-17001}
+pport=${PROC_PORT:-17101}
 
 for tool in redis-server redis-cli go; do
   command -v "$tool" >/dev/null || { echo "$0: $tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
@@ -55,17 +60,25 @@ for p in "${ports[@]}"; do
 done
 redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
 
-common=(--sweep "$sweep" --mix "$mix" --requests "$requests" --threads "$threads" --quiet)
+"$tmp/dht" local --nodes 3 --base-port "$pport" >"$tmp/dht-local.log" 2>&1 &
+pids+=("$!")
+paddrs="127.0.0.1:$pport,127.0.0.1:$((pport + 1)),127.0.0.1:$((pport + 2))"
+
 target=$(IFS=,; echo "${addrs[*]}")
-dhts=() rediss=()
-# Alternate the two, so that a noisy moment on the machine hits both alike.
+dhts=() procs=() rediss=()
+# Alternate the contenders, so that a noisy moment on the machine hits all alike.
+# Every repetition writes fresh keys (--key-prefix), as the clusters outlive runs.
 for r in $(seq "$repeat"); do
+  common=(--sweep "$sweep" --mix "$mix" --requests "$requests" --threads "$threads" --key-prefix "key$r:" --quiet)
   echo "== run $r/$repeat, dht: dht bench --local 3 ${common[*]}"
   "$tmp/dht" bench --local 3 --base-port "$dport" "${common[@]}" --out "$out/dht-$r"
   echo "== run $r/$repeat, redis: dht bench --target $target --clients 3 ${common[*]}"
   "$tmp/dht" bench --target "$target" --clients 3 "${common[@]}" --out "$out/redis-$r"
-  dhts+=("$out/dht-$r") rediss+=("$out/redis-$r")
+  echo "== run $r/$repeat, dht-proc: dht bench --target $paddrs --clients 3 ${common[*]}"
+  "$tmp/dht" bench --target "$paddrs" --clients 3 "${common[@]}" --out "$out/dht-proc-$r"
+  dhts+=("$out/dht-$r") procs+=("$out/dht-proc-$r") rediss+=("$out/redis-$r")
 done
 echo "== dht vs Redis Cluster $(redis-server --version | cut -d' ' -f3), median of $repeat runs per step"
-"$tmp/dht" bench compare dht="$(IFS=,; echo "${dhts[*]}")" redis="$(IFS=,; echo "${rediss[*]}")" --out "$out"
+"$tmp/dht" bench compare dht="$(IFS=,; echo "${dhts[*]}")" dht-proc="$(IFS=,; echo "${procs[*]}")" \
+  redis="$(IFS=,; echo "${rediss[*]}")" --baseline redis --out "$out"
 echo "charts: $out/sweep-throughput.png $out/sweep-latency.png $out/sweep-failures.png"
