@@ -95,6 +95,12 @@ func (p *Pool) Do(ctx context.Context, req []byte) ([]byte, error) {
 			return nil, c.err()
 		}
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// A peer that lets a request pass its deadline may be cut off or
+			// stuck; the calls behind it would wait as long. Drop the connection
+			// so that the next call dials afresh.
+			c.fail(fmt.Errorf("no reply within the deadline: %w", ctx.Err()))
+		}
 		return nil, fmt.Errorf("peer %s: no reply: %w", p.addr, ctx.Err())
 	}
 }
@@ -218,8 +224,21 @@ func (c *conn) writeLoop() {
 				continue
 			}
 			// A call enters pending before its bytes are written, so its reply can
-			// never arrive ahead of it.
-			c.pending <- cl
+			// never arrive ahead of it. When pending is full, what is buffered goes
+			// out first: the replies that free pending need their requests sent.
+			select {
+			case c.pending <- cl:
+			default:
+				if err := w.Flush(); err != nil {
+					c.fail(err)
+				}
+				select {
+				case c.pending <- cl:
+				case <-c.dead:
+					cl.finish(nil, c.failErr)
+					continue
+				}
+			}
 			if _, err := w.Write(cl.req); err != nil {
 				c.fail(err)
 			}

@@ -244,8 +244,8 @@ func TestPipelinedOrder(t *testing.T) {
 }
 
 // TestDeadlineThenLaterCalls: a reply later than the caller's deadline fails that
-// call promptly; the late reply is consumed and later calls on the same connection
-// get their own replies.
+// call promptly and drops the connection (the peer may be cut off); later calls dial a
+// new connection and get their own replies.
 func TestDeadlineThenLaterCalls(t *testing.T) {
 	f := newFakePeer(t)
 	p := NewPool(f.addr(), Options{Conns: 1})
@@ -272,8 +272,8 @@ func TestDeadlineThenLaterCalls(t *testing.T) {
 			t.Fatalf("call %d after the timeout = %q, %v; want %q", i, reply, err, bulk(want))
 		}
 	}
-	if n := f.accepted.Load(); n != 1 {
-		t.Errorf("%d connections: a timeout must not cost the connection", n)
+	if n := f.accepted.Load(); n != 2 {
+		t.Errorf("%d connections: want 2, a timed-out connection is replaced once", n)
 	}
 }
 
@@ -499,4 +499,31 @@ func BenchmarkDoParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestShortQueueDoesNotStall: with room for only two unanswered calls, a burst of
+// callers still gets through: the writer sends what it has buffered before waiting for
+// room, so the replies that make room can come back.
+func TestShortQueueDoesNotStall(t *testing.T) {
+	f := newFakePeer(t)
+	p := NewPool(f.addr(), Options{Conns: 1, QueueLen: 2})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Go(func() {
+			want := "burst-" + strconv.Itoa(i)
+			reply, err := p.Do(ctx, cmd("ECHO", want))
+			if err != nil || string(reply) != bulk(want) {
+				errs <- fmt.Errorf("call %d = %q, %v", i, reply, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

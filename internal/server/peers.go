@@ -92,6 +92,9 @@ func (s *Server) barrierLog() {
 			return
 		case <-t.C:
 		}
+		if s.members.BarrierPassed() {
+			return
+		}
 		if waiting := s.members.NotUp(); len(waiting) > 0 {
 			s.log.Info("startup barrier: waiting for nodes", "waiting", strings.Join(waiting, ","))
 		}
