@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -85,8 +86,20 @@ func newPlot(title, x, y string) *plot.Plot {
 	return p
 }
 
-// addLine adds a line (with points when it has few) in the i-th style.
-func addLine(p *plot.Plot, label string, xys plotter.XYs, i int, dashed bool) error {
+// lineStyle is how a line looks: its colour and point shape (indices into
+// plotutil's palettes) and whether it is dashed.
+type lineStyle struct {
+	color, shape int
+	dashed       bool
+	// noPoints draws the line alone, without a glyph at each point.
+	noPoints bool
+}
+
+// styled returns the style with colour and shape i.
+func styled(i int, dashed bool) lineStyle { return lineStyle{color: i, shape: i, dashed: dashed} }
+
+// addLine adds a line (with points when it has few) in style st.
+func addLine(p *plot.Plot, label string, xys plotter.XYs, st lineStyle) error {
 	if len(xys) == 0 {
 		return nil
 	}
@@ -94,19 +107,54 @@ func addLine(p *plot.Plot, label string, xys plotter.XYs, i int, dashed bool) er
 	if err != nil {
 		return fmt.Errorf("line %s: %w", label, err)
 	}
-	l.Color = plotutil.Color(i)
+	l.Color = plotutil.Color(st.color)
 	l.Width = vg.Points(1.5)
-	if dashed {
+	if st.dashed {
 		l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 	}
 	pts.Color = l.Color
-	pts.Shape = plotutil.Shape(i)
-	if len(xys) > 30 {
+	pts.Shape = plotutil.Shape(st.shape)
+	if len(xys) > 30 || st.noPoints {
 		pts.Radius = 0
 	}
 	p.Add(l, pts)
 	p.Legend.Add(label, l, pts)
 	return nil
+}
+
+// headroom raises the y axis' top so that the legend, drawn in the top right
+// corner, covers no data: by a quarter on a linear axis, sixfold on a log axis.
+func headroom(p *plot.Plot) {
+	if _, log := p.Y.Scale.(plot.LogScale); log {
+		p.Y.Max *= 6
+		return
+	}
+	p.Y.Max += (p.Y.Max - p.Y.Min) / 4
+}
+
+// logTicks marks a log axis at 1, 2 and 5 times each power of ten.
+func logTicks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for dec := math.Pow10(int(math.Floor(math.Log10(lo)))); dec <= hi; dec *= 10 {
+		for m := 1; m < 10; m++ {
+			v := dec * float64(m)
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+// logY puts the y axis on a log scale.
+func logY(p *plot.Plot) {
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.TickerFunc(logTicks)
 }
 
 // ThroughputChart plots successful requests per second over time: the whole
@@ -120,19 +168,19 @@ func ThroughputChart(res *Results) (*plot.Plot, error) {
 		if res.Sweep != nil {
 			label = fmt.Sprintf("%s=%d, ok", res.Sweep.Param, st.Value)
 		}
-		if err := addLine(p, label, seriesXY(st.Total.Series, func(s Sample) float64 { return s.OKPerSec }), style, false); err != nil {
+		if err := addLine(p, label, seriesXY(st.Total.Series, func(s Sample) float64 { return s.OKPerSec }), stepStyle(style, false)); err != nil {
 			return nil, err
 		}
 		style++
 		if st.Total.Failed > 0 {
-			if err := addLine(p, label[:len(label)-2]+"failed", seriesXY(st.Total.Series, func(s Sample) float64 { return float64(s.Failed) / s.Seconds }), style, true); err != nil {
+			if err := addLine(p, label[:len(label)-2]+"failed", seriesXY(st.Total.Series, func(s Sample) float64 { return float64(s.Failed) / s.Seconds }), stepStyle(style, true)); err != nil {
 				return nil, err
 			}
 			style++
 		}
 		if res.Sweep == nil && len(st.Clients) > 1 {
 			for _, c := range st.Clients {
-				if err := addLine(p, fmt.Sprintf("client %d, ok", c.Client), seriesXY(c.Series, func(s Sample) float64 { return s.OKPerSec }), style, true); err != nil {
+				if err := addLine(p, fmt.Sprintf("client %d, ok", c.Client), seriesXY(c.Series, func(s Sample) float64 { return s.OKPerSec }), stepStyle(style, true)); err != nil {
 					return nil, err
 				}
 				style++
@@ -140,17 +188,26 @@ func ThroughputChart(res *Results) (*plot.Plot, error) {
 		}
 	}
 	p.X.Min, p.Y.Min = 0, 0
+	headroom(p)
 	return p, nil
 }
 
+// seriesXY draws a time series as steps: each sample is a horizontal segment
+// over its interval.
 func seriesXY(series []Sample, y func(Sample) float64) plotter.XYs {
-	xys := make(plotter.XYs, 0, len(series))
+	xys := make(plotter.XYs, 0, 2*len(series))
 	for _, s := range series {
 		if s.Seconds > 0 {
-			xys = append(xys, plotter.XY{X: s.T, Y: y(s)})
+			v := y(s)
+			xys = append(xys, plotter.XY{X: s.T - s.Seconds, Y: v}, plotter.XY{X: s.T, Y: v})
 		}
 	}
 	return xys
+}
+
+// stepStyle is the style of the i-th time series.
+func stepStyle(i int, dashed bool) lineStyle {
+	return lineStyle{color: i, shape: i, dashed: dashed, noPoints: true}
 }
 
 // Percentile points of the latency chart's x axis: x = -log10(1 - q), so 90%,
@@ -209,8 +266,7 @@ func LatencyChart(res *Results) (*plot.Plot, error) {
 	}
 	p := newPlot(title, "percentile", "latency (ms, log scale)")
 	p.X.Tick.Marker = plot.TickerFunc(ninesTicks)
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	logY(p)
 	i := 0
 	for _, name := range opNamesIn(st.Total) {
 		l := st.Total.Ops[name].Latency
@@ -219,7 +275,7 @@ func LatencyChart(res *Results) (*plot.Plot, error) {
 		}
 		label := fmt.Sprintf("%s (p50 %s, p99 %s, p99.9 %s, max %s)", name,
 			FormatLatency(float64(l.P50)), FormatLatency(float64(l.P99)), FormatLatency(float64(l.P999)), FormatLatency(float64(l.Max)))
-		if err := addLine(p, label, Spectrum(l), i, false); err != nil {
+		if err := addLine(p, label, Spectrum(l), styled(i, false)); err != nil {
 			return nil, err
 		}
 		i++
@@ -229,6 +285,7 @@ func LatencyChart(res *Results) (*plot.Plot, error) {
 	}
 	p.X.Min = 0
 	p.Legend.Left = true
+	headroom(p)
 	return p, nil
 }
 
@@ -245,7 +302,7 @@ func sweepAxis(p *plot.Plot, runs []Labeled) {
 	lo, hi := slices.Min(vals), slices.Max(vals)
 	if runs[0].Results.Sweep.Param == "key_range" || hi >= 100*lo {
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Tick.Marker = plot.TickerFunc(logTicks)
 	}
 }
 
@@ -287,11 +344,12 @@ func SweepThroughputChart(runs []Labeled) (*plot.Plot, error) {
 	sweepAxis(p, runs)
 	for i, r := range runs {
 		xys := sweepXY(r.Results.Steps, func(s StepResult) (float64, bool) { return s.Total.OKPerSec, true })
-		if err := addLine(p, r.Label, xys, i, false); err != nil {
+		if err := addLine(p, r.Label, xys, styled(i, false)); err != nil {
 			return nil, err
 		}
 	}
 	p.Y.Min = 0
+	headroom(p)
 	return p, nil
 }
 
@@ -304,10 +362,9 @@ func SweepLatencyChart(runs []Labeled) (*plot.Plot, error) {
 	}
 	p := newPlot("Latency against "+param, param, "latency (ms, log scale)")
 	sweepAxis(p, runs)
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	logY(p)
 	style, lines := 0, 0
-	for _, r := range runs {
+	for ri, r := range runs {
 		for op := range NumOps {
 			name := op.String()
 			pick := func(q func(Latency) int64) func(StepResult) (float64, bool) {
@@ -328,10 +385,17 @@ func SweepLatencyChart(runs []Labeled) (*plot.Plot, error) {
 			if len(runs) > 1 {
 				prefix = r.Label + " " + name
 			}
-			if err := addLine(p, prefix+" p50", p50, style, false); err != nil {
+			// One colour per run (or per operation for a single run), one
+			// point shape per operation; p99 is dashed.
+			st := lineStyle{color: ri, shape: int(op)}
+			if len(runs) == 1 {
+				st.color = style
+			}
+			if err := addLine(p, prefix+" p50", p50, st); err != nil {
 				return nil, err
 			}
-			if err := addLine(p, prefix+" p99", p99, style, true); err != nil {
+			st.dashed = true
+			if err := addLine(p, prefix+" p99", p99, st); err != nil {
 				return nil, err
 			}
 			style++
@@ -341,6 +405,7 @@ func SweepLatencyChart(runs []Labeled) (*plot.Plot, error) {
 	if lines == 0 {
 		return nil, errNoData
 	}
+	headroom(p)
 	return p, nil
 }
 
@@ -360,7 +425,7 @@ func SweepFailuresChart(runs []Labeled) (*plot.Plot, error) {
 			prefix = r.Label + " "
 		}
 		total := sweepXY(r.Results.Steps, func(s StepResult) (float64, bool) { return float64(s.Total.Failed), true })
-		if err := addLine(p, prefix+"all failures", total, style, false); err != nil {
+		if err := addLine(p, prefix+"all failures", total, styled(style, false)); err != nil {
 			return nil, err
 		}
 		style++
@@ -369,13 +434,14 @@ func SweepFailuresChart(runs []Labeled) (*plot.Plot, error) {
 			if !slices.ContainsFunc(xys, func(xy plotter.XY) bool { return xy.Y > 0 }) {
 				continue
 			}
-			if err := addLine(p, prefix+reason.String(), xys, style, true); err != nil {
+			if err := addLine(p, prefix+reason.String(), xys, styled(style, true)); err != nil {
 				return nil, err
 			}
 			style++
 		}
 	}
 	p.Y.Min, p.Y.Max = 0, max(p.Y.Max, 1)
+	headroom(p)
 	return p, nil
 }
 

@@ -180,7 +180,7 @@ func (c *Client) Run(ctx context.Context) (*ClientResult, error) {
 	res.End = time.Now()
 	close(threadsDone)
 	<-sampled
-	smp.finish(res.End)
+	smp.finish(res.End, c.plan.SampleInterval)
 	res.Series = smp.series
 	res.Interrupted = ctx.Err() != nil
 
@@ -229,10 +229,24 @@ func (s *sampler) take(now time.Time) {
 	s.prev, s.prevT = cur, t
 }
 
-// finish records the last, usually partial, interval, which ends at end.
-func (s *sampler) finish(end time.Time) {
-	if cur := tally(s.live); cur.Done > s.prev.Done || len(s.series) == 0 {
-		s.take(end)
+// finish records the last, usually partial, interval, which ends at end. An
+// interval shorter than a tenth of the others is folded into the one before, so
+// that a few stragglers do not make a rate of their own.
+func (s *sampler) finish(end time.Time, interval time.Duration) {
+	if cur := tally(s.live); cur.Done == s.prev.Done && len(s.series) > 0 {
+		return
+	}
+	s.take(end)
+	n := len(s.series)
+	if last := s.series[n-1]; n > 1 && last.Seconds < interval.Seconds()/10 {
+		prev := &s.series[n-2]
+		prev.T = last.T
+		prev.Seconds += last.Seconds
+		prev.Ops += last.Ops
+		prev.Failed += last.Failed
+		prev.LatencyUS += last.LatencyUS
+		prev.finish()
+		s.series = s.series[:n-1]
 	}
 }
 

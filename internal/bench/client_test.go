@@ -177,3 +177,21 @@ func TestClientMissingAtBarrier(t *testing.T) {
 		t.Fatalf("err = %v, want the barrier's timeout", err)
 	}
 }
+
+func TestSamplerFoldsShortTail(t *testing.T) {
+	l := new(Live)
+	t0 := time.Now()
+	s := &sampler{live: []*Live{l}, start: t0}
+	l.add(100, 0, time.Millisecond)
+	s.take(t0.Add(time.Second))
+	l.add(5, 1, time.Millisecond)
+	s.finish(t0.Add(1010*time.Millisecond), time.Second)
+	if len(s.series) != 1 || s.series[0].Ops != 105 || s.series[0].Failed != 1 || math.Abs(s.series[0].Seconds-1.01) > 1e-9 {
+		t.Fatalf("short tail not folded: %+v", s.series)
+	}
+	l.add(50, 0, time.Millisecond)
+	s.finish(t0.Add(1500*time.Millisecond), time.Second)
+	if len(s.series) != 2 || s.series[1].Ops != 50 || math.Abs(s.series[1].OpsPerSec-50/0.49) > 1e-6 {
+		t.Fatalf("long tail: %+v", s.series)
+	}
+}
