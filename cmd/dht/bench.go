@@ -278,6 +278,9 @@ func resolveBench(fs *pflag.FlagSet, fl benchFlags) (benchSetup, error) {
 		return s, err
 	}
 	setup.Workload = w
+	if setup.Mode != "target" {
+		setup.Nodes = s.cfg.Nodes
+	}
 	setup.BarrierTimeout = s.cfg.Timeouts.Barrier
 	if fl.barrierWait > 0 {
 		setup.BarrierTimeout = config.Duration{Duration: fl.barrierWait}

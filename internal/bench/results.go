@@ -71,6 +71,8 @@ type Setup struct {
 	Targets []string `json:"targets"`
 	// ConfigDigest is the cluster config's digest, if there is a config.
 	ConfigDigest string `json:"config_digest,omitempty"`
+	// Nodes are the cluster's nodes, if there is a config (--local or --config).
+	Nodes []config.Node `json:"nodes,omitempty"`
 	// Clients is the number of clients this process ran.
 	Clients int `json:"clients"`
 	// BarrierCount is the number of clients of the whole run.
