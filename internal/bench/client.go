@@ -152,9 +152,7 @@ func (c *Client) Run(ctx context.Context) (*ClientResult, error) {
 	}
 
 	var stop atomic.Bool
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	stopOnCancel := context.AfterFunc(runCtx, func() { stop.Store(true) })
+	stopOnCancel := context.AfterFunc(ctx, func() { stop.Store(true) })
 	defer stopOnCancel()
 
 	res := &ClientResult{ID: p.ID, Start: time.Now()}
@@ -166,7 +164,7 @@ func (c *Client) Run(ctx context.Context) (*ClientResult, error) {
 	var wg sync.WaitGroup
 	for t := range results {
 		wg.Go(func() {
-			results[t] = c.thread(runCtx, t, c.store.NewExecutor(), &stop, c.live[t])
+			results[t] = c.thread(ctx, t, c.store.NewExecutor(), &stop, c.live[t])
 		})
 	}
 	smp := &sampler{live: c.live, start: res.Start}

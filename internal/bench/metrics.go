@@ -89,21 +89,20 @@ func Classify(err error) Reason {
 // Histogram bounds: latencies are recorded in microseconds from 1 µs to 60 s
 // with 3 significant digits.
 const (
-	histMin     = 1
-	histMax     = 60_000_000
-	histDigits  = 3
-	maxRecorded = histMax
+	histMin    = 1
+	histMax    = 60_000_000
+	histDigits = 3
 )
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
 // recordLatency records d in h, clamped to the histogram's range.
-func recordLatency(h *hdrhistogram.Histogram, d time.Duration, n int64) {
+func recordLatency(h *hdrhistogram.Histogram, d time.Duration) {
 	us := d.Microseconds()
 	us = max(us, histMin)
-	us = min(us, maxRecorded)
-	// The value is within range, so RecordValues cannot fail.
-	_ = h.RecordValues(us, n)
+	us = min(us, histMax)
+	// The value is within range, so RecordValue cannot fail.
+	_ = h.RecordValue(us)
 }
 
 // OpStats counts one operation type's requests.
@@ -159,7 +158,7 @@ func (s *Stats) Record(op Op, out Outcome, d time.Duration) {
 	o.Count++
 	if out.Err != nil {
 		o.Failed[Classify(out.Err)]++
-		recordLatency(s.FailedLatency, d, 1)
+		recordLatency(s.FailedLatency, d)
 		return
 	}
 	o.OK++
@@ -170,7 +169,7 @@ func (s *Stats) Record(op Op, out Outcome, d time.Duration) {
 			o.Miss++
 		}
 	}
-	recordLatency(o.Latency, d, 1)
+	recordLatency(o.Latency, d)
 }
 
 // Merge adds other's counts and histograms to s.
