@@ -31,37 +31,17 @@ rport=${REDIS_PORT:-8101}
 dport=${DHT_PORT:-17001}
 pport=${PROC_PORT:-17101}
 
-for tool in redis-server redis-cli go; do
-  command -v "$tool" >/dev/null || { echo "$0: $tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
-done
-
+source scripts/redis-cluster.sh
+need_tools redis-server redis-cli go
 tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+workdirs+=("$tmp")
 
 go build -o "$tmp/dht" ./cmd/dht
-
-ports=("$rport" "$((rport + 1))" "$((rport + 2))")
-addrs=()
-for p in "${ports[@]}"; do
-  mkdir "$tmp/redis-$p"
-  (cd "$tmp/redis-$p" && exec redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
-    --cluster-config-file nodes.conf --save '' --appendonly no --logfile redis.log) &
-  pids+=("$!")
-  addrs+=("127.0.0.1:$p")
-done
-for p in "${ports[@]}"; do
-  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
-done
-redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+start_redis_cluster "$rport" "$tmp"
+addrs=("${redis_addrs[@]}")
 
 "$tmp/dht" local --nodes 3 --base-port "$pport" >"$tmp/dht-local.log" 2>&1 &
-pids+=("$!")
+track "$!"
 paddrs="127.0.0.1:$pport,127.0.0.1:$((pport + 1)),127.0.0.1:$((pport + 2))"
 
 target=$(IFS=,; echo "${addrs[*]}")

@@ -14,9 +14,12 @@ func newLocalCmd() *cobra.Command {
 	var routing, logLevel string
 	cmd := &cobra.Command{
 		Use:   "local",
-		Short: "Run a whole cluster on 127.0.0.1 in one process",
-		Long: `Run an N-node cluster on 127.0.0.1, ports base-port, base-port+1, ...
-Any Redis client can use it (redis-cli -c -p 7001). Ctrl-C stops it cleanly.`,
+		Short: "Run a whole cluster on 127.0.0.1",
+		Long: `Run an N-node cluster on 127.0.0.1, ports base-port, base-port+1, ...: one
+'dht serve' process per node, as on separate hosts, each with an equal share of
+the CPUs unless GOMAXPROCS is set. Any Redis client can use it
+(redis-cli -c -p 7001). Killing one node's process shows what the others do when
+a node dies. Ctrl-C stops them all cleanly.`,
 		Example: `  dht local
   dht local --nodes 5 --base-port 8001
   redis-cli -c -p 7001 set greeting hello`,
@@ -34,15 +37,19 @@ Any Redis client can use it (redis-cli -c -p 7001). Ctrl-C stops it cleanly.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			c, err := local.Start(cmd.Context(), cfg, log)
+			c, err := local.StartProcesses(cfg, local.ProcOptions{LogLevel: logLevel, Log: log})
 			if err != nil {
 				return err
 			}
 			if err := c.WaitReady(cmd.Context()); err != nil {
 				return fmt.Errorf("%w (%v)", err, c.Close())
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "dht: %d-node cluster ready on %v\n", nodes, c.Addrs())
-			fmt.Fprintf(cmd.OutOrStdout(), "try: redis-cli -c -p %d set greeting hello\n", basePort)
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "dht: %d-node cluster ready\n", nodes)
+			for i, n := range cfg.Nodes {
+				fmt.Fprintf(out, "  %s  %s  id %s  pid %d\n", n.Name, n.Addr, n.ID(), c.Pids()[i])
+			}
+			fmt.Fprintf(out, "try: redis-cli -c -p %d set greeting hello   (Ctrl-C stops the cluster)\n", basePort)
 			<-cmd.Context().Done()
 			return c.Close()
 		},

@@ -124,10 +124,13 @@ func scaleTTL(n int64, unit time.Duration) time.Duration {
 }
 
 func cmdSet(s *Server, conn redcon.Conn, args [][]byte) {
-	a, errMsg := parseSet(args, time.Now())
-	if errMsg != "" {
-		conn.WriteError(errMsg)
-		return
+	var a store.SetArgs
+	if len(args) > 3 {
+		var errMsg string
+		if a, errMsg = parseSet(args, time.Now()); errMsg != "" {
+			conn.WriteError(errMsg)
+			return
+		}
 	}
 	r := s.store.Set(args[1], args[2], a)
 	switch {

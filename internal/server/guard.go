@@ -172,8 +172,10 @@ type guardConn struct {
 	sc            scanner
 	writeTimeout  time.Duration
 	writeDeadline time.Time
-	draining      func() bool
-	violation     error
+	// now reads the clock for write deadlines; nil means time.Now.
+	now       func() time.Time
+	draining  func() bool
+	violation error
 }
 
 // Read passes bytes through the scanner. At a violation it returns the valid prefix
@@ -210,8 +212,12 @@ func (g *guardConn) Read(p []byte) (int, error) {
 // rearming a timer on every reply.
 func (g *guardConn) Write(p []byte) (int, error) {
 	if g.writeTimeout > 0 {
-		if now := time.Now(); now.After(g.writeDeadline.Add(-g.writeTimeout / 2)) {
-			g.writeDeadline = now.Add(g.writeTimeout)
+		now := time.Now
+		if g.now != nil {
+			now = g.now
+		}
+		if t := now(); t.After(g.writeDeadline.Add(-g.writeTimeout / 2)) {
+			g.writeDeadline = t.Add(g.writeTimeout)
 			_ = g.Conn.SetWriteDeadline(g.writeDeadline)
 		}
 	}

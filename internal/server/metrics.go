@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,9 +62,13 @@ func newMetrics(s *Server) *metrics {
 	return m
 }
 
-// newAdminServer serves /metrics and /healthz (200 when cluster_state is ok).
+// newAdminServer serves /metrics, /healthz (200 when cluster_state is ok) and the Go
+// profiler under /debug/pprof/.
 func (s *Server) newAdminServer() *http.Server {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if s.members.Healthy() {

@@ -68,6 +68,7 @@ type Server struct {
 	adminLn     net.Listener
 	rc          *redcon.Server
 	draining    atomic.Bool
+	clock       coarseClock
 	clientsMu   sync.Mutex
 	clients     map[*guardConn]struct{}
 	nextID      atomic.Int64
@@ -126,6 +127,7 @@ func New(opts Options) (*Server, error) {
 		clients:  map[*guardConn]struct{}{},
 		registry: prometheus.NewRegistry(),
 	}
+	s.clock.set(time.Now())
 	var names []string
 	for i := range slots.Members() {
 		m := &slots.Members()[i]
@@ -236,8 +238,19 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) wrapConn(c net.Conn) net.Conn {
-	return &guardConn{Conn: c, sc: scanner{lim: s.limits}, writeTimeout: clientWriteTimeout, draining: s.draining.Load}
+	return &guardConn{Conn: c, sc: scanner{lim: s.limits}, writeTimeout: clientWriteTimeout, now: s.clock.Now, draining: s.draining.Load}
 }
+
+// coarseClock is read on every reply (for write deadlines), where a precise clock
+// costs too much; it ticks every coarseTick.
+type coarseClock struct{ nanos atomic.Int64 }
+
+const coarseTick = 50 * time.Millisecond
+
+// Now returns the time of the last tick.
+func (c *coarseClock) Now() time.Time { return time.Unix(0, c.nanos.Load()) }
+
+func (c *coarseClock) set(t time.Time) { c.nanos.Store(t.UnixNano()) }
 
 // drain stops reading from every client: each connection finishes the commands it has
 // read, flushes their replies and closes.
@@ -303,15 +316,19 @@ func (s *Server) closed(c redcon.Conn, err error) {
 	s.clientsMu.Unlock()
 }
 
+// sweepLoop ticks the coarse clock and, every other tick, removes expired keys.
 func (s *Server) sweepLoop() {
-	t := time.NewTicker(100 * time.Millisecond)
+	t := time.NewTicker(coarseTick)
 	defer t.Stop()
-	for {
+	for i := 0; ; i++ {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-t.C:
-			s.store.SweepExpired(20)
+		case now := <-t.C:
+			s.clock.set(now)
+			if i%2 == 0 {
+				s.store.SweepExpired(20)
+			}
 		}
 	}
 }

@@ -1,0 +1,114 @@
+package cluster_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestLocalCommand runs `dht local` as a user would: it prints the nodes once the
+// cluster is up, survives the death of one node process (and says so), and stops every
+// node on SIGINT.
+func TestLocalCommand(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	base := addrs[0][strings.LastIndex(addrs[0], ":")+1:]
+	cmd := exec.Command(binary, "local", "--nodes", "3", "--base-port", base)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("stderr of dht local:\n%s", stderr.String())
+		}
+	})
+
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	nodeLine := regexp.MustCompile(`^\s+(n\d)\s+(127\.0\.0\.1:\d+)\s+id [0-9a-f]{40}\s+pid (\d+)$`)
+	pids := map[string]int{}
+	nodeAddrs := map[string]string{}
+	deadline := time.After(30 * time.Second)
+	for len(pids) < 3 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("dht local closed its output early; nodes seen: %v", pids)
+			}
+			if m := nodeLine.FindStringSubmatch(l); m != nil {
+				pids[m[1]], _ = strconv.Atoi(m[3])
+				nodeAddrs[m[1]] = m[2]
+			}
+		case <-deadline:
+			t.Fatalf("dht local did not report 3 ready nodes; saw %v", pids)
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+
+	ctx := context.Background()
+	c := plainClient(t, nodeAddrs["n1"])
+	if err := c.Set(ctx, "greeting", "hello", 0).Err(); err != nil {
+		t.Fatalf("SET through n1: %v", err)
+	}
+	// One node process dies: dht local reports it and the others go on.
+	if err := syscall.Kill(pids["n3"], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "dht local to report n3's exit", func() bool {
+		return strings.Contains(stderr.String(), "node process exited") && strings.Contains(stderr.String(), "node=n3")
+	})
+	waitState(t, nodeAddrs["n1"], "fail", 10*time.Second)
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("n1 after n3 died: %v", err)
+	}
+
+	// SIGINT stops the rest and dht local exits cleanly.
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("dht local after SIGINT: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("dht local did not exit within 15s of SIGINT")
+	}
+	for _, name := range []string{"n1", "n2"} {
+		if err := syscall.Kill(pids[name], 0); err == nil {
+			t.Errorf("node %s (pid %d) still runs after dht local exited", name, pids[name])
+		}
+	}
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
