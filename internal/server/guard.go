@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -34,7 +35,7 @@ const (
 	stBulkBody
 )
 
-// scanner follows the RESP request stream byte by byte, without buffering it, and
+// scanner follows the RESP request stream, without buffering it, and
 // reports the first byte that breaks a limit: a bulk longer than MaxBulkLen, more than
 // MaxArgs arguments, an inline command longer than MaxInlineLen, or a command longer
 // than MaxRequestLen. It sees the bytes before the RESP parser buffers them, so a
@@ -53,89 +54,178 @@ type scanner struct {
 }
 
 // scan consumes p and returns how many bytes are within limits; err is non-nil when
-// p[n] starts a violation.
+// p[n] starts a violation. Well-formed headers and bulk bodies are passed whole; only
+// what the fast paths do not recognise goes through the state machine byte by byte,
+// which finds every violation and the byte where it starts.
 func (s *scanner) scan(p []byte) (int, error) {
-	for i := 0; i < len(p); i++ {
-		if s.state != stStart {
-			s.cmdBytes++
-			if s.cmdBytes > int64(s.lim.MaxRequestLen) {
-				return i, &errLimit{fmt.Sprintf("request longer than %d bytes", s.lim.MaxRequestLen)}
-			}
-		}
-		c := p[i]
-		switch s.state {
-		case stStart:
+	for i := 0; i < len(p); {
+		if s.state == stStart {
+			c := p[i]
+			i++
 			s.cmdBytes = 1
 			// As the RESP parser does: '*' starts a multibulk, a bare LF is an empty
 			// line, and anything else (even CR) starts an inline line.
 			if c == '*' {
 				s.state, s.num, s.digits, s.neg, s.cr = stArrayLen, 0, 0, false, false
+				// The common case: the whole header in p and within limits.
+				if n, j, ok := parseHeader(p, i); ok && n > 0 && n <= int64(s.lim.MaxArgs) && int64(j-i) < int64(s.lim.MaxRequestLen) {
+					s.args, s.state, s.cmdBytes = n, stBulkHdr, int64(j-i+1)
+					i = j
+				}
 			} else if c != '\n' {
 				s.state, s.inline = stInline, 1
 			}
-		case stInline:
-			if c == '\n' {
-				s.state = stStart
-				continue
-			}
-			s.inline++
-			if s.inline > s.lim.MaxInlineLen {
-				return i, &errLimit{"too big inline request"}
-			}
-		case stArrayLen, stBulkLen:
-			done, err := s.number(c)
-			if err != nil {
-				if s.state == stArrayLen {
-					return i, &errLimit{"invalid multibulk length"}
-				}
-				return i, &errLimit{"invalid bulk length"}
-			}
-			if !done {
-				continue
-			}
-			if s.state == stArrayLen {
-				if s.neg || s.num > int64(s.lim.MaxArgs) {
-					return i, &errLimit{"invalid multibulk length"}
-				}
-				s.args = s.num
-				s.state = stBulkHdr
-				if s.args == 0 {
-					s.state = stStart
-				}
-				continue
-			}
-			if s.neg || s.num > int64(s.lim.MaxBulkLen) {
-				return i, &errLimit{"invalid bulk length"}
-			}
-			s.skip, s.state = s.num+2, stBulkBody
-		case stBulkHdr:
-			if c != '$' {
-				if c == '\r' || c == '\n' {
-					c = ' ' // as Redis does: an error line must not break the reply
-				}
-				return i, &errLimit{fmt.Sprintf("expected '$', got '%c'", c)}
-			}
-			s.state, s.num, s.digits, s.neg, s.cr = stBulkLen, 0, 0, false, false
-		case stBulkBody:
-			// Skip the rest of the body in one step.
-			n := min(s.skip, int64(len(p)-i))
-			if s.cmdBytes+n-1 > int64(s.lim.MaxRequestLen) {
-				// Byte i is the request's cmdBytes-th; pass those within the limit.
-				return i + int(int64(s.lim.MaxRequestLen)-s.cmdBytes+1), &errLimit{fmt.Sprintf("request longer than %d bytes", s.lim.MaxRequestLen)}
-			}
-			s.cmdBytes += n - 1
-			s.skip -= n
-			i += int(n) - 1
-			if s.skip == 0 {
-				s.args--
-				s.state = stBulkHdr
-				if s.args == 0 {
-					s.state = stStart
-				}
-			}
+			continue
 		}
+		// Every byte from here on counts toward the command: p[i:end] may still pass.
+		end := len(p)
+		if room := int64(s.lim.MaxRequestLen) - s.cmdBytes; room < int64(end-i) {
+			if room <= 0 {
+				return i, &errLimit{fmt.Sprintf("request longer than %d bytes", s.lim.MaxRequestLen)}
+			}
+			end = i + int(room)
+		}
+		j, err := s.step(p[:end], i)
+		s.cmdBytes += int64(j - i)
+		if err != nil {
+			return j, err
+		}
+		i = j
 	}
 	return len(p), nil
+}
+
+// step consumes bytes of a command from p[i:] in the current state (not stStart), up
+// to the end of p or the state's end, and returns the index of the first byte it did
+// not consume; err is non-nil when p[j] starts a violation.
+func (s *scanner) step(p []byte, i int) (j int, err error) {
+	switch s.state {
+	case stInline:
+		line := p[i:]
+		n := bytes.IndexByte(line, '\n')
+		if n < 0 {
+			n = len(line)
+		}
+		if over := s.inline + n - s.lim.MaxInlineLen; over > 0 {
+			return i + n - over, &errLimit{"too big inline request"}
+		}
+		s.inline += n
+		if n == len(line) {
+			return len(p), nil
+		}
+		s.state = stStart
+		return i + n + 1, nil
+	case stArrayLen, stBulkLen:
+		for j = i; j < len(p); j++ {
+			done, err := s.number(p[j])
+			if err != nil {
+				if s.state == stArrayLen {
+					return j, &errLimit{"invalid multibulk length"}
+				}
+				return j, &errLimit{"invalid bulk length"}
+			}
+			if done {
+				if err := s.header(); err != nil {
+					return j, err
+				}
+				return j + 1, nil
+			}
+		}
+		return j, nil
+	case stBulkHdr:
+		if j, ok := s.bulks(p, i); ok {
+			return j, nil
+		}
+		c := p[i]
+		if c != '$' {
+			if c == '\r' || c == '\n' {
+				c = ' ' // as Redis does: an error line must not break the reply
+			}
+			return i, &errLimit{fmt.Sprintf("expected '$', got '%c'", c)}
+		}
+		s.state, s.num, s.digits, s.neg, s.cr = stBulkLen, 0, 0, false, false
+		return i + 1, nil
+	default: // stBulkBody: skip the rest of the body in one step.
+		n := min(s.skip, int64(len(p)-i))
+		s.skip -= n
+		if s.skip == 0 {
+			s.endBulk()
+		}
+		return i + int(n), nil
+	}
+}
+
+// bulks is the fast path of stBulkHdr: it passes whole bulks of p from p[i] on whose
+// headers are well-formed and within limits, and reports whether it passed any. It
+// leaves any other input to the byte-at-a-time path.
+func (s *scanner) bulks(p []byte, i int) (j int, ok bool) {
+	for i < len(p) && p[i] == '$' {
+		n, k, hok := parseHeader(p, i+1)
+		if !hok || n > int64(s.lim.MaxBulkLen) {
+			break
+		}
+		ok = true
+		i = k
+		s.skip, s.state = n+2, stBulkBody
+		// The body, or as much of it as p holds.
+		m := min(s.skip, int64(len(p)-i))
+		s.skip -= m
+		i += int(m)
+		if s.skip > 0 {
+			break
+		}
+		s.endBulk()
+		if s.state == stStart {
+			break
+		}
+	}
+	return i, ok
+}
+
+// parseHeader parses the digits and CRLF of a complete, non-negative "<digits>\r\n" header
+// starting at p[i], and returns the number and the index just past the LF; ok is false
+// when p does not hold such a header of at most 18 digits.
+func parseHeader(p []byte, i int) (n int64, j int, ok bool) {
+	for j = i; j < len(p) && j-i < 19; j++ {
+		d := p[j] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + int64(d)
+	}
+	if j == i || j-i > 18 || j+1 >= len(p) || p[j] != '\r' || p[j+1] != '\n' {
+		return 0, 0, false
+	}
+	return n, j + 2, true
+}
+
+// header acts on a complete multibulk or bulk length.
+func (s *scanner) header() error {
+	if s.state == stArrayLen {
+		if s.neg || s.num > int64(s.lim.MaxArgs) {
+			return &errLimit{"invalid multibulk length"}
+		}
+		s.args = s.num
+		s.state = stBulkHdr
+		if s.args == 0 {
+			s.state = stStart
+		}
+		return nil
+	}
+	if s.neg || s.num > int64(s.lim.MaxBulkLen) {
+		return &errLimit{"invalid bulk length"}
+	}
+	s.skip, s.state = s.num+2, stBulkBody
+	return nil
+}
+
+// endBulk moves past a complete bulk: to the next one, or to the next command.
+func (s *scanner) endBulk() {
+	s.args--
+	s.state = stBulkHdr
+	if s.args == 0 {
+		s.state = stStart
+	}
 }
 
 // number feeds one byte of a "[-]<digits>\r\n" header.
