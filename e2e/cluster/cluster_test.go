@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -195,6 +196,34 @@ func TestCommandsAndOptions(t *testing.T) {
 	if info, err := c.Info(ctx, "cluster").Result(); err != nil || !strings.Contains(info, "cluster_enabled:1") {
 		t.Fatalf("INFO cluster = %q, %v", info, err)
 	}
+	// total_commands_processed counts every command, known or not (peers' probes too).
+	pc := plainClient(t, cfg.Nodes[0].Addr)
+	before := commandsProcessed(t, pc)
+	_ = pc.Do(ctx, "NOSUCHCOMMAND").Err()
+	_ = pc.Ping(ctx).Err()
+	if after := commandsProcessed(t, pc); after < before+3 {
+		t.Errorf("total_commands_processed went from %d to %d over 3 commands", before, after)
+	}
+}
+
+// commandsProcessed reads INFO's total_commands_processed.
+func commandsProcessed(t *testing.T, c *redis.Client) int64 {
+	t.Helper()
+	info, err := c.Info(context.Background(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "total_commands_processed:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("INFO stats has no total_commands_processed: %q", info)
+	return 0
 }
 
 func TestStartupBarrier(t *testing.T) {

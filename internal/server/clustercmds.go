@@ -207,7 +207,7 @@ func cmdInfo(s *Server, conn redcon.Conn, args [][]byte) {
 		{"Persistence", []string{"loading:0", "aof_enabled:0", "rdb_changes_since_last_save:0"}},
 		{"Stats", []string{
 			fmt.Sprintf("total_connections_received:%d", s.connsTotal.Load()),
-			fmt.Sprintf("total_commands_processed:%d", s.commandsRun.Load()),
+			fmt.Sprintf("total_commands_processed:%d", s.commandsProcessed()),
 		}},
 		{"Replication", []string{"role:master", "connected_slaves:0"}},
 		{"Cluster", []string{"cluster_enabled:1"}},

@@ -102,7 +102,6 @@ func (s *Server) lookup(name []byte) *command {
 
 // handle is the RESP handler: validate, route, run.
 func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
-	s.commandsRun.Add(1)
 	c := s.lookup(cmd.Args[0])
 	if c == nil {
 		s.metrics.errors.Inc()

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // metrics are the node's Prometheus metrics, on its own registry (several nodes may
@@ -60,6 +61,25 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// commandsProcessed is INFO's total_commands_processed: the commands received, known
+// or not, summed from their counters rather than counted again on every command.
+func (s *Server) commandsProcessed() int64 {
+	total := counterValue(s.metrics.errors)
+	for _, c := range s.commands {
+		total += counterValue(c.calls)
+	}
+	return int64(total)
+}
+
+// counterValue reads a counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }
 
 // newAdminServer serves /metrics, /healthz (200 when cluster_state is ok) and the Go

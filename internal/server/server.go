@@ -64,16 +64,15 @@ type Server struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 
-	ln          net.Listener
-	adminLn     net.Listener
-	rc          *redcon.Server
-	draining    atomic.Bool
-	clock       coarseClock
-	clientsMu   sync.Mutex
-	clients     map[*guardConn]struct{}
-	nextID      atomic.Int64
-	connsTotal  atomic.Int64
-	commandsRun atomic.Int64
+	ln         net.Listener
+	adminLn    net.Listener
+	rc         *redcon.Server
+	draining   atomic.Bool
+	clock      coarseClock
+	clientsMu  sync.Mutex
+	clients    map[*guardConn]struct{}
+	nextID     atomic.Int64
+	connsTotal atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
