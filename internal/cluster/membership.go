@@ -86,6 +86,10 @@ func NewMembership(digest string, peers []string, failuresToDown int) *Membershi
 func (m *Membership) Observe(peer string, p Probe) (Transition, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.observeLocked(peer, p)
+}
+
+func (m *Membership) observeLocked(peer string, p Probe) (Transition, bool) {
 	h, ok := m.peers[peer]
 	if !ok {
 		return Transition{}, false
@@ -120,6 +124,19 @@ func (m *Membership) Observe(peer string, p Probe) (Transition, bool) {
 		t.BarrierPassed = true
 	}
 	return t, true
+}
+
+// Heard records that peer itself probed this node with digest. Before the peer was
+// ever reached that proves it up, so nodes pass the startup barrier within a round
+// trip of each other rather than a probe interval. It never revives a Down peer: only
+// this node's own probes do, so a peer this node cannot reach stays down.
+func (m *Membership) Heard(peer, digest string) (Transition, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h, ok := m.peers[peer]; !ok || h.state != Unknown || digest != m.digest {
+		return Transition{}, false
+	}
+	return m.observeLocked(peer, Probe{Digest: digest})
 }
 
 func (m *Membership) allUpLocked() bool {

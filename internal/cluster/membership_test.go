@@ -242,3 +242,32 @@ func TestMembershipConcurrent(t *testing.T) {
 		t.Errorf("not healthy after every peer answered: not up %v", m.NotUp())
 	}
 }
+
+func TestHeardPassesTheBarrierButNeverRevives(t *testing.T) {
+	m := NewMembership("d1", []string{"a", "b"}, 2)
+	if _, changed := m.Heard("a", "other"); changed {
+		t.Fatal("a probe with a foreign digest marked the peer up")
+	}
+	if _, changed := m.Heard("nobody", "d1"); changed {
+		t.Fatal("a probe from an unknown node changed the membership")
+	}
+	if tr, changed := m.Heard("a", "d1"); !changed || tr.To != Up || tr.BarrierPassed {
+		t.Fatalf("Heard(a) = %+v, %v; want a up, barrier still waiting for b", tr, changed)
+	}
+	if tr, _ := m.Heard("b", "d1"); !tr.BarrierPassed || !m.Healthy() {
+		t.Fatalf("Heard(b) = %+v; want the barrier passed", tr)
+	}
+	// b stops answering this node's probes: it goes down, and its own probes of
+	// this node do not bring it back.
+	m.Observe("b", Probe{Err: errors.New("timeout")})
+	m.Observe("b", Probe{Err: errors.New("timeout")})
+	if m.State("b") != Down {
+		t.Fatalf("b is %v after 2 failed probes", m.State("b"))
+	}
+	if _, changed := m.Heard("b", "d1"); changed || m.State("b") != Down {
+		t.Fatal("Heard revived a peer this node cannot reach")
+	}
+	if _, changed := m.Observe("b", Probe{Digest: "d1"}); !changed || m.State("b") != Up {
+		t.Fatal("a successful probe did not revive b")
+	}
+}

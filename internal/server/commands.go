@@ -74,7 +74,7 @@ func commandTable() map[string]*command {
 		{name: "readonly", arity: 1, flags: []string{"fast"}, run: cmdOK},
 		{name: "readwrite", arity: 1, flags: []string{"fast"}, run: cmdOK},
 		{name: "asking", arity: 1, flags: []string{"fast"}, run: cmdOK},
-		{name: "dht.ping", arity: 2, flags: []string{"fast", "stale"}, run: cmdDHTPing},
+		{name: "dht.ping", arity: -2, flags: []string{"fast", "stale"}, run: cmdDHTPing},
 		{name: "dht.keycount", arity: 1, flags: []string{"fast", "stale"}, run: cmdKeyCount},
 		{name: "dht.barrier", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdBarrier, blocking: barrierWait},
 	}

@@ -230,7 +230,18 @@ func cmdDBSize(s *Server, conn redcon.Conn, _ [][]byte) {
 func cmdKeyCount(s *Server, conn redcon.Conn, _ [][]byte) { conn.WriteInt(s.store.Len()) }
 
 // cmdDHTPing answers a peer's probe with this node's config digest.
-func cmdDHTPing(s *Server, conn redcon.Conn, _ [][]byte) { conn.WriteBulkString(s.digest) }
+// A probe names its sender and carries the sender's digest, which tells this node, in
+// turn, that the sender is up.
+func cmdDHTPing(s *Server, conn redcon.Conn, args [][]byte) {
+	if len(args) == 3 {
+		if m, ok := s.slots.Member(string(args[1])); ok {
+			if tr, changed := s.members.Heard(m.Name, string(args[2])); changed {
+				s.logTransition(m, tr)
+			}
+		}
+	}
+	conn.WriteBulkString(s.digest)
+}
 
 func boolInt(b bool) int {
 	if b {

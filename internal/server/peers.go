@@ -19,12 +19,13 @@ func (s *Server) probeTimeout() time.Duration {
 	return max(s.cfg.Timeouts.Probe.Duration, s.cfg.Timeouts.PeerDial.Duration)
 }
 
-// probeLoop probes one peer every probe interval with DHT.PING, which answers the
-// peer's config digest, and feeds the outcome to the membership.
+// probeLoop probes one peer every probe interval with DHT.PING <name> <digest>, which
+// answers the peer's config digest, and feeds the outcome to the membership.
 func (s *Server) probeLoop(p *peerLink) {
-	req := redcon.AppendArray(nil, 2)
+	req := redcon.AppendArray(nil, 3)
 	req = redcon.AppendBulkString(req, "DHT.PING")
 	req = redcon.AppendBulkString(req, s.self.Name)
+	req = redcon.AppendBulkString(req, s.digest)
 	t := time.NewTicker(s.cfg.Timeouts.Probe.Duration)
 	defer t.Stop()
 	for {
