@@ -71,6 +71,35 @@ func freeAddrs(t *testing.T, n int) []string {
 	return addrs
 }
 
+// freeBasePort returns a port p such that p, p+1, ..., p+n-1 were all free a moment
+// ago, for commands that take a base port.
+func freeBasePort(t *testing.T, n int) int {
+	t.Helper()
+	for range 50 {
+		first, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := first.Addr().(*net.TCPAddr).Port
+		lns := []net.Listener{first}
+		for i := 1; i < n; i++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				break
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if len(lns) == n {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports found", n)
+	return 0
+}
+
 // testConfig is an n-node loopback config with fast probes, written to a file.
 func testConfig(t *testing.T, n int, edit func(*config.Config)) (config.Config, string) {
 	t.Helper()

@@ -17,9 +17,8 @@ import (
 // cluster is up, survives the death of one node process (and says so), and stops every
 // node on SIGINT.
 func TestLocalCommand(t *testing.T) {
-	addrs := freeAddrs(t, 3)
-	base := addrs[0][strings.LastIndex(addrs[0], ":")+1:]
-	cmd := exec.Command(binary, "local", "--nodes", "3", "--base-port", base)
+	base := freeBasePort(t, 3)
+	cmd := exec.Command(binary, "local", "--nodes", "3", "--base-port", strconv.Itoa(base))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
