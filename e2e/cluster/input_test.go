@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,53 @@ func TestRedisBenchmarkCluster(t *testing.T) {
 	for _, test := range []string{"SET", "GET"} {
 		if !regexp.MustCompile(`(?m)^"` + test + `","[0-9.]+"`).MatchString(text) {
 			t.Fatalf("no %s result in redis-benchmark's output:\n%s", test, text)
+		}
+	}
+}
+
+// TestPipelinedRepliesAreNotHoardedInMemory: a client that pipelines many reads of a
+// large value and does not read the replies must not make the node buffer them all.
+func TestPipelinedRepliesAreNotHoardedInMemory(t *testing.T) {
+	cfg, _ := startCluster(t, 1, nil)
+	addr := cfg.Nodes[0].Addr
+	ctx := context.Background()
+	c := plainClient(t, addr)
+	big := strings.Repeat("x", 1<<20)
+	if err := c.Set(ctx, "big", big, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const gets = 300 // 300 MiB of replies
+	if _, err := conn.Write([]byte(strings.Repeat("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n", gets))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	info, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`used_memory:(\d+)`).FindStringSubmatch(info)
+	if m == nil {
+		t.Fatalf("no used_memory in INFO: %q", info)
+	}
+	used, _ := strconv.ParseInt(m[1], 10, 64)
+	if used > 100<<20 {
+		t.Fatalf("node holds %d MiB with a client not reading %d MiB of replies; want it bounded", used>>20, gets)
+	}
+	// The client gets every reply once it reads them.
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReaderSize(conn, 1<<16)
+	for i := range gets {
+		line, err := r.ReadString('\n')
+		if err != nil || line != "$1048576\r\n" {
+			t.Fatalf("reply %d: %q, %v", i, line, err)
+		}
+		if _, err := r.Discard(1<<20 + 2); err != nil {
+			t.Fatalf("reply %d: %v", i, err)
 		}
 	}
 }

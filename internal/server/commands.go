@@ -100,8 +100,28 @@ func (s *Server) lookup(name []byte) *command {
 	return s.commands[string(buf[:len(name)])]
 }
 
+// maxPendingOutput bounds the replies a connection holds before they are sent: a
+// client that pipelines many large reads gets them written out as they pile up, so its
+// replies never sit in memory all at once.
+const maxPendingOutput = 8 << 20
+
 // handle is the RESP handler: validate, route, run.
 func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
+	st, _ := conn.Context().(*clientState)
+	if st != nil && st.broken {
+		return
+	}
+	s.dispatch(conn, cmd)
+	if w := redcon.BaseWriter(conn); w != nil && len(w.Buffer()) > maxPendingOutput {
+		if err := w.Flush(); err != nil && st != nil {
+			st.broken = true
+			_ = conn.Close()
+		}
+	}
+}
+
+// dispatch validates one command, routes it by slot and runs it here or elsewhere.
+func (s *Server) dispatch(conn redcon.Conn, cmd redcon.Command) {
 	c := s.lookup(cmd.Args[0])
 	if c == nil {
 		s.metrics.errors.Inc()

@@ -282,6 +282,9 @@ type clientState struct {
 	id   int64
 	name string
 	g    *guardConn
+	// broken is set when a write to the client failed: the rest of its pipeline is
+	// dropped, not answered into a buffer nobody will read.
+	broken bool
 }
 
 func (s *Server) accept(c redcon.Conn) bool {
