@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // PeerState is what a node believes of one peer.
@@ -62,7 +63,7 @@ type Membership struct {
 
 	mu      sync.RWMutex
 	peers   map[string]*peerHealth
-	passed  bool
+	passed  atomic.Bool // written under mu; read without it on every command
 	version uint64
 }
 
@@ -78,7 +79,7 @@ func NewMembership(digest string, peers []string, failuresToDown int) *Membershi
 	for _, p := range peers {
 		m.peers[p] = &peerHealth{}
 	}
-	m.passed = len(peers) == 0
+	m.passed.Store(len(peers) == 0)
 	return m
 }
 
@@ -119,8 +120,8 @@ func (m *Membership) observeLocked(peer string, p Probe) (Transition, bool) {
 	h.state = to
 	m.version++
 	t := Transition{Peer: peer, From: from, To: to, Detail: detail}
-	if !m.passed && m.allUpLocked() {
-		m.passed = true
+	if !m.passed.Load() && m.allUpLocked() {
+		m.passed.Store(true)
 		t.BarrierPassed = true
 	}
 	return t, true
@@ -151,9 +152,7 @@ func (m *Membership) allUpLocked() bool {
 // BarrierPassed reports whether every peer has been up at once since start: the
 // startup barrier. It never goes back to false.
 func (m *Membership) BarrierPassed() bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.passed
+	return m.passed.Load()
 }
 
 // Healthy reports whether the barrier has passed and every peer is up now: Redis's
@@ -161,7 +160,7 @@ func (m *Membership) BarrierPassed() bool {
 func (m *Membership) Healthy() bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.passed && m.allUpLocked()
+	return m.passed.Load() && m.allUpLocked()
 }
 
 // State returns what this node believes of peer.

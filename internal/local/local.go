@@ -1,5 +1,6 @@
-// Package local runs a whole dht cluster inside one process, every node on its own
-// loopback port: the cluster behind `dht local` and `dht bench --local`.
+// Package local runs a whole dht cluster on loopback, every node on its own port:
+// either inside this process (Start, behind `dht bench --local`) or as one child
+// `dht serve` process per node (StartProcesses, behind `dht local`).
 package local
 
 import (

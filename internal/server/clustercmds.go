@@ -94,19 +94,15 @@ func (s *Server) clusterShards(conn redcon.Conn) {
 		if m.Name != s.self.Name && s.members.State(m.Name) != cluster.Up {
 			health = "fail"
 		}
-		fields := []string{"id", m.ID, "port", "", "ip", m.Host, "endpoint", m.Host, "role", "master", "replication-offset", "", "health", health}
-		conn.WriteArray(len(fields))
-		for i := 0; i < len(fields); i += 2 {
-			conn.WriteBulkString(fields[i])
-			switch fields[i] {
-			case "port":
-				conn.WriteInt(m.Port)
-			case "replication-offset":
-				conn.WriteInt(0)
-			default:
-				conn.WriteBulkString(fields[i+1])
-			}
+		conn.WriteArray(14)
+		for _, kv := range [][2]string{{"id", m.ID}, {"ip", m.Host}, {"endpoint", m.Host}, {"role", "master"}, {"health", health}} {
+			conn.WriteBulkString(kv[0])
+			conn.WriteBulkString(kv[1])
 		}
+		conn.WriteBulkString("port")
+		conn.WriteInt(m.Port)
+		conn.WriteBulkString("replication-offset")
+		conn.WriteInt(0)
 	}
 }
 
@@ -203,7 +199,7 @@ func cmdInfo(s *Server, conn redcon.Conn, args [][]byte) {
 			"dht_node:" + s.self.Name,
 		}},
 		{"Clients", []string{fmt.Sprintf("connected_clients:%d", clients), fmt.Sprintf("maxclients:%d", s.cfg.Limits.MaxClients)}},
-		{"Memory", []string{fmt.Sprintf("used_memory:%d", ms.HeapAlloc), fmt.Sprintf("used_memory_rss:%d", ms.Sys)}},
+		{"Memory", []string{fmt.Sprintf("used_memory:%d", ms.HeapAlloc)}},
 		{"Persistence", []string{"loading:0", "aof_enabled:0", "rdb_changes_since_last_save:0"}},
 		{"Stats", []string{
 			fmt.Sprintf("total_connections_received:%d", s.connsTotal.Load()),

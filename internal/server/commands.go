@@ -124,7 +124,7 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 func (s *Server) dispatch(conn redcon.Conn, cmd redcon.Command) {
 	c := s.lookup(cmd.Args[0])
 	if c == nil {
-		s.metrics.errors.Inc()
+		s.metrics.unknown.Inc()
 		conn.WriteError(unknownCommand(cmd.Args))
 		return
 	}

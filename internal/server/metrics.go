@@ -15,7 +15,7 @@ import (
 // metrics are the node's Prometheus metrics, on its own registry (several nodes may
 // share one process under dht local).
 type metrics struct {
-	errors        prometheus.Counter
+	unknown       prometheus.Counter
 	forwarded     prometheus.Counter
 	forwardErrors prometheus.Counter
 	peerUp        *prometheus.GaugeVec
@@ -27,7 +27,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "dht_commands_total", Help: "Commands received, by command.",
 	}, []string{"command"})
 	m := &metrics{
-		errors: prometheus.NewCounter(prometheus.CounterOpts{
+		unknown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dht_unknown_commands_total", Help: "Commands refused as unknown.",
 		}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
@@ -46,7 +46,7 @@ func newMetrics(s *Server) *metrics {
 	for name := range s.peers {
 		m.peerUp.WithLabelValues(name).Set(0)
 	}
-	r.MustRegister(byCmd, m.errors, m.forwarded, m.forwardErrors, m.peerUp,
+	r.MustRegister(byCmd, m.unknown, m.forwarded, m.forwardErrors, m.peerUp,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_keys", Help: "Keys stored on this node."},
 			func() float64 { return float64(s.store.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_connected_clients", Help: "Open client connections."},
@@ -66,7 +66,7 @@ func newMetrics(s *Server) *metrics {
 // commandsProcessed is INFO's total_commands_processed: the commands received, known
 // or not, summed from their counters rather than counted again on every command.
 func (s *Server) commandsProcessed() int64 {
-	total := counterValue(s.metrics.errors)
+	total := counterValue(s.metrics.unknown)
 	for _, c := range s.commands {
 		total += counterValue(c.calls)
 	}
