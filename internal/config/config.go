@@ -236,6 +236,9 @@ func describeJSONError(data []byte, err error) error {
 	if errors.As(err, &typ) {
 		return fmt.Errorf("field %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
 	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fmt.Errorf("unknown field %s: not a dht config field (the fields are in examples/cluster.json)", field)
+	}
 	return fmt.Errorf("invalid config: %w", err)
 }
 
