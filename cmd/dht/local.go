@@ -17,7 +17,7 @@ func newLocalCmd() *cobra.Command {
 		Short: "Run a whole cluster on 127.0.0.1",
 		Long: `Run an N-node cluster on 127.0.0.1, ports base-port, base-port+1, ...: one
 'dht serve' process per node, as on separate hosts, each with an equal share of
-the CPUs unless GOMAXPROCS is set. Any Redis client can use it
+the CPUs as its event loops. Any Redis client can use it
 (redis-cli -c -p 7001). Killing one node's process shows what the others do when
 a node dies. Ctrl-C stops them all cleanly.`,
 		Example: `  dht local

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
@@ -21,13 +22,19 @@ func newLogger(level string) (*slog.Logger, error) {
 
 func newServeCmd() *cobra.Command {
 	var cfgPath, node, listen, admin, logLevel string
+	var loops int
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE --node ID",
 		Short: "Run one node of a cluster",
 		Long: `Run one node of the cluster described by the config file; every node loads
 the same file. The node listens on its addr from the config (or --listen), and
 serves data commands once every node of the config is up and runs the same config
-(the startup barrier). SIGINT or SIGTERM drain the clients and stop it.`,
+(the startup barrier). SIGINT or SIGTERM drain the clients and stop it.
+
+Clients are served on event loops, one per CPU by default (--event-loops). The
+loops spend most of their time in system calls, so unless GOMAXPROCS is set the
+node runs with one more P than it has loops: the Go runtime then never has to hand
+a loop's P to another thread while the loop is in a system call.`,
 		Example: `  dht serve --config examples/cluster.json --node n1
   dht serve --config /etc/dht/cluster.json --node n2 --listen 0.0.0.0:7001`,
 		Args: cobra.NoArgs,
@@ -40,7 +47,16 @@ serves data commands once every node of the config is up and runs the same confi
 			if err != nil {
 				return err
 			}
-			s, err := server.New(server.Options{Config: cfg, Self: node, Listen: listen, AdminListen: admin, Logger: log})
+			if loops < 0 {
+				return fmt.Errorf("--event-loops %d: want 0 (one per CPU) or more", loops)
+			}
+			if loops == 0 {
+				loops = runtime.GOMAXPROCS(0)
+			}
+			if os.Getenv("GOMAXPROCS") == "" {
+				runtime.GOMAXPROCS(loops + 1)
+			}
+			s, err := server.New(server.Options{Config: cfg, Self: node, Listen: listen, AdminListen: admin, Logger: log, EventLoops: loops})
 			if err != nil {
 				return err
 			}
@@ -53,6 +69,7 @@ serves data commands once every node of the config is up and runs the same confi
 	f.StringVar(&listen, "listen", "", "address to listen on (default: the node's addr)")
 	f.StringVar(&admin, "admin", "", "admin HTTP address for /metrics and /healthz (default: the node's admin_addr)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.IntVar(&loops, "event-loops", 0, "event loops serving clients (default: one per CPU the process may use)")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("node")
 	return cmd

@@ -35,8 +35,8 @@ type ProcOptions struct {
 }
 
 // Processes is a local cluster whose nodes are child processes, one `dht serve` per
-// node, as on separate hosts. Unless GOMAXPROCS is set, each node gets an equal share
-// of the machine's CPUs: event-loop-like nodes that do not compete for one scheduler.
+// node, as on separate hosts. Each node gets an equal share of the machine's CPUs as
+// its event loops (at least one).
 type Processes struct {
 	cfg   config.Config
 	dir   string
@@ -87,14 +87,10 @@ func StartProcesses(cfg config.Config, opts ProcOptions) (*Processes, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("local cluster: %w", err)
 	}
-	env := os.Environ()
-	if os.Getenv("GOMAXPROCS") == "" {
-		env = append(env, "GOMAXPROCS="+strconv.Itoa(max(1, runtime.NumCPU()/len(cfg.Nodes))))
-	}
+	loops := strconv.Itoa(max(1, runtime.NumCPU()/len(cfg.Nodes)))
 	p := &Processes{cfg: cfg, dir: dir, log: opts.Log}
 	for _, n := range cfg.Nodes {
-		cmd := exec.Command(opts.Binary, "serve", "--config", path, "--node", n.Name, "--log-level", opts.LogLevel)
-		cmd.Env = env
+		cmd := exec.Command(opts.Binary, "serve", "--config", path, "--node", n.Name, "--log-level", opts.LogLevel, "--event-loops", loops)
 		cmd.Stdout, cmd.Stderr = opts.Stderr, opts.Stderr
 		cmd.SysProcAttr = childAttr()
 		if err := cmd.Start(); err != nil {

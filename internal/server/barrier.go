@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/tidwall/redcon"
 )
 
 // maxBarrierTimeout bounds DHT.BARRIER's timeout argument.
@@ -102,7 +100,7 @@ func barrierWait(args [][]byte) time.Duration {
 
 // cmdBarrier serves DHT.BARRIER name count timeout-ms: it blocks this client until
 // count clients have called it with the same name, then answers +OK to all at once.
-func cmdBarrier(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdBarrier(s *Server, conn *session, args [][]byte) {
 	count, timeout, err := parseBarrier(args)
 	if err != nil {
 		conn.WriteError(err.Error())

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/redcon"
-
 	"github.com/dhtkv/dht/internal/buildinfo"
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/keyspace"
@@ -20,7 +18,7 @@ import (
 // the server version see this one.
 const redisVersion = "7.0.0"
 
-func cmdCluster(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdCluster(s *Server, conn *session, args [][]byte) {
 	sub := strings.ToUpper(string(args[1]))
 	switch sub {
 	case "SLOTS":
@@ -56,7 +54,7 @@ func cmdCluster(s *Server, conn redcon.Conn, args [][]byte) {
 }
 
 // clusterSlots answers CLUSTER SLOTS: [start, end, [host, port, id]] per range.
-func (s *Server) clusterSlots(conn redcon.Conn) {
+func (s *Server) clusterSlots(conn *session) {
 	members := s.slots.Members()
 	n := 0
 	for _, m := range members {
@@ -77,7 +75,7 @@ func (s *Server) clusterSlots(conn redcon.Conn) {
 }
 
 // clusterShards answers CLUSTER SHARDS as Redis 7 does (maps as flat arrays in RESP2).
-func (s *Server) clusterShards(conn redcon.Conn) {
+func (s *Server) clusterShards(conn *session) {
 	members := s.slots.Members()
 	conn.WriteArray(len(members))
 	for _, m := range members {
@@ -168,7 +166,7 @@ func passedWord(b bool) string {
 	return "waiting"
 }
 
-func cmdInfo(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdInfo(s *Server, conn *session, args [][]byte) {
 	want := map[string]bool{}
 	for _, a := range args[1:] {
 		want[strings.ToLower(string(a))] = true
@@ -227,7 +225,7 @@ func cmdInfo(s *Server, conn redcon.Conn, args [][]byte) {
 
 // cmdCommand answers COMMAND, COMMAND COUNT, COMMAND INFO and COMMAND DOCS in the
 // Redis 5 reply shape, which every client parses.
-func cmdCommand(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdCommand(s *Server, conn *session, args [][]byte) {
 	writeInfo := func(c *command) {
 		conn.WriteArray(6)
 		conn.WriteBulkString(c.name)
@@ -273,7 +271,7 @@ func cmdCommand(s *Server, conn redcon.Conn, args [][]byte) {
 
 // cmdHello answers as a Redis that speaks only RESP2: HELLO 3 is refused with
 // NOPROTO (clients then stay on RESP2); HELLO and HELLO 2 describe the server.
-func cmdHello(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdHello(s *Server, conn *session, args [][]byte) {
 	if len(args) > 1 {
 		v, err := strconv.Atoi(string(args[1]))
 		if err != nil {
@@ -285,11 +283,6 @@ func cmdHello(s *Server, conn redcon.Conn, args [][]byte) {
 			return
 		}
 	}
-	st, _ := conn.Context().(*clientState)
-	var id int64
-	if st != nil {
-		id = st.id
-	}
 	conn.WriteArray(14)
 	conn.WriteBulkString("server")
 	conn.WriteBulkString("redis")
@@ -298,7 +291,7 @@ func cmdHello(s *Server, conn redcon.Conn, args [][]byte) {
 	conn.WriteBulkString("proto")
 	conn.WriteInt(2)
 	conn.WriteBulkString("id")
-	conn.WriteInt64(id)
+	conn.WriteInt64(conn.c.id)
 	conn.WriteBulkString("mode")
 	conn.WriteBulkString("cluster")
 	conn.WriteBulkString("role")
@@ -307,29 +300,25 @@ func cmdHello(s *Server, conn redcon.Conn, args [][]byte) {
 	conn.WriteArray(0)
 }
 
-func cmdClient(_ *Server, conn redcon.Conn, args [][]byte) {
-	st, _ := conn.Context().(*clientState)
+func cmdClient(_ *Server, conn *session, args [][]byte) {
+	st := conn.c
 	switch strings.ToUpper(string(args[1])) {
 	case "SETINFO", "SETNAME":
 		if len(args) < 3 {
 			conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for 'client|%s' command", strings.ToLower(string(args[1]))))
 			return
 		}
-		if strings.EqualFold(string(args[1]), "SETNAME") && st != nil {
+		if strings.EqualFold(string(args[1]), "SETNAME") {
 			st.name = string(args[2])
 		}
 		conn.WriteString("OK")
 	case "GETNAME":
-		if st == nil || st.name == "" {
+		if st.name == "" {
 			conn.WriteNull()
 			return
 		}
 		conn.WriteBulkString(st.name)
 	case "ID":
-		if st == nil {
-			conn.WriteInt(0)
-			return
-		}
 		conn.WriteInt64(st.id)
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(args[1], 128)))
@@ -349,7 +338,7 @@ func (s *Server) configValues() [][2]string {
 	}
 }
 
-func cmdConfig(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdConfig(s *Server, conn *session, args [][]byte) {
 	switch strings.ToUpper(string(args[1])) {
 	case "GET":
 		if len(args) < 3 {

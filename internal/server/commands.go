@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/tidwall/redcon"
 
+	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/keyspace"
 )
@@ -20,7 +20,10 @@ type command struct {
 	flags []string
 	// firstKey, lastKey, step locate the keys: lastKey -1 means the last argument.
 	firstKey, lastKey, step int
-	run                     func(s *Server, conn redcon.Conn, args [][]byte)
+	run                     func(s *Server, conn *session, args [][]byte)
+	// waits is set for commands that wait for other nodes or clients, which never
+	// run on an event loop.
+	waits bool
 	// blocking gives the longest a command may wait, for forwarding it (DHT.BARRIER).
 	blocking func(args [][]byte) time.Duration
 	// calls counts the command's calls (set by newMetrics).
@@ -63,7 +66,7 @@ func commandTable() map[string]*command {
 		{name: "mget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, run: cmdMGet},
 		{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, step: 2, run: cmdMSet},
 		{name: "msetnx", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, step: 2, run: cmdMSet},
-		{name: "dbsize", arity: 1, flags: []string{"readonly", "fast"}, run: cmdDBSize},
+		{name: "dbsize", arity: 1, flags: []string{"readonly", "fast"}, run: cmdDBSize, waits: true},
 		{name: "info", arity: -1, flags: []string{"stale"}, run: cmdInfo},
 		{name: "cluster", arity: -2, flags: []string{"stale"}, run: cmdCluster},
 		{name: "command", arity: -1, flags: []string{"stale"}, run: cmdCommand},
@@ -76,7 +79,7 @@ func commandTable() map[string]*command {
 		{name: "asking", arity: 1, flags: []string{"fast"}, run: cmdOK},
 		{name: "dht.ping", arity: -2, flags: []string{"fast", "stale"}, run: cmdDHTPing},
 		{name: "dht.keycount", arity: 1, flags: []string{"fast", "stale"}, run: cmdKeyCount},
-		{name: "dht.barrier", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdBarrier, blocking: barrierWait},
+		{name: "dht.barrier", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdBarrier, waits: true, blocking: barrierWait},
 	}
 	m := make(map[string]*command, len(cmds))
 	for _, c := range cmds {
@@ -100,50 +103,52 @@ func (s *Server) lookup(name []byte) *command {
 	return s.commands[string(buf[:len(name)])]
 }
 
-// maxPendingOutput bounds the replies a connection holds before they are sent: a
-// client that pipelines many large reads gets them written out as they pile up, so its
-// replies never sit in memory all at once.
-const maxPendingOutput = 8 << 20
-
-// handle is the RESP handler: validate, route, run.
-func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
-	st, _ := conn.Context().(*clientState)
-	if st != nil && st.broken {
-		return
-	}
-	s.dispatch(conn, cmd)
-	if w := redcon.BaseWriter(conn); w != nil && len(w.Buffer()) > maxPendingOutput {
-		if err := w.Flush(); err != nil && st != nil {
-			st.broken = true
-			_ = conn.Close()
-		}
-	}
-}
-
-// dispatch validates one command, routes it by slot and runs it here or elsewhere.
-func (s *Server) dispatch(conn redcon.Conn, cmd redcon.Command) {
-	c := s.lookup(cmd.Args[0])
+// exec validates one command, routes it by slot and runs it here or elsewhere. On an
+// event loop (mayWait false) it runs only what answers at once, and returns true,
+// having done nothing, for a command that has to wait.
+func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (wait bool) {
+	c := s.lookup(args[0])
 	if c == nil {
 		s.metrics.unknown.Inc()
-		conn.WriteError(unknownCommand(cmd.Args))
-		return
+		conn.WriteError(unknownCommand(args))
+		return false
+	}
+	var owner *cluster.Member
+	switch {
+	case !c.arityOK(len(args)) || (c.name == "mset" || c.name == "msetnx") && len(args)%2 == 0:
+		c.calls.Inc()
+		conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name))
+		return false
+	case c.firstKey > 0:
+		var why string
+		if owner, why = s.route(c, args); why != "" {
+			c.calls.Inc()
+			conn.WriteError(why)
+			return false
+		}
+	}
+	forward := owner != nil && owner.Name != s.self.Name
+	if (forward || c.waits) && !mayWait {
+		return true
 	}
 	c.calls.Inc()
-	if !c.arityOK(len(cmd.Args)) || (c.name == "mset" || c.name == "msetnx") && len(cmd.Args)%2 == 0 {
-		conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name))
-		return
+	if forward {
+		var extra time.Duration
+		if c.blocking != nil {
+			extra = c.blocking(args)
+		}
+		s.forward(conn, owner, raw, extra)
+		return false
 	}
-	if c.firstKey > 0 && !s.route(conn, c, cmd) {
-		return
-	}
-	c.run(s, conn, cmd.Args)
+	c.run(s, conn, args)
+	return false
 }
 
-// route decides where a keyed command runs. It returns true when it runs here; otherwise
-// it has already answered (CROSSSLOT, CLUSTERDOWN, MOVED) or forwarded the command.
-func (s *Server) route(conn redcon.Conn, c *command, cmd redcon.Command) bool {
+// route finds the node that owns a keyed command's slot. It returns the reason the
+// command cannot go there (CROSSSLOT, CLUSTERDOWN, MOVED) when it cannot.
+func (s *Server) route(c *command, args [][]byte) (owner *cluster.Member, why string) {
 	slot, cross := -1, false
-	c.keys(cmd.Args, func(k []byte) {
+	c.keys(args, func(k []byte) {
 		sl := keyspace.Slot(k)
 		if slot >= 0 && sl != slot {
 			cross = true
@@ -151,27 +156,16 @@ func (s *Server) route(conn redcon.Conn, c *command, cmd redcon.Command) bool {
 		slot = sl
 	})
 	if cross {
-		conn.WriteError("CROSSSLOT Keys in request don't hash to the same slot")
-		return false
+		return nil, "CROSSSLOT Keys in request don't hash to the same slot"
 	}
-	owner := s.slots.Owner(slot)
+	owner = s.slots.Owner(slot)
 	if why := s.unavailable(owner); why != "" {
-		conn.WriteError(why)
-		return false
+		return nil, why
 	}
-	if owner.Name == s.self.Name {
-		return true
+	if owner.Name != s.self.Name && s.cfg.Routing == config.RoutingMoved {
+		return nil, fmt.Sprintf("MOVED %d %s", slot, owner.Addr)
 	}
-	if s.cfg.Routing == config.RoutingMoved {
-		conn.WriteError(fmt.Sprintf("MOVED %d %s", slot, owner.Addr))
-		return false
-	}
-	var extra time.Duration
-	if c.blocking != nil {
-		extra = c.blocking(cmd.Args)
-	}
-	s.forward(conn, owner, cmd.Raw, extra)
-	return false
+	return owner, ""
 }
 
 // unknownCommand formats Redis's error for an unknown command.

@@ -18,9 +18,9 @@ const (
 	errNotInt = "ERR value is not an integer or out of range"
 )
 
-func cmdOK(_ *Server, conn redcon.Conn, _ [][]byte) { conn.WriteString("OK") }
+func cmdOK(_ *Server, conn *session, _ [][]byte) { conn.WriteString("OK") }
 
-func cmdPing(_ *Server, conn redcon.Conn, args [][]byte) {
+func cmdPing(_ *Server, conn *session, args [][]byte) {
 	switch len(args) {
 	case 1:
 		conn.WriteString("PONG")
@@ -31,14 +31,14 @@ func cmdPing(_ *Server, conn redcon.Conn, args [][]byte) {
 	}
 }
 
-func cmdEcho(_ *Server, conn redcon.Conn, args [][]byte) { conn.WriteBulk(args[1]) }
+func cmdEcho(_ *Server, conn *session, args [][]byte) { conn.WriteBulk(args[1]) }
 
-func cmdQuit(_ *Server, conn redcon.Conn, _ [][]byte) {
+func cmdQuit(_ *Server, conn *session, _ [][]byte) {
 	conn.WriteString("OK")
-	_ = conn.Close()
+	conn.Close()
 }
 
-func cmdSelect(_ *Server, conn redcon.Conn, args [][]byte) {
+func cmdSelect(_ *Server, conn *session, args [][]byte) {
 	n, err := strconv.Atoi(string(args[1]))
 	switch {
 	case err != nil:
@@ -50,7 +50,7 @@ func cmdSelect(_ *Server, conn redcon.Conn, args [][]byte) {
 	}
 }
 
-func cmdGet(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdGet(s *Server, conn *session, args [][]byte) {
 	if v, ok := s.store.Get(args[1]); ok {
 		conn.WriteBulk(v)
 		return
@@ -123,7 +123,7 @@ func scaleTTL(n int64, unit time.Duration) time.Duration {
 	return time.Duration(n) * unit
 }
 
-func cmdSet(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdSet(s *Server, conn *session, args [][]byte) {
 	var a store.SetArgs
 	if len(args) > 3 {
 		var errMsg string
@@ -145,20 +145,20 @@ func cmdSet(s *Server, conn redcon.Conn, args [][]byte) {
 	}
 }
 
-func cmdSetNX(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdSetNX(s *Server, conn *session, args [][]byte) {
 	r := s.store.Set(args[1], args[2], store.SetArgs{Mode: store.SetIfAbsent})
 	conn.WriteInt(boolInt(r.Written))
 }
 
-func cmdDel(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdDel(s *Server, conn *session, args [][]byte) {
 	conn.WriteInt(s.store.Del(args[1:]...))
 }
 
-func cmdExists(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdExists(s *Server, conn *session, args [][]byte) {
 	conn.WriteInt(s.store.Exists(args[1:]...))
 }
 
-func cmdTTL(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdTTL(s *Server, conn *session, args [][]byte) {
 	ttl, exists, hasExpiry := s.store.TTL(args[1])
 	switch {
 	case !exists:
@@ -172,7 +172,7 @@ func cmdTTL(s *Server, conn redcon.Conn, args [][]byte) {
 	}
 }
 
-func cmdMGet(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdMGet(s *Server, conn *session, args [][]byte) {
 	conn.WriteArray(len(args) - 1)
 	for _, k := range args[1:] {
 		if v, ok := s.store.Get(k); ok {
@@ -184,7 +184,7 @@ func cmdMGet(s *Server, conn redcon.Conn, args [][]byte) {
 }
 
 // cmdMSet serves MSET and MSETNX, both atomic (all keys share one slot here).
-func cmdMSet(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdMSet(s *Server, conn *session, args [][]byte) {
 	pairs := make([][2][]byte, 0, (len(args)-1)/2)
 	for i := 1; i+1 < len(args); i += 2 {
 		pairs = append(pairs, [2][]byte{args[i], args[i+1]})
@@ -198,7 +198,7 @@ func cmdMSet(s *Server, conn redcon.Conn, args [][]byte) {
 }
 
 // cmdDBSize counts the keys of the whole cluster: this node's and every peer's.
-func cmdDBSize(s *Server, conn redcon.Conn, _ [][]byte) {
+func cmdDBSize(s *Server, conn *session, _ [][]byte) {
 	total := int64(s.store.Len())
 	req := redcon.AppendArray(nil, 1)
 	req = redcon.AppendBulkString(req, "DHT.KEYCOUNT")
@@ -227,12 +227,12 @@ func cmdDBSize(s *Server, conn redcon.Conn, _ [][]byte) {
 	conn.WriteInt64(total)
 }
 
-func cmdKeyCount(s *Server, conn redcon.Conn, _ [][]byte) { conn.WriteInt(s.store.Len()) }
+func cmdKeyCount(s *Server, conn *session, _ [][]byte) { conn.WriteInt(s.store.Len()) }
 
 // cmdDHTPing answers a peer's probe with this node's config digest.
 // A probe names its sender and carries the sender's digest, which tells this node, in
 // turn, that the sender is up.
-func cmdDHTPing(s *Server, conn redcon.Conn, args [][]byte) {
+func cmdDHTPing(s *Server, conn *session, args [][]byte) {
 	if len(args) == 3 {
 		if m, ok := s.slots.Member(string(args[1])); ok {
 			if tr, changed := s.members.Heard(m.Name, string(args[2])); changed {

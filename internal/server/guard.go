@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
-	"time"
 )
 
 // Limits are the bounds the guard enforces on client input.
@@ -38,8 +36,9 @@ const (
 // scanner follows the RESP request stream, without buffering it, and
 // reports the first byte that breaks a limit: a bulk longer than MaxBulkLen, more than
 // MaxArgs arguments, an inline command longer than MaxInlineLen, or a command longer
-// than MaxRequestLen. It sees the bytes before the RESP parser buffers them, so a
-// client cannot make the node hold more than the limits allow.
+// than MaxRequestLen. It sees the bytes before the RESP parser does, so a client
+// cannot make the node hold more than the limits allow, and it counts the commands
+// that end, so that the parser runs only when one is complete.
 type scanner struct {
 	lim      Limits
 	state    scanState
@@ -51,6 +50,9 @@ type scanner struct {
 	skip     int64 // body bytes (with CRLF) still to pass
 	inline   int   // bytes of the current inline line
 	cmdBytes int64 // bytes of the current command
+	// ends counts the commands whose last byte has been passed: when it has not moved,
+	// no new command is complete.
+	ends uint64
 }
 
 // scan consumes p and returns how many bytes are within limits; err is non-nil when
@@ -74,6 +76,8 @@ func (s *scanner) scan(p []byte) (int, error) {
 				}
 			} else if c != '\n' {
 				s.state, s.inline = stInline, 1
+			} else {
+				s.ends++
 			}
 			continue
 		}
@@ -114,6 +118,7 @@ func (s *scanner) step(p []byte, i int) (j int, err error) {
 			return len(p), nil
 		}
 		s.state = stStart
+		s.ends++
 		return i + n + 1, nil
 	case stArrayLen, stBulkLen:
 		for j = i; j < len(p); j++ {
@@ -209,6 +214,7 @@ func (s *scanner) header() error {
 		s.state = stBulkHdr
 		if s.args == 0 {
 			s.state = stStart
+			s.ends++
 		}
 		return nil
 	}
@@ -225,6 +231,7 @@ func (s *scanner) endBulk() {
 	s.state = stBulkHdr
 	if s.args == 0 {
 		s.state = stStart
+		s.ends++
 	}
 }
 
@@ -253,79 +260,4 @@ func (s *scanner) number(c byte) (done bool, err error) {
 		return false, errors.New("not a number")
 	}
 	return false, nil
-}
-
-// guardConn wraps a client connection: reads pass through the scanner, writes get a
-// deadline so that a client that stops reading cannot hold the node's buffers.
-type guardConn struct {
-	net.Conn
-	sc            scanner
-	writeTimeout  time.Duration
-	writeDeadline time.Time
-	// now reads the clock for write deadlines; nil means time.Now.
-	now       func() time.Time
-	draining  func() bool
-	violation error
-}
-
-// Read passes bytes through the scanner. At a violation it returns the valid prefix
-// first; the next Read (made only after the RESP server has answered and flushed every
-// command of that prefix) sends the client the error and fails, closing the connection.
-func (g *guardConn) Read(p []byte) (int, error) {
-	if g.violation != nil {
-		_ = g.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = g.Conn.Write([]byte("-" + g.violation.Error() + "\r\n"))
-		return 0, g.violation
-	}
-	if g.draining() {
-		return 0, errDraining
-	}
-	n, err := g.Conn.Read(p)
-	if n > 0 {
-		ok, verr := g.sc.scan(p[:n])
-		if verr != nil {
-			g.violation = verr
-			if ok == 0 {
-				return g.Read(p)
-			}
-			return ok, nil
-		}
-	}
-	if err != nil && g.draining() {
-		return n, errDraining
-	}
-	return n, err
-}
-
-// Write sends p. The write deadline is moved forward only when half of it has passed,
-// which bounds a stuck client to between writeTimeout/2 and writeTimeout without
-// rearming a timer on every reply.
-func (g *guardConn) Write(p []byte) (int, error) {
-	if g.writeTimeout > 0 {
-		now := time.Now
-		if g.now != nil {
-			now = g.now
-		}
-		if t := now(); t.After(g.writeDeadline.Add(-g.writeTimeout / 2)) {
-			g.writeDeadline = t.Add(g.writeTimeout)
-			_ = g.Conn.SetWriteDeadline(g.writeDeadline)
-		}
-	}
-	return g.Conn.Write(p)
-}
-
-var errDraining = errors.New("server shutting down")
-
-// guardListener wraps every accepted connection in a guardConn.
-type guardListener struct {
-	net.Listener
-	wrap func(net.Conn) net.Conn
-}
-
-func (l guardListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return l.wrap(c), nil
 }

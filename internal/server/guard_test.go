@@ -1,16 +1,11 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tidwall/redcon"
 )
@@ -262,95 +257,6 @@ func BenchmarkScan(b *testing.B) {
 			}
 			p = p[k:]
 		}
-	}
-}
-
-// pipeConn gives a guardConn over one end of a pipe; the test talks on the other.
-func pipeConn(t *testing.T, draining func() bool) (*guardConn, net.Conn) {
-	server, client := net.Pipe()
-	t.Cleanup(func() { server.Close(); client.Close() })
-	if draining == nil {
-		draining = func() bool { return false }
-	}
-	return &guardConn{Conn: server, sc: scanner{lim: testLim}, writeTimeout: time.Second, draining: draining}, client
-}
-
-func TestGuardConnPassesValidPrefixThenAnswersTheViolation(t *testing.T) {
-	g, client := pipeConn(t, nil)
-	valid := respCmd("PING") + respCmd("GET", "k")
-	go client.Write([]byte(valid + "*1\r\n$99\r\n" + strings.Repeat("x", 99)))
-
-	buf := make([]byte, 4096)
-	n, err := g.Read(buf)
-	if err != nil || string(buf[:n]) != valid+"*1\r\n$99\r" {
-		t.Fatalf("first Read = %q, %v; want the bytes before the violation", buf[:n], err)
-	}
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(client).ReadString('\n')
-		got <- line
-	}()
-	n, err = g.Read(buf)
-	if n != 0 || err == nil || err.Error() != "ERR Protocol error: invalid bulk length" {
-		t.Fatalf("second Read = %d, %v; want the violation", n, err)
-	}
-	if line := <-got; line != "-ERR Protocol error: invalid bulk length\r\n" {
-		t.Fatalf("client got %q", line)
-	}
-	// The violation sticks.
-	go io.Copy(io.Discard, client)
-	if _, err := g.Read(buf); err == nil {
-		t.Fatal("Read after a violation succeeded")
-	}
-}
-
-// TestGuardConnViolationAtFirstByte: when the first byte read breaks a limit, Read
-// answers the client and fails at once, passing nothing on.
-func TestGuardConnViolationAtFirstByte(t *testing.T) {
-	g, client := pipeConn(t, nil)
-	buf := make([]byte, 64)
-	go client.Write([]byte("*1\r\n"))
-	if n, err := g.Read(buf); err != nil || string(buf[:n]) != "*1\r\n" {
-		t.Fatalf("Read = %q, %v", buf[:n], err)
-	}
-	go client.Write([]byte(":1\r\n"))
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(client).ReadString('\n')
-		got <- line
-	}()
-	if n, err := g.Read(buf); n != 0 || err == nil || err.Error() != "ERR Protocol error: expected '$', got ':'" {
-		t.Fatalf("Read = %q, %v; want the violation", buf[:n], err)
-	}
-	if line := <-got; line != "-ERR Protocol error: expected '$', got ':'\r\n" {
-		t.Fatalf("client got %q", line)
-	}
-}
-
-func TestGuardConnDraining(t *testing.T) {
-	draining := false
-	g, client := pipeConn(t, func() bool { return draining })
-	go client.Write([]byte(respCmd("PING")))
-	buf := make([]byte, 64)
-	if n, err := g.Read(buf); err != nil || string(buf[:n]) != respCmd("PING") {
-		t.Fatalf("Read = %q, %v", buf[:n], err)
-	}
-	draining = true
-	if _, err := g.Read(buf); !errors.Is(err, errDraining) {
-		t.Fatalf("Read while draining: %v, want errDraining", err)
-	}
-}
-
-func TestGuardConnWriteTimeout(t *testing.T) {
-	g, _ := pipeConn(t, nil)
-	g.writeTimeout = 50 * time.Millisecond
-	start := time.Now()
-	_, err := g.Write([]byte("+OK\r\n")) // nobody reads the other end
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Write to a client that does not read: %v, want a deadline error", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Write took %v", d)
 	}
 }
 

@@ -123,7 +123,7 @@ func (s *Server) unavailable(owner *cluster.Member) string {
 
 // forward relays a command to the peer that owns its slot and writes the peer's reply
 // back as it came. extra lengthens the wait for commands that block (DHT.BARRIER).
-func (s *Server) forward(conn redcon.Conn, owner *cluster.Member, raw []byte, extra time.Duration) {
+func (s *Server) forward(conn *session, owner *cluster.Member, raw []byte, extra time.Duration) {
 	p := s.peers[owner.Name]
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.PeerRequest.Duration+extra)
 	defer cancel()

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/panjf2000/gnet/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/tidwall/redcon"
 
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/config"
@@ -29,8 +31,6 @@ type Options struct {
 	Config config.Config
 	// Self is this node's name in Config.
 	Self string
-	// Listener, if set, is used instead of listening on Listen.
-	Listener net.Listener
 	// Listen is the address to listen on; empty means the node's addr.
 	Listen string
 	// AdminListen is the admin HTTP address; empty means the node's admin_addr, and
@@ -38,10 +38,10 @@ type Options struct {
 	AdminListen string
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
+	// EventLoops is how many event loops serve clients; 0 means one per P
+	// (GOMAXPROCS).
+	EventLoops int
 }
-
-// clientWriteTimeout cuts off a client that stops reading its replies.
-const clientWriteTimeout = 30 * time.Second
 
 // drainTimeout bounds how long shutdown waits for clients to finish.
 const drainTimeout = 5 * time.Second
@@ -57,6 +57,7 @@ type Server struct {
 	digest  string
 	limits  Limits
 	started time.Time
+	loops   int
 
 	commands map[string]*command
 	peers    map[string]*peerLink // by name
@@ -64,15 +65,19 @@ type Server struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 
-	ln         net.Listener
+	addr       *net.TCPAddr
+	listen     string // host:port for the event loops to bind
 	adminLn    net.Listener
-	rc         *redcon.Server
+	engine     chan gnet.Engine
 	draining   atomic.Bool
+	serving    atomic.Bool
 	clock      coarseClock
 	clientsMu  sync.Mutex
-	clients    map[*guardConn]struct{}
+	clients    map[*client]struct{}
 	nextID     atomic.Int64
 	connsTotal atomic.Int64
+	// busy counts the worker goroutines running commands that wait.
+	busy atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -120,10 +125,12 @@ func New(opts Options) (*Server, error) {
 			MaxRequestLen: cfg.Limits.MaxRequestLen,
 		},
 		started:  time.Now(),
+		loops:    opts.EventLoops,
 		commands: commandTable(),
 		peers:    map[string]*peerLink{},
 		barriers: newBarriers(),
-		clients:  map[*guardConn]struct{}{},
+		clients:  map[*client]struct{}{},
+		engine:   make(chan gnet.Engine, 1),
 		registry: prometheus.NewRegistry(),
 	}
 	s.clock.set(time.Now())
@@ -143,16 +150,24 @@ func New(opts Options) (*Server, error) {
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
 	s.metrics = newMetrics(s)
 
-	s.ln = opts.Listener
-	if s.ln == nil {
-		addr := opts.Listen
-		if addr == "" {
-			addr = self.Addr
-		}
-		if s.ln, err = net.Listen("tcp", addr); err != nil {
-			return nil, fmt.Errorf("server: listen: %w", err)
-		}
+	addr := opts.Listen
+	if addr == "" {
+		addr = self.Addr
 	}
+	// The event loops bind the address when Run starts; binding it here first reports
+	// an address in use now, and resolves a port of 0.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen: %w", err)
+	}
+	s.addr = ln.Addr().(*net.TCPAddr)
+	_ = ln.Close()
+	// Bind the host as given: Go reports 0.0.0.0 as [::], which would bind IPv6 only.
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen: %w", err)
+	}
+	s.listen = net.JoinHostPort(host, strconv.Itoa(s.addr.Port))
 	admin := opts.AdminListen
 	if admin == "" {
 		if n, err := cfg.Node(self.Name); err == nil {
@@ -161,7 +176,6 @@ func New(opts Options) (*Server, error) {
 	}
 	if admin != "" {
 		if s.adminLn, err = net.Listen("tcp", admin); err != nil {
-			s.ln.Close()
 			return nil, fmt.Errorf("server: admin listen: %w", err)
 		}
 	}
@@ -169,7 +183,7 @@ func New(opts Options) (*Server, error) {
 }
 
 // Addr is the address clients connect to.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.addr }
 
 // AdminAddr is the admin HTTP address, or nil when there is none.
 func (s *Server) AdminAddr() net.Addr {
@@ -179,24 +193,25 @@ func (s *Server) AdminAddr() net.Addr {
 	return s.adminLn.Addr()
 }
 
-// Healthy reports Redis's cluster_state:ok: the barrier passed and every peer is up.
-func (s *Server) Healthy() bool { return s.members.Healthy() }
+// Healthy reports Redis's cluster_state:ok: the node accepts clients, the barrier
+// passed and every peer is up.
+func (s *Server) Healthy() bool { return s.serving.Load() && s.members.Healthy() }
 
-// Run serves until ctx ends, then stops accepting, lets clients finish the commands
-// they sent, closes their connections and returns.
+// Run serves until ctx ends, then stops reading from clients, lets the commands that
+// are waiting finish, closes the connections (after writing what they are owed) and
+// returns.
 func (s *Server) Run(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
-	s.rc = redcon.NewServer("", s.handle, s.accept, s.closed)
-	if d := s.cfg.Limits.IdleTimeout.Duration; d > 0 {
-		s.rc.SetIdleClose(d)
-	}
 	var wg sync.WaitGroup
 	for _, p := range s.peers {
 		wg.Go(func() { s.probeLoop(p) })
 	}
 	wg.Go(s.barrierLog)
 	wg.Go(s.sweepLoop)
+	if s.cfg.Limits.IdleTimeout.Duration > 0 {
+		wg.Go(s.idleLoop)
+	}
 	var adminSrv *http.Server
 	if s.adminLn != nil {
 		adminSrv = s.newAdminServer()
@@ -206,22 +221,42 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		})
 	}
-	s.log.Info("serving", "addr", s.ln.Addr().String(), "id", s.self.ID, "slots", s.self.Ranges[0].String(),
-		"peers", len(s.peers), "digest", s.digest)
+	loops := s.loops
+	if loops <= 0 {
+		loops = runtime.GOMAXPROCS(0)
+	}
 	serveErr := make(chan error, 1)
 	go func() {
-		serveErr <- s.rc.Serve(guardListener{Listener: s.ln, wrap: s.wrapConn})
+		serveErr <- gnet.Run(&events{s: s}, "tcp://"+s.listen,
+			gnet.WithMulticore(true), gnet.WithNumEventLoop(loops), gnet.WithReuseAddr(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithTCPKeepAlive(clientKeepAlive),
+			gnet.WithLogger(gnetLogger{s.log}))
 	}()
-	var err error
+	var (
+		err error
+		eng gnet.Engine
+	)
 	select {
-	case <-s.ctx.Done():
+	case eng = <-s.engine:
+		s.log.Info("serving", "addr", s.listen, "id", s.self.ID, "slots", s.self.Ranges[0].String(),
+			"peers", len(s.peers), "event_loops", loops, "digest", s.digest)
+		select {
+		case <-s.ctx.Done():
+		case err = <-serveErr:
+		}
 	case err = <-serveErr:
-		err = fmt.Errorf("server: serve: %w", err)
+	}
+	if err != nil {
+		err = fmt.Errorf("server: serve %s: %w", s.listen, err)
 	}
 	s.cancel()
 	s.drain()
-	_ = s.rc.Close()
-	if err == nil {
+	if eng.Validate() == nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		if serr := eng.Stop(stopCtx); serr != nil {
+			s.log.Warn("stopping the event loops", "err", serr)
+		}
+		cancel()
 		<-serveErr
 	}
 	if adminSrv != nil {
@@ -236,12 +271,12 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) wrapConn(c net.Conn) net.Conn {
-	return &guardConn{Conn: c, sc: scanner{lim: s.limits}, writeTimeout: clientWriteTimeout, now: s.clock.Now, draining: s.draining.Load}
-}
+// clientKeepAlive is the TCP keep-alive period of client connections, as Go's own
+// listeners set it.
+const clientKeepAlive = 15 * time.Second
 
-// coarseClock is read on every reply (for write deadlines), where a precise clock
-// costs too much; it ticks every coarseTick.
+// coarseClock is read on every read from a client (for the idle cutoff), where a
+// precise clock costs too much; it ticks every coarseTick.
 type coarseClock struct{ nanos atomic.Int64 }
 
 const coarseTick = 50 * time.Millisecond
@@ -251,72 +286,34 @@ func (c *coarseClock) Now() time.Time { return time.Unix(0, c.nanos.Load()) }
 
 func (c *coarseClock) set(t time.Time) { c.nanos.Store(t.UnixNano()) }
 
-// drain stops reading from every client: each connection finishes the commands it has
-// read, flushes their replies and closes.
+// drain stops reading from every client and waits, up to drainTimeout, for the
+// commands that were waiting (forwarded, barriers) to be answered.
 func (s *Server) drain() {
 	s.draining.Store(true)
 	s.clientsMu.Lock()
 	n := len(s.clients)
-	for g := range s.clients {
-		_ = g.Conn.SetReadDeadline(time.Now())
-	}
 	s.clientsMu.Unlock()
 	if n > 0 {
 		s.log.Info("draining client connections", "clients", n)
 	}
 	deadline := time.Now().Add(drainTimeout)
-	for time.Now().Before(deadline) {
-		s.clientsMu.Lock()
-		n = len(s.clients)
-		s.clientsMu.Unlock()
-		if n == 0 {
+	for s.busy.Load() > 0 {
+		if time.Now().After(deadline) {
+			s.log.Warn("commands still waiting after the drain timeout; closing their clients", "commands", s.busy.Load())
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.log.Warn("clients still connected after drain timeout; closing them", "clients", n)
 }
 
-// clientState is what the node keeps of one client connection.
-type clientState struct {
-	id   int64
-	name string
-	g    *guardConn
-	// broken is set when a write to the client failed: the rest of its pipeline is
-	// dropped, not answered into a buffer nobody will read.
-	broken bool
-}
+// gnetLogger passes gnet's logs to the node's: its chatter at debug level.
+type gnetLogger struct{ log *slog.Logger }
 
-func (s *Server) accept(c redcon.Conn) bool {
-	g, _ := c.NetConn().(*guardConn)
-	s.clientsMu.Lock()
-	defer s.clientsMu.Unlock()
-	if s.draining.Load() {
-		return false
-	}
-	if len(s.clients) >= s.cfg.Limits.MaxClients {
-		_, _ = c.NetConn().Write([]byte("-ERR max number of clients reached\r\n"))
-		return false
-	}
-	s.clients[g] = struct{}{}
-	s.connsTotal.Add(1)
-	c.SetContext(&clientState{id: s.nextID.Add(1), g: g})
-	return true
-}
-
-func (s *Server) closed(c redcon.Conn, err error) {
-	st, ok := c.Context().(*clientState)
-	if !ok {
-		return
-	}
-	var lim *errLimit
-	if errors.As(err, &lim) {
-		s.log.Warn("client broke a protocol limit; disconnected", "client", c.RemoteAddr(), "err", lim.Error())
-	}
-	s.clientsMu.Lock()
-	delete(s.clients, st.g)
-	s.clientsMu.Unlock()
-}
+func (l gnetLogger) Debugf(format string, args ...any) { l.log.Debug(fmt.Sprintf(format, args...)) }
+func (l gnetLogger) Infof(format string, args ...any)  { l.log.Debug(fmt.Sprintf(format, args...)) }
+func (l gnetLogger) Warnf(format string, args ...any)  { l.log.Warn(fmt.Sprintf(format, args...)) }
+func (l gnetLogger) Errorf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
+func (l gnetLogger) Fatalf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
 
 // sweepLoop ticks the coarse clock and, every other tick, removes expired keys.
 func (s *Server) sweepLoop() {
@@ -335,11 +332,10 @@ func (s *Server) sweepLoop() {
 	}
 }
 
-// Close releases the listeners of a server whose Run was never called.
+// Close releases the admin listener of a server whose Run was never called.
 func (s *Server) Close() error {
-	err := s.ln.Close()
 	if s.adminLn != nil {
-		err = errors.Join(err, s.adminLn.Close())
+		return s.adminLn.Close()
 	}
-	return err
+	return nil
 }

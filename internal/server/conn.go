@@ -1,0 +1,490 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/tidwall/redcon"
+)
+
+// A node serves its clients on gnet event loops, one per CPU it may use, as Redis
+// serves them on its one: a loop reads whatever its sockets have, runs every complete
+// command there and then, and writes the replies back in one go. Nothing on a loop
+// may wait, so a command that has to (one forwarded to its owner, DHT.BARRIER, a
+// cluster-wide DBSIZE) moves its connection to a worker goroutine, which runs that
+// command and every one that follows it, in order, until it has none left; then the
+// loop takes the connection back.
+
+const (
+	// maxPendingOutput bounds the replies a connection may have waiting to be sent:
+	// past it, the node stops reading the client's commands until the client reads
+	// its replies, so a client that pipelines many large reads and never reads never
+	// makes the node hold them all.
+	maxPendingOutput = 8 << 20
+	// flushAt is how many reply bytes a loop collects before it writes them out.
+	flushAt = 64 << 10
+	// maxQueued bounds the commands a connection may have waiting for its worker.
+	maxQueued = 8 << 20
+	// recheck is how often a connection that was stopped by one of those bounds
+	// looks again.
+	recheck = 5 * time.Millisecond
+)
+
+// client is one client connection.
+type client struct {
+	s  *Server
+	gc gnet.Conn
+	id int64
+	// name is CLIENT SETNAME's; only the side that runs commands touches it.
+	name string
+
+	// Owned by the connection's event loop.
+	sc        scanner
+	violation error  // the input broke a limit after what sc passed: answer it and close
+	in        []byte // input scanned but not yet run: a partial command, or commands held back
+	ends      uint64 // sc.ends when in was last parsed to its end
+	hold      bool   // in holds complete commands that were held back by a bound
+	args      [][]byte
+	loop      session
+	// slow is set while a worker owns the connection's commands.
+	slow bool
+
+	// lastRead is when the client last sent anything (Unix nanoseconds, coarse).
+	lastRead atomic.Int64
+	// closing is set once the connection is to close after the replies so far.
+	closing atomic.Bool
+	// waking is set while a recheck is scheduled.
+	waking atomic.Bool
+	// waiting is set while the connection is in slow mode (the idle cutoff skips it).
+	waiting atomic.Bool
+	// inflight is the worker's reply bytes handed to the loop and not yet written or
+	// buffered; outbound is the loop's buffered output as last seen for the worker.
+	inflight, outbound atomic.Int64
+
+	mu      sync.Mutex
+	queue   []queued // commands for the worker, in order
+	queued  int      // their bytes
+	running bool     // a worker goroutine is running
+}
+
+// queued is a command copied out of the read buffer for the worker, or the protocol
+// violation that ends the connection.
+type queued struct {
+	args      [][]byte
+	raw       []byte
+	violation error
+}
+
+// session is what a command handler writes its reply to: the event loop's buffer, or
+// a worker's.
+type session struct {
+	c   *client
+	out []byte
+}
+
+// WriteString writes a simple string reply.
+func (w *session) WriteString(s string) { w.out = redcon.AppendString(w.out, s) }
+
+// WriteError writes an error reply; msg starts with its code (ERR, CLUSTERDOWN, ...).
+func (w *session) WriteError(msg string) { w.out = redcon.AppendError(w.out, msg) }
+
+// WriteBulk writes a bulk string reply.
+func (w *session) WriteBulk(b []byte) { w.out = redcon.AppendBulk(w.out, b) }
+
+// WriteBulkString writes a bulk string reply.
+func (w *session) WriteBulkString(s string) { w.out = redcon.AppendBulkString(w.out, s) }
+
+// WriteInt writes an integer reply.
+func (w *session) WriteInt(n int) { w.out = redcon.AppendInt(w.out, int64(n)) }
+
+// WriteInt64 writes an integer reply.
+func (w *session) WriteInt64(n int64) { w.out = redcon.AppendInt(w.out, n) }
+
+// WriteArray writes the header of an array reply of n elements.
+func (w *session) WriteArray(n int) { w.out = redcon.AppendArray(w.out, n) }
+
+// WriteNull writes a null bulk reply.
+func (w *session) WriteNull() { w.out = redcon.AppendNull(w.out) }
+
+// WriteRaw writes b as it is: a whole RESP reply.
+func (w *session) WriteRaw(b []byte) { w.out = append(w.out, b...) }
+
+// Close closes the connection once the replies so far are written (QUIT).
+func (w *session) Close() { w.c.closing.Store(true) }
+
+// events are the gnet callbacks of a Server.
+type events struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+// OnBoot hands the engine to Run, which stops it. The listener is bound by now.
+func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
+	e.s.serving.Store(true)
+	e.s.engine <- eng
+	return gnet.None
+}
+
+// OnOpen admits a client, unless the node is full or shutting down.
+func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := e.s
+	s.clientsMu.Lock()
+	defer s.clientsMu.Unlock()
+	if s.draining.Load() {
+		return nil, gnet.Close
+	}
+	if len(s.clients) >= s.cfg.Limits.MaxClients {
+		return []byte("-ERR max number of clients reached\r\n"), gnet.Close
+	}
+	cl := &client{s: s, gc: gc, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
+	cl.loop.c = cl
+	cl.lastRead.Store(s.clock.nanos.Load())
+	gc.SetContext(cl)
+	s.clients[cl] = struct{}{}
+	s.connsTotal.Add(1)
+	return nil, gnet.None
+}
+
+// OnClose forgets a client; a worker still running for it finds it closing.
+func (e *events) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	cl, ok := gc.Context().(*client)
+	if !ok {
+		return gnet.None
+	}
+	cl.closing.Store(true)
+	var lim *errLimit
+	if errors.As(cl.violation, &lim) {
+		e.s.log.Warn("client broke a protocol limit; disconnected", "client", gc.RemoteAddr(), "err", lim.Error())
+	}
+	e.s.clientsMu.Lock()
+	delete(e.s.clients, cl)
+	e.s.clientsMu.Unlock()
+	return gnet.None
+}
+
+// OnTraffic runs the client's complete commands.
+func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
+	cl := gc.Context().(*client)
+	cl.lastRead.Store(e.s.clock.nanos.Load())
+	return cl.serve()
+}
+
+// serve reads what the client sent, runs or queues its complete commands and writes
+// the replies. It runs on the connection's event loop.
+func (cl *client) serve() gnet.Action {
+	s, gc := cl.s, cl.gc
+	if s.draining.Load() || cl.closing.Load() {
+		_, _ = gc.Discard(-1)
+		return gnet.None
+	}
+	if cl.full() {
+		// Leave the input in gnet's buffer until the client has read its replies, but
+		// not without bound.
+		if gc.InboundBuffered() > s.limits.MaxRequestLen {
+			cl.violation = &errLimit{fmt.Sprintf("more than %d bytes of commands sent while %d bytes of replies were unread", s.limits.MaxRequestLen, gc.OutboundBuffered())}
+			_, _ = gc.Write(redcon.AppendError(nil, cl.violation.Error()))
+			return gnet.Close
+		}
+		cl.recheck()
+		return gnet.None
+	}
+	buf, _ := gc.Peek(-1)
+	if cl.violation == nil && len(buf) > 0 {
+		n, err := cl.sc.scan(buf)
+		if err != nil {
+			cl.violation = err
+			buf = buf[:n]
+		}
+	} else if cl.violation != nil {
+		buf = nil // nothing after a violation is read
+	}
+	data := buf
+	if len(cl.in) > 0 {
+		cl.in = append(cl.in, buf...)
+		data = cl.in
+	}
+	var rest []byte
+	held := false
+	if cl.hold || cl.sc.ends != cl.ends {
+		// Some command is complete: run them.
+		rest, held = cl.run(data)
+	} else {
+		rest = data
+	}
+	if !held {
+		cl.ends = cl.sc.ends
+	}
+	cl.hold = held
+	// data may be gnet's read buffer, which the loop reuses: keep the rest.
+	if len(cl.in) > 0 {
+		cl.in = cl.in[:copy(cl.in, rest)]
+		if len(cl.in) == 0 && cap(cl.in) > 1<<20 {
+			cl.in = nil
+		}
+	} else {
+		cl.in = append(cl.in, rest...)
+	}
+	_, _ = gc.Discard(-1)
+	if cl.violation != nil && !held && !cl.closing.Load() {
+		if cl.slow {
+			cl.enqueue(queued{violation: cl.violation})
+		} else {
+			cl.loop.WriteError(cl.violation.Error())
+			cl.closing.Store(true)
+		}
+	}
+	cl.flush()
+	if cl.closing.Load() && !cl.slow {
+		return gnet.Close
+	}
+	if held {
+		cl.recheck()
+	}
+	return gnet.None
+}
+
+// full reports whether the connection has as much output, or as many commands for
+// its worker, as it may hold.
+func (cl *client) full() bool {
+	if cl.gc.OutboundBuffered() > maxPendingOutput {
+		return true
+	}
+	if !cl.slow {
+		return false
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.queued > maxQueued
+}
+
+// recheck schedules another look at the connection, once.
+func (cl *client) recheck() {
+	if cl.waking.Swap(true) {
+		return
+	}
+	time.AfterFunc(recheck, func() {
+		cl.waking.Store(false)
+		_ = cl.gc.Wake(nil)
+	})
+}
+
+// run runs or queues the complete commands at the start of data and returns what is
+// left: a partial command, or, when held is true, the commands it held back because
+// the connection is full.
+func (cl *client) run(data []byte) (rest []byte, held bool) {
+	for len(data) > 0 {
+		var (
+			args     [][]byte
+			left     []byte
+			complete bool
+			err      error
+		)
+		if data[0] == '$' {
+			// A line that starts with '$' is an inline command, as Redis reads it
+			// (redcon would take it for another protocol).
+			complete, args, left = inlineCommand(data, cl.args[:0])
+		} else {
+			complete, args, _, left, err = redcon.ReadNextCommand(data, cl.args[:0])
+		}
+		if err != nil {
+			cl.violation = fmt.Errorf("ERR %w", err)
+			return nil, false
+		}
+		if !complete {
+			return data, false
+		}
+		cl.args = args[:0]
+		raw := data[:len(data)-len(left)]
+		data = left
+		if len(args) == 0 {
+			continue
+		}
+		cl.command(args, raw)
+		if cl.closing.Load() {
+			return nil, false
+		}
+		if len(cl.loop.out) >= flushAt {
+			cl.flush()
+		}
+		if len(data) > 0 && cl.full() {
+			return data, true
+		}
+	}
+	return nil, false
+}
+
+// inlineCommand reads one inline line from data: its space-separated words.
+func inlineCommand(data []byte, args [][]byte) (complete bool, _ [][]byte, left []byte) {
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		return false, args, data
+	}
+	return true, append(args, bytes.Fields(data[:i])...), data[i+1:]
+}
+
+// command runs one command on the loop, or hands it to the connection's worker when
+// it has to wait or the worker already has commands of this connection.
+func (cl *client) command(args [][]byte, raw []byte) {
+	if !cl.slow {
+		if !cl.s.exec(&cl.loop, args, raw, false) {
+			return
+		}
+		// The replies so far go out before the worker's.
+		cl.flush()
+		cl.slow = true
+		cl.waiting.Store(true)
+	}
+	var q queued
+	q.raw = append([]byte(nil), raw...)
+	// The arguments are copied into one block.
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	block := make([]byte, 0, n)
+	q.args = make([][]byte, len(args))
+	for i, a := range args {
+		block = append(block, a...)
+		q.args[i] = block[len(block)-len(a):]
+	}
+	cl.enqueue(q)
+}
+
+// enqueue gives the worker a command, starting the worker if none is running.
+func (cl *client) enqueue(q queued) {
+	cl.mu.Lock()
+	cl.queue = append(cl.queue, q)
+	cl.queued += len(q.raw)
+	start := !cl.running
+	cl.running = true
+	cl.mu.Unlock()
+	if start {
+		cl.s.busy.Add(1)
+		go cl.work()
+	}
+}
+
+// flush writes the loop's replies out.
+func (cl *client) flush() {
+	if len(cl.loop.out) == 0 {
+		return
+	}
+	_, _ = cl.gc.Write(cl.loop.out)
+	if cap(cl.loop.out) > 1<<20 {
+		cl.loop.out = nil
+		return
+	}
+	cl.loop.out = cl.loop.out[:0]
+}
+
+// work runs the connection's queued commands, in order, where they may wait, and
+// writes their replies through the event loop. When none is left, it asks the loop to
+// take the connection back.
+func (cl *client) work() {
+	defer cl.s.busy.Add(-1)
+	w := session{c: cl}
+	for {
+		cl.mu.Lock()
+		batch := cl.queue
+		cl.queue, cl.queued = nil, 0
+		if len(batch) == 0 || cl.closing.Load() {
+			cl.running = false
+			cl.mu.Unlock()
+			break
+		}
+		cl.mu.Unlock()
+		for _, q := range batch {
+			if q.violation != nil {
+				w.WriteError(q.violation.Error())
+				cl.closing.Store(true)
+			} else {
+				cl.s.exec(&w, q.args, q.raw, true)
+			}
+			if cl.closing.Load() {
+				break
+			}
+			if len(w.out) >= flushAt {
+				cl.asyncWrite(&w)
+			}
+			cl.waitForReader()
+		}
+		cl.asyncWrite(&w)
+	}
+	if cl.closing.Load() {
+		_ = cl.gc.Close()
+		return
+	}
+	// The wake runs on the loop after the writes above.
+	_ = cl.gc.Wake(func(gnet.Conn, error) error {
+		cl.mu.Lock()
+		done := !cl.running
+		cl.mu.Unlock()
+		if done {
+			cl.slow = false
+			cl.waiting.Store(false)
+		}
+		return nil
+	})
+}
+
+// asyncWrite hands the worker's replies to the event loop.
+func (cl *client) asyncWrite(w *session) {
+	n := int64(len(w.out))
+	if n == 0 {
+		return
+	}
+	cl.inflight.Add(n)
+	err := cl.gc.AsyncWrite(w.out, func(c gnet.Conn, err error) error {
+		cl.inflight.Add(-n)
+		if err == nil {
+			cl.outbound.Store(int64(c.OutboundBuffered()))
+		}
+		return nil
+	})
+	if err != nil {
+		cl.inflight.Add(-n)
+	}
+	w.out = nil
+}
+
+// waitForReader holds the worker while the client has more replies waiting than it
+// may have, as the event loop holds back a client's commands.
+func (cl *client) waitForReader() {
+	for cl.inflight.Load()+cl.outbound.Load() > maxPendingOutput && !cl.closing.Load() {
+		time.Sleep(recheck)
+		_ = cl.gc.Wake(func(c gnet.Conn, err error) error {
+			if err == nil && !cl.closing.Load() {
+				cl.outbound.Store(int64(c.OutboundBuffered()))
+			}
+			return nil
+		})
+	}
+}
+
+// idleLoop closes clients that have sent nothing for the idle timeout; a client whose
+// command is waiting is not idle.
+func (s *Server) idleLoop() {
+	timeout := s.cfg.Limits.IdleTimeout.Duration
+	t := time.NewTicker(min(max(timeout/4, 10*time.Millisecond), time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		cutoff := time.Now().Add(-timeout).UnixNano()
+		s.clientsMu.Lock()
+		for cl := range s.clients {
+			if cl.lastRead.Load() < cutoff && !cl.waiting.Load() {
+				_ = cl.gc.Close()
+			}
+		}
+		s.clientsMu.Unlock()
+	}
+}
