@@ -2,9 +2,8 @@
 # Runs the same dht bench sweep against a 3-node dht cluster and against a real
 # 3-master Redis Cluster on this machine (loopback only), then prints dht's
 # throughput relative to Redis's at every step and draws them on common charts.
-# dht is measured twice: "dht" is `dht bench --local 3` (the cluster inside the
-# bench process), "dht-proc" is `dht local` in a process of its own driven by
-# `dht bench --target`, exactly as Redis is.
+# dht is `dht bench --local 3`: one `dht serve` process per node, as Redis has one
+# redis-server per master, and the same bench clients drive both.
 #
 # Usage: scripts/bench-vs-redis.sh [OUT_DIR]
 # Environment (defaults in brackets):
@@ -14,8 +13,7 @@
 #   THREADS    [8]      threads per client (3 clients either way)
 #   REPEAT     [3]      runs of each; every step reports the median run
 #   REDIS_PORT [8101]   first of the three Redis ports
-#   DHT_PORT   [17001]  first of the three ports of the in-process dht cluster
-#   PROC_PORT  [17101]  first of the three ports of the dht local process
+#   DHT_PORT   [17001]  first of the three dht ports
 # Needs redis-server and redis-cli (Debian: apt-get install redis-server redis-tools).
 # The Redis processes it starts are stopped on exit, whatever happens.
 set -euo pipefail
@@ -29,7 +27,6 @@ threads=${THREADS:-8}
 repeat=${REPEAT:-3}
 rport=${REDIS_PORT:-8101}
 dport=${DHT_PORT:-17001}
-pport=${PROC_PORT:-17101}
 
 source scripts/redis-cluster.sh
 need_tools redis-server redis-cli go
@@ -40,12 +37,8 @@ go build -o "$tmp/dht" ./cmd/dht
 start_redis_cluster "$rport" "$tmp"
 addrs=("${redis_addrs[@]}")
 
-"$tmp/dht" local --nodes 3 --base-port "$pport" >"$tmp/dht-local.log" 2>&1 &
-track "$!"
-paddrs="127.0.0.1:$pport,127.0.0.1:$((pport + 1)),127.0.0.1:$((pport + 2))"
-
 target=$(IFS=,; echo "${addrs[*]}")
-dhts=() procs=() rediss=()
+dhts=() rediss=()
 # Alternate the contenders, so that a noisy moment on the machine hits all alike.
 # Every repetition writes fresh keys (--key-prefix), as the clusters outlive runs.
 for r in $(seq "$repeat"); do
@@ -54,11 +47,9 @@ for r in $(seq "$repeat"); do
   "$tmp/dht" bench --local 3 --base-port "$dport" "${common[@]}" --out "$out/dht-$r"
   echo "== run $r/$repeat, redis: dht bench --target $target --clients 3 ${common[*]}"
   "$tmp/dht" bench --target "$target" --clients 3 "${common[@]}" --out "$out/redis-$r"
-  echo "== run $r/$repeat, dht-proc: dht bench --target $paddrs --clients 3 ${common[*]}"
-  "$tmp/dht" bench --target "$paddrs" --clients 3 "${common[@]}" --out "$out/dht-proc-$r"
-  dhts+=("$out/dht-$r") procs+=("$out/dht-proc-$r") rediss+=("$out/redis-$r")
+  dhts+=("$out/dht-$r") rediss+=("$out/redis-$r")
 done
 echo "== dht vs Redis Cluster $(redis-server --version | cut -d' ' -f3), median of $repeat runs per step"
-"$tmp/dht" bench compare dht="$(IFS=,; echo "${dhts[*]}")" dht-proc="$(IFS=,; echo "${procs[*]}")" \
+"$tmp/dht" bench compare dht="$(IFS=,; echo "${dhts[*]}")" \
   redis="$(IFS=,; echo "${rediss[*]}")" --baseline redis --out "$out"
 echo "charts: $out/sweep-throughput.png $out/sweep-latency.png $out/sweep-failures.png"

@@ -70,8 +70,9 @@ threads issuing --requests operations (or running for --duration) drawn from the
 sequence number of the write.
 
 Where it runs:
-  --local N                 start an N-node cluster in this process (127.0.0.1,
-                            ports --base-port...) and run one client per node;
+  --local N                 start an N-node cluster (one dht serve process per
+                            node, 127.0.0.1, ports --base-port...) and run one
+                            client per node;
                             the default when no other mode is given (N = 3)
   --config FILE --node ID   run the one client of host ID against a running
                             cluster; all hosts' clients (one per node of the
@@ -371,7 +372,7 @@ func runBench(cmd *cobra.Command, fl benchFlags) error {
 	if s.local {
 		// The cluster outlives an interrupt until the clients have stopped
 		// (the deferred Close), so that stopping it is not counted as failures.
-		cl, err := local.Start(context.WithoutCancel(ctx), s.cfg, log)
+		cl, err := local.StartProcesses(s.cfg, local.ProcOptions{Log: log})
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
-	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -83,18 +82,26 @@ func checkPNG(t *testing.T, path string) {
 	}
 }
 
-// startCluster starts an n-node local cluster on free ports and returns its config.
-func startCluster(t *testing.T, n int) (config.Config, *local.Cluster) {
+// startCluster starts an n-node local cluster on free ports, one node process each,
+// and returns its config.
+func startCluster(t *testing.T, n int) (config.Config, *local.Processes) {
 	t.Helper()
 	cfg, err := config.Local(n, freeBasePort(t, n))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := local.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	c, err := local.StartProcesses(cfg, local.ProcOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("stopping the local cluster: %v", err)
+		}
+	})
+	if err := c.WaitReady(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	return cfg, c
 }
 

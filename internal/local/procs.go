@@ -1,3 +1,6 @@
+// Package local runs a whole dht cluster on loopback, as on separate hosts: one child
+// `dht serve` process per node, each on its own port (behind `dht local` and
+// `dht bench --local`).
 package local
 
 import (
