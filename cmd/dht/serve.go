@@ -33,8 +33,8 @@ serves data commands once every node of the config is up and runs the same confi
 
 Clients are served on event loops, one per CPU by default (--event-loops). The
 loops spend most of their time in system calls, so unless GOMAXPROCS is set the
-node runs with one more P than it has loops: the Go runtime then never has to hand
-a loop's P to another thread while the loop is in a system call.`,
+node runs with one more P than it has loops: the Go runtime then leaves a loop's P
+alone while the loop is in a system call, instead of handing it to another thread.`,
 		Example: `  dht serve --config examples/cluster.json --node n1
   dht serve --config /etc/dht/cluster.json --node n2 --listen 0.0.0.0:7001`,
 		Args: cobra.NoArgs,

@@ -30,9 +30,9 @@ const (
 	flushAt = 64 << 10
 	// maxQueued bounds the commands a connection may have waiting for its worker.
 	maxQueued = 8 << 20
-	// recheck is how often a connection that was stopped by one of those bounds
-	// looks again.
-	recheck = 5 * time.Millisecond
+	// recheckEvery is how often a connection that was stopped by one of those
+	// bounds looks again.
+	recheckEvery = 5 * time.Millisecond
 )
 
 // client is one client connection.
@@ -267,7 +267,7 @@ func (cl *client) recheck() {
 	if cl.waking.Swap(true) {
 		return
 	}
-	time.AfterFunc(recheck, func() {
+	time.AfterFunc(recheckEvery, func() {
 		cl.waking.Store(false)
 		_ = cl.gc.Wake(nil)
 	})
@@ -456,7 +456,7 @@ func (cl *client) asyncWrite(w *session) {
 // may have, as the event loop holds back a client's commands.
 func (cl *client) waitForReader() {
 	for cl.inflight.Load()+cl.outbound.Load() > maxPendingOutput && !cl.closing.Load() {
-		time.Sleep(recheck)
+		time.Sleep(recheckEvery)
 		_ = cl.gc.Wake(func(c gnet.Conn, err error) error {
 			if err == nil && !cl.closing.Load() {
 				cl.outbound.Store(int64(c.OutboundBuffered()))

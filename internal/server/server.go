@@ -281,9 +281,6 @@ type coarseClock struct{ nanos atomic.Int64 }
 
 const coarseTick = 50 * time.Millisecond
 
-// Now returns the time of the last tick.
-func (c *coarseClock) Now() time.Time { return time.Unix(0, c.nanos.Load()) }
-
 func (c *coarseClock) set(t time.Time) { c.nanos.Store(t.UnixNano()) }
 
 // drain stops reading from every client and waits, up to drainTimeout, for the
