@@ -51,8 +51,6 @@ type client struct {
 	hold      bool   // in holds complete commands that were held back by a bound
 	args      [][]byte
 	loop      session
-	// slow is set while a worker owns the connection's commands.
-	slow bool
 
 	// lastRead is when the client last sent anything (Unix nanoseconds, coarse).
 	lastRead atomic.Int64
@@ -60,8 +58,9 @@ type client struct {
 	closing atomic.Bool
 	// waking is set while a recheck is scheduled.
 	waking atomic.Bool
-	// waiting is set while the connection is in slow mode (the idle cutoff skips it).
-	waiting atomic.Bool
+	// slow is set while a worker owns the connection's commands (the idle cutoff
+	// skips such a connection). Only the event loop sets and clears it.
+	slow atomic.Bool
 	// inflight is the worker's reply bytes handed to the loop and not yet written or
 	// buffered; outbound is the loop's buffered output as last seen for the worker.
 	inflight, outbound atomic.Int64
@@ -231,7 +230,7 @@ func (cl *client) serve() gnet.Action {
 	}
 	_, _ = gc.Discard(-1)
 	if cl.violation != nil && !held && !cl.closing.Load() {
-		if cl.slow {
+		if cl.slow.Load() {
 			cl.enqueue(queued{violation: cl.violation})
 		} else {
 			cl.loop.WriteError(cl.violation.Error())
@@ -239,7 +238,7 @@ func (cl *client) serve() gnet.Action {
 		}
 	}
 	cl.flush()
-	if cl.closing.Load() && !cl.slow {
+	if cl.closing.Load() && !cl.slow.Load() {
 		return gnet.Close
 	}
 	if held {
@@ -254,7 +253,7 @@ func (cl *client) full() bool {
 	if cl.gc.OutboundBuffered() > maxPendingOutput {
 		return true
 	}
-	if !cl.slow {
+	if !cl.slow.Load() {
 		return false
 	}
 	cl.mu.Lock()
@@ -330,14 +329,13 @@ func inlineCommand(data []byte, args [][]byte) (complete bool, _ [][]byte, left 
 // command runs one command on the loop, or hands it to the connection's worker when
 // it has to wait or the worker already has commands of this connection.
 func (cl *client) command(args [][]byte, raw []byte) {
-	if !cl.slow {
+	if !cl.slow.Load() {
 		if !cl.s.exec(&cl.loop, args, raw, false) {
 			return
 		}
 		// The replies so far go out before the worker's.
 		cl.flush()
-		cl.slow = true
-		cl.waiting.Store(true)
+		cl.slow.Store(true)
 	}
 	var q queued
 	q.raw = append([]byte(nil), raw...)
@@ -425,8 +423,7 @@ func (cl *client) work() {
 		done := !cl.running
 		cl.mu.Unlock()
 		if done {
-			cl.slow = false
-			cl.waiting.Store(false)
+			cl.slow.Store(false)
 		}
 		return nil
 	})
@@ -481,7 +478,7 @@ func (s *Server) idleLoop() {
 		cutoff := time.Now().Add(-timeout).UnixNano()
 		s.clientsMu.Lock()
 		for cl := range s.clients {
-			if cl.lastRead.Load() < cutoff && !cl.waiting.Load() {
+			if cl.lastRead.Load() < cutoff && !cl.slow.Load() {
 				_ = cl.gc.Close()
 			}
 		}
