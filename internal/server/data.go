@@ -58,30 +58,32 @@ func cmdGet(s *Server, conn *session, args [][]byte) {
 	conn.WriteNull()
 }
 
-// parseSet parses SET's options: NX|XX, GET, EX|PX|EXAT|PXAT|KEEPTTL.
+// parseSet parses SET's options: NX|XX, GET, EX|PX|EXAT|PXAT|KEEPTTL. As in Redis, an
+// option may be repeated (the last expiry wins) but not combined with its opposite.
 func parseSet(args [][]byte, now time.Time) (store.SetArgs, string) {
 	var a store.SetArgs
-	var expiry bool
+	expiry := "" // the expiry option given: EX, PX, EXAT, PXAT or KEEPTTL
 	for i := 3; i < len(args); i++ {
 		opt := strings.ToUpper(string(args[i]))
 		switch opt {
 		case "NX", "XX":
-			if a.Mode != store.SetAlways {
+			mode := store.SetIfAbsent
+			if opt == "XX" {
+				mode = store.SetIfPresent
+			}
+			if a.Mode != store.SetAlways && a.Mode != mode {
 				return a, errSyntax
 			}
-			a.Mode = store.SetIfAbsent
-			if opt == "XX" {
-				a.Mode = store.SetIfPresent
-			}
+			a.Mode = mode
 		case "GET":
 			a.Get = true
 		case "KEEPTTL":
-			if expiry {
+			if expiry != "" && expiry != opt {
 				return a, errSyntax
 			}
-			a.KeepTTL, expiry = true, true
+			a.KeepTTL, expiry = true, opt
 		case "EX", "PX", "EXAT", "PXAT":
-			if expiry || i+1 >= len(args) {
+			if expiry != "" && expiry != opt || i+1 >= len(args) {
 				return a, errSyntax
 			}
 			i++
@@ -92,7 +94,7 @@ func parseSet(args [][]byte, now time.Time) (store.SetArgs, string) {
 			if n <= 0 || n > 1<<46 {
 				return a, "ERR invalid expire time in 'set' command"
 			}
-			expiry = true
+			expiry = opt
 			switch opt {
 			case "EX":
 				a.TTL = scaleTTL(n, time.Second)

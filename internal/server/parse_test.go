@@ -28,6 +28,11 @@ func TestParseSet(t *testing.T) {
 		{"NX XX", store.SetArgs{}, errSyntax},
 		{"XX NX", store.SetArgs{}, errSyntax},
 		{"XX GET NX", store.SetArgs{}, errSyntax},
+		{"NX NX", store.SetArgs{Mode: store.SetIfAbsent}, ""},
+		{"XX GET XX GET", store.SetArgs{Mode: store.SetIfPresent, Get: true}, ""},
+		{"EX 10 EX 20", store.SetArgs{TTL: 20 * time.Second}, ""},
+		{"KEEPTTL KEEPTTL", store.SetArgs{KeepTTL: true}, ""},
+		{"EX 10 EXAT 20", store.SetArgs{}, errSyntax},
 
 		{"EX 10", store.SetArgs{TTL: 10 * time.Second}, ""},
 		{"ex 1", store.SetArgs{TTL: time.Second}, ""},
