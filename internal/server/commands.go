@@ -113,34 +113,33 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		conn.WriteError(unknownCommand(args))
 		return false
 	}
-	var owner *cluster.Member
+	var (
+		owner *cluster.Member
+		why   string // the error reply, if the command cannot run
+	)
 	switch {
 	case !c.arityOK(len(args)) || (c.name == "mset" || c.name == "msetnx") && len(args)%2 == 0:
-		c.calls.Inc()
-		conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name))
-		return false
+		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name)
 	case c.firstKey > 0:
-		var why string
-		if owner, why = s.route(c, args); why != "" {
-			c.calls.Inc()
-			conn.WriteError(why)
-			return false
-		}
+		owner, why = s.route(c, args)
 	}
-	forward := owner != nil && owner.Name != s.self.Name
-	if (forward || c.waits) && !mayWait {
+	forward := why == "" && owner != nil && owner.Name != s.self.Name
+	if why == "" && (forward || c.waits) && !mayWait {
 		return true
 	}
 	c.calls.Inc()
-	if forward {
+	switch {
+	case why != "":
+		conn.WriteError(why)
+	case forward:
 		var extra time.Duration
 		if c.blocking != nil {
 			extra = c.blocking(args)
 		}
 		s.forward(conn, owner, raw, extra)
-		return false
+	default:
+		c.run(s, conn, args)
 	}
-	c.run(s, conn, args)
 	return false
 }
 
