@@ -46,6 +46,7 @@ type client struct {
 	// Owned by the connection's event loop.
 	sc        scanner
 	violation error  // the input broke a limit after what sc passed: answer it and close
+	answered  bool   // the violation's error reply is written or queued
 	in        []byte // input scanned but not yet run: a partial command, or commands held back
 	ends      uint64 // sc.ends when in was last parsed to its end
 	hold      bool   // in holds complete commands that were held back by a bound
@@ -185,7 +186,7 @@ func (cl *client) serve() gnet.Action {
 		// Leave the input in gnet's buffer until the client has read its replies, but
 		// not without bound.
 		if gc.InboundBuffered() > s.limits.MaxRequestLen {
-			cl.violation = &errLimit{fmt.Sprintf("more than %d bytes of commands sent while %d bytes of replies were unread", s.limits.MaxRequestLen, gc.OutboundBuffered())}
+			cl.violation = &errLimit{fmt.Sprintf("more than %d bytes of commands sent ahead of the ones still being answered", s.limits.MaxRequestLen)}
 			_, _ = gc.Write(redcon.AppendError(nil, cl.violation.Error()))
 			return gnet.Close
 		}
@@ -229,7 +230,8 @@ func (cl *client) serve() gnet.Action {
 		cl.in = append(cl.in, rest...)
 	}
 	_, _ = gc.Discard(-1)
-	if cl.violation != nil && !held && !cl.closing.Load() {
+	if cl.violation != nil && !held && !cl.answered {
+		cl.answered = true
 		if cl.slow.Load() {
 			cl.enqueue(queued{violation: cl.violation})
 		} else {
