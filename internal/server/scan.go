@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Limits are the bounds the guard enforces on client input.
+// Limits are the bounds the scanner enforces on client input.
 type Limits struct {
 	MaxBulkLen    int
 	MaxArgs       int
@@ -14,7 +14,7 @@ type Limits struct {
 	MaxRequestLen int
 }
 
-// errLimit is a protocol violation found by the guard; its text is sent to the client
+// errLimit is a protocol violation found by the scanner; its text is sent to the client
 // as a RESP error before the connection is closed.
 type errLimit struct{ msg string }
 
