@@ -50,7 +50,7 @@ func startNode(t *testing.T, edit func(*config.Config)) string {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return s.Addr().String()
+	return s.Addr()
 }
 
 // exchange writes in to a new connection in the given chunk sizes (cycled; none means

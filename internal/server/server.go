@@ -65,7 +65,6 @@ type Server struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 
-	addr       *net.TCPAddr
 	listen     string // host:port for the event loops to bind
 	adminLn    net.Listener
 	engine     chan gnet.Engine
@@ -160,14 +159,14 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
-	s.addr = ln.Addr().(*net.TCPAddr)
+	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
 	// Bind the host as given: Go reports 0.0.0.0 as [::], which would bind IPv6 only.
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
-	s.listen = net.JoinHostPort(host, strconv.Itoa(s.addr.Port))
+	s.listen = net.JoinHostPort(host, strconv.Itoa(port))
 	admin := opts.AdminListen
 	if admin == "" {
 		if n, err := cfg.Node(self.Name); err == nil {
@@ -182,8 +181,8 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Addr is the address clients connect to.
-func (s *Server) Addr() net.Addr { return s.addr }
+// Addr is the host:port the node serves clients on.
+func (s *Server) Addr() string { return s.listen }
 
 // AdminAddr is the admin HTTP address, or nil when there is none.
 func (s *Server) AdminAddr() net.Addr {
