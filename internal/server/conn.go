@@ -10,6 +10,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/tidwall/redcon"
+
+	"github.com/dhtkv/dht/internal/store"
 )
 
 // A node serves its clients on gnet event loops, one per CPU it may use, as Redis
@@ -85,6 +87,9 @@ type queued struct {
 type session struct {
 	c   *client
 	out []byte
+	// db is the table the commands read and write: the node's store, or, when a
+	// replicated command is applied, a view of it whose clock is the log's.
+	db *store.Store
 }
 
 // WriteString writes a simple string reply.
@@ -142,7 +147,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return []byte("-ERR max number of clients reached\r\n"), gnet.Close
 	}
 	cl := &client{s: s, gc: gc, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
-	cl.loop.c = cl
+	cl.loop.c, cl.loop.db = cl, s.store
 	cl.lastRead.Store(s.clock.nanos.Load())
 	gc.SetContext(cl)
 	s.clients[cl] = struct{}{}
@@ -387,7 +392,7 @@ func (cl *client) flush() {
 // take the connection back.
 func (cl *client) work() {
 	defer cl.s.busy.Add(-1)
-	w := session{c: cl}
+	w := session{c: cl, db: cl.s.store}
 	for {
 		cl.mu.Lock()
 		batch := cl.queue

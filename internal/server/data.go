@@ -51,7 +51,7 @@ func cmdSelect(_ *Server, conn *session, args [][]byte) {
 }
 
 func cmdGet(s *Server, conn *session, args [][]byte) {
-	if v, ok := s.store.Get(args[1]); ok {
+	if v, ok := conn.db.Get(args[1]); ok {
 		conn.WriteBulk(v)
 		return
 	}
@@ -129,12 +129,12 @@ func cmdSet(s *Server, conn *session, args [][]byte) {
 	var a store.SetArgs
 	if len(args) > 3 {
 		var errMsg string
-		if a, errMsg = parseSet(args, time.Now()); errMsg != "" {
+		if a, errMsg = parseSet(args, conn.db.Now()); errMsg != "" {
 			conn.WriteError(errMsg)
 			return
 		}
 	}
-	r := s.store.Set(args[1], args[2], a)
+	r := conn.db.Set(args[1], args[2], a)
 	switch {
 	case a.Get && r.HadOld:
 		conn.WriteBulk(r.Old)
@@ -148,20 +148,20 @@ func cmdSet(s *Server, conn *session, args [][]byte) {
 }
 
 func cmdSetNX(s *Server, conn *session, args [][]byte) {
-	r := s.store.Set(args[1], args[2], store.SetArgs{Mode: store.SetIfAbsent})
+	r := conn.db.Set(args[1], args[2], store.SetArgs{Mode: store.SetIfAbsent})
 	conn.WriteInt(boolInt(r.Written))
 }
 
 func cmdDel(s *Server, conn *session, args [][]byte) {
-	conn.WriteInt(s.store.Del(args[1:]...))
+	conn.WriteInt(conn.db.Del(args[1:]...))
 }
 
 func cmdExists(s *Server, conn *session, args [][]byte) {
-	conn.WriteInt(s.store.Exists(args[1:]...))
+	conn.WriteInt(conn.db.Exists(args[1:]...))
 }
 
 func cmdTTL(s *Server, conn *session, args [][]byte) {
-	ttl, exists, hasExpiry := s.store.TTL(args[1])
+	ttl, exists, hasExpiry := conn.db.TTL(args[1])
 	switch {
 	case !exists:
 		conn.WriteInt(-2)
@@ -177,7 +177,7 @@ func cmdTTL(s *Server, conn *session, args [][]byte) {
 func cmdMGet(s *Server, conn *session, args [][]byte) {
 	conn.WriteArray(len(args) - 1)
 	for _, k := range args[1:] {
-		if v, ok := s.store.Get(k); ok {
+		if v, ok := conn.db.Get(k); ok {
 			conn.WriteBulk(v)
 		} else {
 			conn.WriteNull()
@@ -192,10 +192,10 @@ func cmdMSet(s *Server, conn *session, args [][]byte) {
 		pairs = append(pairs, [2][]byte{args[i], args[i+1]})
 	}
 	if len(args[0]) == 6 { // MSETNX
-		conn.WriteInt(boolInt(s.store.MSetNX(pairs)))
+		conn.WriteInt(boolInt(conn.db.MSetNX(pairs)))
 		return
 	}
-	s.store.MSet(pairs)
+	conn.db.MSet(pairs)
 	conn.WriteString("OK")
 }
 

@@ -162,6 +162,16 @@ func (s *Store) Stripes() int {
 	return len(s.stripes)
 }
 
+// Now returns the time the store's expiry is measured against.
+func (s *Store) Now() time.Time { return s.now() }
+
+// At returns a view of s whose clock stands still at t: every operation through
+// it decides expiry as of t, so that replicas applying the same log at different
+// moments decide alike. The view shares s's table.
+func (s *Store) At(t time.Time) *Store {
+	return &Store{stripes: s.stripes, now: func() time.Time { return t }}
+}
+
 // nowNanos returns the current time in Unix nanoseconds.
 func (s *Store) nowNanos() int64 {
 	return s.now().UnixNano()
