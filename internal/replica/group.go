@@ -1,0 +1,546 @@
+package replica
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+)
+
+// bootstrapIndex is the log index every replica of a new group starts at: an empty
+// snapshot carrying the group's voters.
+const bootstrapIndex = 1
+
+// GroupSpec describes one group a node is a member of.
+type GroupSpec struct {
+	// ID is the group's number (the slot range it replicates).
+	ID int
+	// Voters are the Raft ids of the group's members, this node among them.
+	Voters []uint64
+	// Preferred is the member that should lead the group whenever it is caught up.
+	Preferred uint64
+	// SM is the state the group replicates.
+	SM StateMachine
+}
+
+// Tuning are the knobs of a group's consensus.
+type Tuning struct {
+	// ElectionTicks is the election timeout in ticks (randomized up to twice that by
+	// Raft); a leader heartbeats every tick.
+	ElectionTicks int
+	// SnapshotEntries is how many applied entries make a new snapshot, after which
+	// the log before it (less KeepEntries) is dropped.
+	SnapshotEntries uint64
+	// KeepEntries is how many entries before a snapshot stay in the log, so that a
+	// follower a little behind catches up from the log rather than a snapshot.
+	KeepEntries uint64
+	// TransferTicks is how often, in ticks, a leader that is not the group's preferred
+	// leader checks whether it can hand the lead back.
+	TransferTicks int
+}
+
+// DefaultTuning is the tuning of a node: with a 100 ms tick, an election timeout of
+// 1 to 2 s.
+func DefaultTuning() Tuning {
+	return Tuning{ElectionTicks: 10, SnapshotEntries: 10000, KeepEntries: 2000, TransferTicks: 10}
+}
+
+// group is the consensus driver of one Raft group on one node. It is deterministic:
+// it never reads a clock (the caller passes the time), starts no goroutine and does
+// no I/O; what it has to send comes back from process. It is not safe for concurrent
+// use.
+type group struct {
+	id        int
+	self      uint64
+	preferred uint64
+	tuning    Tuning
+	rn        *raft.RawNode
+	storage   *raft.MemoryStorage
+	sm        StateMachine
+	cs        raftpb.ConfState
+	log       *slog.Logger
+
+	seq     uint64
+	pending map[uint64]*Proposal // proposed and not yet applied, by seq
+	// logTime is the log clock: the time of the last applied entry; proposeTime the
+	// time stamped on the last proposal.
+	logTime, proposeTime int64
+	appliedTerm          uint64
+	applied, snapIndex   uint64
+
+	readSeq uint64
+	issued  map[uint64][]*Read // read requests sent to Raft, by request context
+	indexed []*Read            // confirmed, waiting for the apply to reach their index
+
+	lead  uint64
+	state raft.StateType
+	term  uint64
+	ticks int
+
+	// held is set while this replica may have forgotten what it acknowledged (a
+	// restarted node whose log was in memory): it neither votes nor campaigns until
+	// it has caught up with the leader's commit index at the time it first heard
+	// from it (catchup), or until every member is known to be empty (a new cluster).
+	held     bool
+	catchup  uint64
+	hasLead  bool // some leader was ever known
+	released bool // held was cleared
+	// amnesiac holds, on a leader, the followers found to have lost their log, with
+	// the index they had acknowledged.
+	amnesiac map[uint64]uint64
+}
+
+func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*group, error) {
+	if !slices.Contains(spec.Voters, self) {
+		return nil, fmt.Errorf("replica: group %d: node %d is not among voters %v", spec.ID, self, spec.Voters)
+	}
+	storage := raft.NewMemoryStorage()
+	cs := raftpb.ConfState{Voters: slices.Clone(spec.Voters)}
+	if err := storage.ApplySnapshot(raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{
+		Index: bootstrapIndex, Term: 1, ConfState: cs,
+	}, Data: encodeSnapshot(0, nil)}); err != nil {
+		return nil, fmt.Errorf("replica: group %d: bootstrap: %w", spec.ID, err)
+	}
+	if err := storage.SetHardState(raftpb.HardState{Term: 1, Commit: bootstrapIndex}); err != nil {
+		return nil, fmt.Errorf("replica: group %d: bootstrap: %w", spec.ID, err)
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:                        self,
+		ElectionTick:              tuning.ElectionTicks,
+		HeartbeatTick:             1,
+		Storage:                   storage,
+		Applied:                   bootstrapIndex,
+		MaxSizePerMsg:             maxEntryBytes,
+		MaxCommittedSizePerReady:  64 << 20,
+		MaxUncommittedEntriesSize: 256 << 20,
+		MaxInflightMsgs:           256,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		DisableProposalForwarding: true,
+		Logger:                    raftLogger{log.With("group", spec.ID)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replica: group %d: %w", spec.ID, err)
+	}
+	return &group{
+		id: spec.ID, self: self, preferred: spec.Preferred, tuning: tuning,
+		rn: rn, storage: storage, sm: spec.SM, cs: cs, log: log.With("group", spec.ID),
+		pending: map[uint64]*Proposal{}, issued: map[uint64][]*Read{},
+		applied: bootstrapIndex, snapIndex: bootstrapIndex, appliedTerm: 1, term: 1,
+		held: true,
+	}, nil
+}
+
+// tick advances the group's clock by one tick.
+func (g *group) tick() {
+	g.ticks++
+	if g.held {
+		// A held replica must not start an election.
+		return
+	}
+	g.rn.Tick()
+	if g.state == raft.StateLeader && g.preferred != g.self && g.tuning.TransferTicks > 0 &&
+		g.ticks%g.tuning.TransferTicks == 0 {
+		g.transferToPreferred()
+	}
+}
+
+// transferToPreferred hands the lead to the preferred leader once it has the whole
+// log and is being replicated to (a member that stopped answering drops out of the
+// replicate state, so the lead is not handed to a dead node: proposals pause while a
+// transfer is under way).
+func (g *group) transferToPreferred() {
+	st := g.rn.Status()
+	if st.LeadTransferee != 0 {
+		return
+	}
+	last, _ := g.storage.LastIndex()
+	if pr, ok := st.Progress[g.preferred]; ok && pr.State == tracker.StateReplicate && pr.Match == last {
+		g.log.Info("handing the lead back to the preferred leader", "to", g.preferred, "term", g.term)
+		g.rn.TransferLeader(g.preferred)
+	}
+}
+
+// step takes a message from another member.
+func (g *group) step(m raftpb.Message) {
+	if g.held {
+		switch m.Type {
+		case raftpb.MsgVote, raftpb.MsgPreVote, raftpb.MsgTimeoutNow:
+			return
+		case raftpb.MsgApp:
+			if g.catchup == 0 {
+				g.catchup = max(m.Commit, bootstrapIndex)
+			}
+		case raftpb.MsgSnap:
+			if g.catchup == 0 {
+				g.catchup = max(m.Snapshot.Metadata.Index, bootstrapIndex)
+			}
+		}
+	}
+	switch m.Type {
+	case raftpb.MsgHeartbeat:
+		// The leader may believe this replica holds more than it does (it restarted
+		// with an empty log); never commit past what is here.
+		if last, _ := g.storage.LastIndex(); m.Commit > last {
+			m.Commit = last
+		}
+	case raftpb.MsgAppResp:
+		if m.Reject && g.state == raft.StateLeader {
+			g.checkAmnesia(m)
+		}
+	}
+	if err := g.rn.Step(m); err != nil {
+		g.log.Debug("raft message not taken", "type", m.Type.String(), "from", m.From, "err", err)
+	}
+}
+
+// checkAmnesia looks at a follower's rejection of entries: a follower that rejects
+// entries before the index it had acknowledged has lost its log (it restarted). Raft
+// never sends a follower entries it acknowledged, so the leader catches it up with a
+// snapshot instead: it makes one past the follower's old match index and drops the log
+// before it, which makes Raft send it.
+func (g *group) checkAmnesia(m raftpb.Message) {
+	pr, ok := g.rn.Status().Progress[m.From]
+	if !ok || m.RejectHint >= pr.Match {
+		return
+	}
+	if g.amnesiac == nil {
+		g.amnesiac = map[uint64]uint64{}
+	}
+	if _, known := g.amnesiac[m.From]; !known {
+		g.log.Warn("a member lost its log (restarted); catching it up with a snapshot",
+			"member", m.From, "acknowledged", pr.Match, "has", m.RejectHint)
+	}
+	g.amnesiac[m.From] = pr.Match
+}
+
+// catchUpAmnesiacs makes the snapshots that checkAmnesia asked for, proposing an empty
+// entry first where nothing was applied past a follower's old match index.
+func (g *group) catchUpAmnesiacs() {
+	for id, match := range g.amnesiac {
+		if g.state != raft.StateLeader {
+			delete(g.amnesiac, id)
+			continue
+		}
+		if g.applied <= match {
+			if last, _ := g.storage.LastIndex(); last <= match {
+				_ = g.rn.Propose(nil)
+			}
+			continue
+		}
+		if g.snapIndex < g.applied {
+			g.snapshot()
+		}
+		if err := g.storage.Compact(g.applied); err != nil {
+			g.log.Error("compacting the log", "err", err)
+		}
+		delete(g.amnesiac, id)
+	}
+}
+
+// release lets a held replica vote and campaign.
+func (g *group) release(why string) {
+	if !g.held {
+		return
+	}
+	g.held, g.released = false, true
+	g.log.Info("replica takes part in elections", "why", why, "applied", g.applied)
+}
+
+// empty reports whether the replica holds nothing a leader ever committed: a new
+// replica that has not heard from any leader.
+func (g *group) empty() bool { return !g.hasLead && g.applied <= bootstrapIndex }
+
+// propose puts props into the log, as few entries as fit, stamped with now. A
+// replica that does not lead fails them at once.
+func (g *group) propose(props []*Proposal, now int64) {
+	if len(props) == 0 {
+		return
+	}
+	if g.state != raft.StateLeader {
+		for _, p := range props {
+			p.finish(nil, 0, &NotLeaderError{Group: g.id, Leader: g.lead})
+		}
+		return
+	}
+	g.proposeTime = max(now, g.proposeTime, g.logTime)
+	for len(props) > 0 {
+		n, size := 0, 0
+		for n < len(props) && (n == 0 || size+len(props[n].cmd) <= maxEntryBytes) {
+			size += len(props[n].cmd)
+			n++
+		}
+		batch := props[:n]
+		props = props[n:]
+		for _, p := range batch {
+			g.seq++
+			p.seq, p.term = g.seq, g.term
+		}
+		data := encodeEntry(make([]byte, 0, size+16+12*len(batch)), g.self, g.proposeTime, batch)
+		if err := g.rn.Propose(data); err != nil {
+			for _, p := range batch {
+				p.finish(nil, 0, fmt.Errorf("replica: group %d: %w", g.id, err))
+			}
+			continue
+		}
+		for _, p := range batch {
+			g.pending[p.seq] = p
+		}
+	}
+}
+
+// read asks Raft for one read index that serves every read in reads.
+func (g *group) read(reads []*Read) {
+	if len(reads) == 0 {
+		return
+	}
+	if g.lead == 0 || g.held {
+		for _, r := range reads {
+			r.finish(&NotLeaderError{Group: g.id, Leader: g.lead})
+		}
+		return
+	}
+	g.readSeq++
+	g.issued[g.readSeq] = reads
+	g.rn.ReadIndex(binary.LittleEndian.AppendUint64(nil, g.readSeq))
+}
+
+// process handles everything Raft has ready: it stores entries, applies what is
+// committed, completes proposals and reads, and returns the messages to send.
+func (g *group) process() []raftpb.Message {
+	var out []raftpb.Message
+	for g.rn.HasReady() {
+		rd := g.rn.Ready()
+		if rd.SoftState != nil {
+			g.softState(*rd.SoftState)
+		}
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			g.restore(rd.Snapshot)
+		}
+		if !raft.IsEmptyHardState(rd.HardState) {
+			g.term = rd.HardState.Term
+			if err := g.storage.SetHardState(rd.HardState); err != nil {
+				g.log.Error("storing raft state", "err", err)
+			}
+		}
+		if err := g.storage.Append(rd.Entries); err != nil {
+			g.log.Error("appending to the raft log", "err", err)
+		}
+		out = append(out, rd.Messages...)
+		g.apply(rd.CommittedEntries)
+		for _, rs := range rd.ReadStates {
+			seq := binary.LittleEndian.Uint64(rs.RequestCtx)
+			for _, r := range g.issued[seq] {
+				r.index = rs.Index
+				g.indexed = append(g.indexed, r)
+			}
+			delete(g.issued, seq)
+		}
+		g.rn.Advance(rd)
+	}
+	g.releaseReads()
+	if g.held && g.catchup != 0 && g.applied >= g.catchup {
+		g.release(fmt.Sprintf("caught up with the leader's commit index %d", g.catchup))
+	}
+	if len(g.amnesiac) > 0 {
+		g.catchUpAmnesiacs()
+	}
+	g.maybeSnapshot()
+	return out
+}
+
+// softState follows a change of leader or role.
+func (g *group) softState(ss raft.SoftState) {
+	if ss.Lead != g.lead || ss.RaftState != g.state {
+		if ss.Lead != 0 {
+			g.hasLead = true
+		}
+		if ss.Lead != g.lead {
+			// Reads sent to the old leader will not be answered.
+			for seq, reads := range g.issued {
+				for _, r := range reads {
+					r.finish(&NotLeaderError{Group: g.id, Leader: ss.Lead})
+				}
+				delete(g.issued, seq)
+			}
+		}
+		g.lead, g.state = ss.Lead, ss.RaftState
+	}
+}
+
+// restore replaces the state with a snapshot received from the leader.
+func (g *group) restore(snap raftpb.Snapshot) {
+	if err := g.storage.ApplySnapshot(snap); err != nil {
+		g.log.Error("storing a snapshot", "index", snap.Metadata.Index, "err", err)
+		return
+	}
+	now, state, err := decodeSnapshot(snap.Data)
+	if err == nil {
+		err = g.sm.Restore(state)
+	}
+	if err != nil {
+		g.log.Error("restoring a snapshot", "index", snap.Metadata.Index, "err", err)
+		return
+	}
+	g.log.Info("restored a snapshot from the leader", "index", snap.Metadata.Index, "bytes", len(snap.Data))
+	g.applied, g.snapIndex = snap.Metadata.Index, snap.Metadata.Index
+	g.logTime = max(g.logTime, now)
+	g.appliedTerm = max(g.appliedTerm, snap.Metadata.Term)
+	g.failLost()
+}
+
+// apply applies committed entries in order and completes this node's proposals.
+func (g *group) apply(ents []raftpb.Entry) {
+	for _, e := range ents {
+		if e.Index <= g.applied {
+			continue
+		}
+		if e.Term > g.appliedTerm {
+			g.appliedTerm = e.Term
+			g.failLost()
+		}
+		switch e.Type {
+		case raftpb.EntryNormal:
+			if len(e.Data) > 0 {
+				g.applyBatch(e)
+			}
+		case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
+			// Membership is fixed by the config; no member proposes changes.
+			g.log.Warn("ignoring a membership change in the log", "index", e.Index)
+		}
+		g.applied = e.Index
+	}
+}
+
+func (g *group) applyBatch(e raftpb.Entry) {
+	r, err := readEntry(e.Data)
+	if err != nil {
+		g.log.Error("skipping a malformed log entry", "index", e.Index, "err", err)
+		return
+	}
+	g.logTime = max(g.logTime, r.now)
+	now := time.Unix(0, g.logTime)
+	for {
+		proposer, seq, cmd, ok, err := r.next()
+		if err != nil {
+			g.log.Error("skipping the rest of a malformed log entry", "index", e.Index, "err", err)
+			return
+		}
+		if !ok {
+			return
+		}
+		res := g.sm.Apply(now, cmd)
+		if proposer != g.self {
+			continue
+		}
+		if p, ok := g.pending[seq]; ok {
+			delete(g.pending, seq)
+			p.finish(res, e.Index, nil)
+		}
+	}
+}
+
+// failLost fails the pending proposals of terms before the last applied one: the log
+// moved past them without them, so they will never be applied.
+func (g *group) failLost() {
+	for seq, p := range g.pending {
+		if p.term < g.appliedTerm {
+			delete(g.pending, seq)
+			p.finish(nil, 0, ErrLost)
+		}
+	}
+}
+
+// releaseReads completes the reads whose index has been applied.
+func (g *group) releaseReads() {
+	n := 0
+	for _, r := range g.indexed {
+		if r.index <= g.applied {
+			r.finish(nil)
+			continue
+		}
+		g.indexed[n] = r
+		n++
+	}
+	clear(g.indexed[n:])
+	g.indexed = g.indexed[:n]
+}
+
+// maybeSnapshot takes a snapshot and compacts the log once enough entries were
+// applied since the last one.
+func (g *group) maybeSnapshot() {
+	if g.tuning.SnapshotEntries == 0 || g.applied-g.snapIndex < g.tuning.SnapshotEntries {
+		return
+	}
+	if !g.snapshot() {
+		return
+	}
+	if g.applied > g.tuning.KeepEntries {
+		if first, _ := g.storage.FirstIndex(); g.applied-g.tuning.KeepEntries > first {
+			if err := g.storage.Compact(g.applied - g.tuning.KeepEntries); err != nil {
+				g.log.Error("compacting the log", "err", err)
+			}
+		}
+	}
+}
+
+// snapshot stores a snapshot of the state at the applied index.
+func (g *group) snapshot() bool {
+	state, err := g.sm.Snapshot()
+	if err != nil {
+		g.log.Error("taking a snapshot", "err", err)
+		return false
+	}
+	if _, err := g.storage.CreateSnapshot(g.applied, &g.cs, encodeSnapshot(g.logTime, state)); err != nil {
+		g.log.Error("storing a snapshot", "err", err)
+		return false
+	}
+	g.snapIndex = g.applied
+	return true
+}
+
+// stop fails everything still waiting.
+func (g *group) stop(err error) {
+	for seq, p := range g.pending {
+		delete(g.pending, seq)
+		p.finish(nil, 0, err)
+	}
+	for seq, reads := range g.issued {
+		for _, r := range reads {
+			r.finish(err)
+		}
+		delete(g.issued, seq)
+	}
+	for _, r := range g.indexed {
+		r.finish(err)
+	}
+	g.indexed = nil
+}
+
+// raftLogger passes the raft library's logs to slog: its chatter at debug level.
+type raftLogger struct{ log *slog.Logger }
+
+func (l raftLogger) Debug(v ...any)                 { l.log.Debug(fmt.Sprint(v...)) }
+func (l raftLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l raftLogger) Info(v ...any)                  { l.log.Debug(fmt.Sprint(v...)) }
+func (l raftLogger) Infof(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l raftLogger) Warning(v ...any)               { l.log.Warn(fmt.Sprint(v...)) }
+func (l raftLogger) Warningf(format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...))
+}
+func (l raftLogger) Error(v ...any)                 { l.log.Error(fmt.Sprint(v...)) }
+func (l raftLogger) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l raftLogger) Fatal(v ...any)                 { l.log.Error(fmt.Sprint(v...)); panic(fmt.Sprint(v...)) }
+func (l raftLogger) Fatalf(format string, v ...any) {
+	l.Fatal(fmt.Sprintf(format, v...))
+}
+func (l raftLogger) Panic(v ...any) { l.Fatal(v...) }
+func (l raftLogger) Panicf(format string, v ...any) {
+	l.Fatal(fmt.Sprintf(format, v...))
+}

@@ -1,0 +1,397 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Options configure a Host.
+type Options struct {
+	// Self is this node's Raft id (never 0).
+	Self uint64
+	// Groups are the groups this node is a member of.
+	Groups []GroupSpec
+	// Transport carries messages to the other members.
+	Transport Transport
+	// Tick is the length of a Raft tick; 0 means 100 ms.
+	Tick time.Duration
+	// Tuning tunes the groups; the zero value means DefaultTuning.
+	Tuning Tuning
+	// Logger receives the groups' logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock that stamps proposals; nil means time.Now.
+	Now func() time.Time
+}
+
+// inboxLen bounds the message batches waiting for a group; past it, batches are
+// dropped, as a lossy network would (Raft retransmits).
+const inboxLen = 1024
+
+// Host runs the groups of one node, each on its own goroutine.
+type Host struct {
+	self      uint64
+	transport Transport
+	tick      time.Duration
+	now       func() time.Time
+	log       *slog.Logger
+	groups    map[int]*runner
+}
+
+// runner is the goroutine side of one group.
+type runner struct {
+	h     *Host
+	g     *group
+	inbox chan []raftpb.Message
+	kick  chan struct{}
+
+	mu      sync.Mutex
+	props   []*Proposal
+	reads   []*Read
+	reports []report
+	release string
+	stopped bool
+
+	lead, term atomic.Uint64
+	empty      atomic.Bool
+	status     atomic.Pointer[Status]
+	changeMu   sync.Mutex
+	changed    chan struct{}
+}
+
+// report is a transport's word on a message it could not deliver (or a snapshot it
+// did).
+type report struct {
+	to       uint64
+	snapshot bool
+	ok       bool
+}
+
+// New creates the groups of a node. They run once Run is called.
+func New(opts Options) (*Host, error) {
+	if opts.Self == 0 {
+		return nil, fmt.Errorf("replica: node id 0 is reserved")
+	}
+	tuning := opts.Tuning
+	if tuning == (Tuning{}) {
+		tuning = DefaultTuning()
+	}
+	h := &Host{
+		self: opts.Self, transport: opts.Transport, tick: opts.Tick, now: opts.Now,
+		log: opts.Logger, groups: map[int]*runner{},
+	}
+	if h.tick <= 0 {
+		h.tick = 100 * time.Millisecond
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	for _, spec := range opts.Groups {
+		if _, dup := h.groups[spec.ID]; dup {
+			return nil, fmt.Errorf("replica: group %d given twice", spec.ID)
+		}
+		g, err := newGroup(spec, opts.Self, tuning, h.log)
+		if err != nil {
+			return nil, err
+		}
+		r := &runner{h: h, g: g, inbox: make(chan []raftpb.Message, inboxLen),
+			kick: make(chan struct{}, 1), changed: make(chan struct{})}
+		r.empty.Store(true)
+		r.publishStatus()
+		h.groups[spec.ID] = r
+	}
+	return h, nil
+}
+
+// Run drives every group until ctx ends; then it fails what is still waiting with
+// ErrStopped.
+func (h *Host) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, r := range h.groups {
+		wg.Go(func() { r.run(ctx) })
+	}
+	wg.Wait()
+}
+
+// Member reports whether this node holds a replica of group.
+func (h *Host) Member(group int) bool { _, ok := h.groups[group]; return ok }
+
+// Propose submits cmd to group. It never blocks; the Proposal completes when cmd is
+// applied here, or fails (NotLeaderError when this node does not lead the group).
+func (h *Host) Propose(group int, cmd []byte) *Proposal {
+	p := newProposal(cmd)
+	r, ok := h.groups[group]
+	if !ok {
+		p.finish(nil, 0, ErrNotMember)
+		return p
+	}
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		p.finish(nil, 0, ErrStopped)
+		return p
+	}
+	r.props = append(r.props, p)
+	r.mu.Unlock()
+	r.wake()
+	return p
+}
+
+// ReadIndex asks to read group's state linearizably; see Read.
+func (h *Host) ReadIndex(group int) *Read {
+	rd := newRead()
+	r, ok := h.groups[group]
+	if !ok {
+		rd.finish(ErrNotMember)
+		return rd
+	}
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		rd.finish(ErrStopped)
+		return rd
+	}
+	r.reads = append(r.reads, rd)
+	r.mu.Unlock()
+	r.wake()
+	return rd
+}
+
+// Deliver hands messages from another node to a group. It never blocks: when the
+// group is too far behind, the messages are dropped.
+func (h *Host) Deliver(group int, msgs []raftpb.Message) {
+	r, ok := h.groups[group]
+	if !ok {
+		return
+	}
+	select {
+	case r.inbox <- msgs:
+	default:
+	}
+}
+
+// ReportUnreachable tells group that a message to member to was not delivered.
+func (h *Host) ReportUnreachable(group int, to uint64) { h.report(group, report{to: to}) }
+
+// ReportSnapshot tells group whether a snapshot sent to member to was delivered.
+func (h *Host) ReportSnapshot(group int, to uint64, ok bool) {
+	h.report(group, report{to: to, snapshot: true, ok: ok})
+}
+
+func (h *Host) report(group int, rep report) {
+	if r, ok := h.groups[group]; ok {
+		r.mu.Lock()
+		r.reports = append(r.reports, rep)
+		r.mu.Unlock()
+		r.wake()
+	}
+}
+
+// Release lets group's replica here vote and campaign at once: the caller has learned
+// that every member of the group is empty (a new cluster), so there is nothing this
+// replica could have forgotten.
+func (h *Host) Release(group int, why string) {
+	if r, ok := h.groups[group]; ok {
+		r.mu.Lock()
+		r.release = why
+		r.mu.Unlock()
+		r.wake()
+	}
+}
+
+// Empty reports whether group's replica here holds nothing a leader committed and has
+// never heard of a leader (false when this node is not a member).
+func (h *Host) Empty(group int) bool {
+	r, ok := h.groups[group]
+	return ok && r.empty.Load()
+}
+
+// Leader returns group's leader as this node knows it (0 when none) and the term.
+func (h *Host) Leader(group int) (leader, term uint64) {
+	r, ok := h.groups[group]
+	if !ok {
+		return 0, 0
+	}
+	return r.lead.Load(), r.term.Load()
+}
+
+// LeaderChange returns a channel that is closed at group's next change of leader.
+func (h *Host) LeaderChange(group int) <-chan struct{} {
+	r, ok := h.groups[group]
+	if !ok {
+		return nil
+	}
+	r.changeMu.Lock()
+	defer r.changeMu.Unlock()
+	return r.changed
+}
+
+// Status is a snapshot of a group's replica on this node, refreshed every tick.
+type Status struct {
+	Group   int
+	Role    string // leader, follower, candidate, pre-candidate
+	Term    uint64
+	Leader  uint64
+	Commit  uint64
+	Applied uint64
+	// Held is set while the replica waits to catch up before it may vote.
+	Held bool
+	// Followers is filled in on the leader.
+	Followers []FollowerStatus
+}
+
+// FollowerStatus is the leader's view of one follower.
+type FollowerStatus struct {
+	ID     uint64
+	Match  uint64
+	Active bool
+}
+
+// Status returns group's status here.
+func (h *Host) Status(group int) (Status, bool) {
+	r, ok := h.groups[group]
+	if !ok {
+		return Status{}, false
+	}
+	return *r.status.Load(), true
+}
+
+// Groups returns the ids of the groups this node is a member of, in order.
+func (h *Host) Groups() []int {
+	ids := make([]int, 0, len(h.groups))
+	for id := range h.groups {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (r *runner) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *runner) run(ctx context.Context) {
+	t := time.NewTicker(r.h.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.shutdown()
+			return
+		case <-t.C:
+			r.g.tick()
+			r.publishStatus()
+		case msgs := <-r.inbox:
+			r.steps(msgs)
+			for more := true; more; {
+				select {
+				case msgs := <-r.inbox:
+					r.steps(msgs)
+				default:
+					more = false
+				}
+			}
+		case <-r.kick:
+		}
+		r.mu.Lock()
+		props, reads, reports, release := r.props, r.reads, r.reports, r.release
+		r.props, r.reads, r.reports, r.release = nil, nil, nil, ""
+		r.mu.Unlock()
+		for _, rep := range reports {
+			switch {
+			case !rep.snapshot:
+				r.g.rn.ReportUnreachable(rep.to)
+			case rep.ok:
+				r.g.rn.ReportSnapshot(rep.to, raft.SnapshotFinish)
+			default:
+				r.g.rn.ReportSnapshot(rep.to, raft.SnapshotFailure)
+			}
+		}
+		if release != "" {
+			r.g.release(release)
+		}
+		r.g.propose(props, r.h.now().UnixNano())
+		r.g.read(reads)
+		if msgs := r.g.process(); len(msgs) > 0 {
+			r.h.transport.Send(r.g.id, msgs)
+		}
+		r.publish()
+	}
+}
+
+func (r *runner) steps(msgs []raftpb.Message) {
+	for _, m := range msgs {
+		r.g.step(m)
+	}
+}
+
+// publish makes the group's leader and emptiness visible to other goroutines.
+func (r *runner) publish() {
+	r.empty.Store(r.g.empty())
+	r.term.Store(r.g.term)
+	if old := r.lead.Swap(r.g.lead); old != r.g.lead {
+		r.changeMu.Lock()
+		close(r.changed)
+		r.changed = make(chan struct{})
+		r.changeMu.Unlock()
+		r.publishStatus()
+		if r.g.lead == r.h.self {
+			r.h.log.Info("leading group", "group", r.g.id, "term", r.g.term)
+		}
+	}
+}
+
+func (r *runner) publishStatus() {
+	g := r.g
+	st := g.rn.Status()
+	s := &Status{Group: g.id, Role: roleName(st.RaftState), Term: st.Term, Leader: st.Lead,
+		Commit: st.Commit, Applied: g.applied, Held: g.held}
+	for id, pr := range st.Progress {
+		if id != g.self {
+			s.Followers = append(s.Followers, FollowerStatus{ID: id, Match: pr.Match, Active: pr.RecentActive})
+		}
+	}
+	slices.SortFunc(s.Followers, func(a, b FollowerStatus) int { return int(a.ID) - int(b.ID) })
+	r.status.Store(s)
+}
+
+func roleName(s raft.StateType) string {
+	switch s {
+	case raft.StateLeader:
+		return "leader"
+	case raft.StateCandidate:
+		return "candidate"
+	case raft.StatePreCandidate:
+		return "pre-candidate"
+	default:
+		return "follower"
+	}
+}
+
+func (r *runner) shutdown() {
+	r.mu.Lock()
+	r.stopped = true
+	props, reads := r.props, r.reads
+	r.props, r.reads = nil, nil
+	r.mu.Unlock()
+	for _, p := range props {
+		p.finish(nil, 0, ErrStopped)
+	}
+	for _, rd := range reads {
+		rd.finish(ErrStopped)
+	}
+	r.g.stop(ErrStopped)
+}

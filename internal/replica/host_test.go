@@ -1,0 +1,327 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// memNet connects hosts in one process. Messages travel on goroutines after a small
+// delay; a node can be cut off, and then its messages are dropped both ways.
+type memNet struct {
+	mu    sync.Mutex
+	hosts map[uint64]*Host
+	cut   map[uint64]bool
+}
+
+func newMemNet() *memNet { return &memNet{hosts: map[uint64]*Host{}, cut: map[uint64]bool{}} }
+
+// transport is node from's side of the network.
+func (n *memNet) transport(from uint64) Transport { return memTransport{n, from} }
+
+type memTransport struct {
+	n    *memNet
+	from uint64
+}
+
+func (t memTransport) Send(group int, msgs []raftpb.Message) {
+	byTo := map[uint64][]raftpb.Message{}
+	for _, m := range msgs {
+		byTo[m.To] = append(byTo[m.To], m)
+	}
+	t.n.mu.Lock()
+	defer t.n.mu.Unlock()
+	src := t.n.hosts[t.from]
+	for to, ms := range byTo {
+		dst, ok := t.n.hosts[to]
+		if !ok || t.n.cut[to] || t.n.cut[t.from] {
+			for _, m := range ms {
+				if m.Type == raftpb.MsgSnap {
+					src.ReportSnapshot(group, to, false)
+				}
+			}
+			src.ReportUnreachable(group, to)
+			continue
+		}
+		time.AfterFunc(time.Millisecond, func() {
+			dst.Deliver(group, ms)
+			for _, m := range ms {
+				if m.Type == raftpb.MsgSnap {
+					src.ReportSnapshot(group, to, true)
+				}
+			}
+		})
+	}
+}
+
+// kvSM is a map; commands are "key=value" and answer the previous value.
+type kvSM struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (s *kvSM) Apply(_ time.Time, cmd []byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, c := range cmd {
+		if c == '=' {
+			old := s.m[string(cmd[:i])]
+			s.m[string(cmd[:i])] = string(cmd[i+1:])
+			return []byte(old)
+		}
+	}
+	return nil
+}
+
+func (s *kvSM) get(k string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[k]
+}
+
+func (s *kvSM) Snapshot() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b []byte
+	for k, v := range s.m {
+		b = fmt.Appendf(b, "%s=%s\n", k, v)
+	}
+	return b, nil
+}
+
+func (s *kvSM) Restore(data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m = map[string]string{}
+	start := 0
+	for i, c := range data {
+		if c == '\n' {
+			line := string(data[start:i])
+			for j := range line {
+				if line[j] == '=' {
+					s.m[line[:j]] = line[j+1:]
+					break
+				}
+			}
+			start = i + 1
+		}
+	}
+	return nil
+}
+
+// testNode is one running host of a test cluster.
+type testNode struct {
+	h      *Host
+	sms    map[int]*kvSM
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// testCluster runs groups 0..n-1 on n nodes with every node in every group, node
+// i+1 preferring group i.
+type testCluster struct {
+	t     *testing.T
+	n     int
+	net   *memNet
+	nodes map[uint64]*testNode
+}
+
+func newTestCluster(t *testing.T, n int) *testCluster {
+	c := &testCluster{t: t, n: n, net: newMemNet(), nodes: map[uint64]*testNode{}}
+	for id := uint64(1); id <= uint64(n); id++ {
+		c.start(id)
+	}
+	for id := range c.nodes {
+		for g := range n {
+			c.nodes[id].h.Release(g, "new cluster")
+		}
+	}
+	t.Cleanup(func() {
+		for id := range c.nodes {
+			c.stop(id)
+		}
+	})
+	return c
+}
+
+// start runs node id with empty state.
+func (c *testCluster) start(id uint64) {
+	node := &testNode{sms: map[int]*kvSM{}, done: make(chan struct{})}
+	var voters []uint64
+	for v := uint64(1); v <= uint64(c.n); v++ {
+		voters = append(voters, v)
+	}
+	var specs []GroupSpec
+	for g := range c.n {
+		node.sms[g] = &kvSM{m: map[string]string{}}
+		specs = append(specs, GroupSpec{ID: g, Voters: voters, Preferred: uint64(g + 1), SM: node.sms[g]})
+	}
+	h, err := New(Options{Self: id, Groups: specs, Transport: c.net.transport(id), Tick: 10 * time.Millisecond,
+		Tuning: Tuning{ElectionTicks: 10, SnapshotEntries: 20, KeepEntries: 5, TransferTicks: 10}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	node.h = h
+	ctx, cancel := context.WithCancel(context.Background())
+	node.cancel = cancel
+	c.net.mu.Lock()
+	c.net.hosts[id] = h
+	c.net.mu.Unlock()
+	go func() {
+		h.Run(ctx)
+		close(node.done)
+	}()
+	c.nodes[id] = node
+}
+
+func (c *testCluster) stop(id uint64) {
+	node, ok := c.nodes[id]
+	if !ok {
+		return
+	}
+	c.net.mu.Lock()
+	delete(c.net.hosts, id)
+	c.net.mu.Unlock()
+	node.cancel()
+	<-node.done
+	delete(c.nodes, id)
+}
+
+// leader waits for group's leader.
+func (c *testCluster) leader(group int, within time.Duration) uint64 {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		for id, node := range c.nodes {
+			if l, _ := node.h.Leader(group); l == id && !c.net.isCut(id) {
+				return id
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.t.Fatalf("group %d has no leader after %s", group, within)
+	return 0
+}
+
+func (n *memNet) isCut(id uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cut[id]
+}
+
+// write proposes key=val to group through its leader, retrying where the leader
+// changed, and returns once it is applied.
+func (c *testCluster) write(group int, kv string) {
+	c.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		l := c.leader(group, 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.nodes[l].h.Propose(group, []byte(kv)).Wait(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		var nl *NotLeaderError
+		if !errors.As(err, &nl) && !errors.Is(err, ErrLost) {
+			c.t.Fatalf("write %s: %v", kv, err)
+		}
+	}
+	c.t.Fatalf("write %s not applied within 5s", kv)
+}
+
+func TestHostReplicatesAndFailsOver(t *testing.T) {
+	c := newTestCluster(t, 3)
+	for g := range 3 {
+		if l := c.leader(g, 5*time.Second); l != uint64(g+1) {
+			// Leadership goes to the preferred leader once it has caught up.
+			deadline := time.Now().Add(5 * time.Second)
+			for l != uint64(g+1) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+				l = c.leader(g, time.Second)
+			}
+			if l != uint64(g+1) {
+				t.Fatalf("group %d is led by %d, not its preferred leader %d", g, l, g+1)
+			}
+		}
+	}
+	for i := range 50 {
+		c.write(i%3, fmt.Sprintf("k%d=v%d", i, i))
+	}
+
+	// Kill group 0's leader: another member takes over and nothing is lost.
+	c.stop(1)
+	for i := 50; i < 100; i++ {
+		c.write(0, fmt.Sprintf("k%d=v%d", i, i))
+	}
+	l := c.leader(0, 5*time.Second)
+	r := c.nodes[l].h.ReadIndex(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Wait(ctx); err != nil {
+		t.Fatalf("read after failover: %v", err)
+	}
+	for i := 0; i < 100; i += 3 {
+		if got, want := c.nodes[l].sms[0].get(fmt.Sprint("k", i)), fmt.Sprint("v", i); got != want {
+			t.Fatalf("k%d = %q after failover, want %q", i, got, want)
+		}
+	}
+
+	// Node 1 comes back with nothing: it is held until it has caught up (from a
+	// snapshot, since the log was compacted), then leads group 0 again.
+	c.start(1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if l, _ := c.nodes[1].h.Leader(0); l == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			st, _ := c.nodes[1].h.Status(0)
+			t.Fatalf("node 1 did not get group 0's lead back: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := c.nodes[1].sms[0].get("k99"); got != "v99" {
+		t.Fatalf("restarted node has k99 = %q", got)
+	}
+	if st, _ := c.nodes[1].h.Status(0); st.Held {
+		t.Fatalf("node 1 leads while held: %+v", st)
+	}
+}
+
+func TestHostCutOffLeaderStopsServing(t *testing.T) {
+	c := newTestCluster(t, 3)
+	l := c.leader(0, 5*time.Second)
+	c.write(0, "a=1")
+	c.net.mu.Lock()
+	c.net.cut[l] = true
+	c.net.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := c.nodes[l].h.Propose(0, []byte("a=2")).Wait(ctx); err == nil {
+		t.Fatal("a leader cut off from its group committed a write")
+	}
+	if err := c.nodes[l].h.ReadIndex(0).Wait(ctx); err == nil {
+		t.Fatal("a leader cut off from its group served a linearizable read")
+	}
+	nl := c.leader(0, 5*time.Second)
+	if nl == l {
+		t.Fatal("the cut-off node is still the leader")
+	}
+	c.write(0, "a=3")
+	c.net.mu.Lock()
+	c.net.cut[l] = false
+	c.net.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.nodes[l].sms[0].get("a") != "3" {
+		if time.Now().After(deadline) {
+			t.Fatalf("healed node has a = %q, want 3", c.nodes[l].sms[0].get("a"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
