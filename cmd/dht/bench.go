@@ -25,11 +25,12 @@ import (
 
 // benchFlags are the flags of dht bench.
 type benchFlags struct {
-	local      int
-	basePort   int
-	configPath string
-	node       string
-	targets    []string
+	local       int
+	basePort    int
+	replication int
+	configPath  string
+	node        string
+	targets     []string
 
 	clients      int
 	barrierCount int
@@ -134,6 +135,7 @@ runs the workload once per value; each step uses fresh keys
 	f := cmd.Flags()
 	f.IntVar(&fl.local, "local", 0, "start an N-node local cluster and run one client per node (default 3 when no --config or --target)")
 	f.IntVar(&fl.basePort, "base-port", 7001, "port of the first node of --local")
+	f.IntVar(&fl.replication, "replication-degree", 3, "copies of each key in the --local cluster (default 3, or --local when fewer)")
 	f.StringVar(&fl.configPath, "config", "", "cluster config file; its workload section sets the workload's defaults")
 	f.StringVar(&fl.node, "node", "", "with --config: run only the client of this node")
 	f.StringSliceVar(&fl.targets, "target", nil, "seed addresses of a running Redis Cluster (dht or Redis)")
@@ -247,6 +249,12 @@ func resolveBench(fs *pflag.FlagSet, fl benchFlags) (benchSetup, error) {
 		s.cfg, err = config.Local(n, fl.basePort)
 		if err != nil {
 			return s, fmt.Errorf("--local %d --base-port %d: %w", n, fl.basePort, err)
+		}
+		if fs.Changed("replication-degree") {
+			s.cfg.ReplicationDegree = fl.replication
+			if err := s.cfg.Validate(); err != nil {
+				return s, fmt.Errorf("--replication-degree %d: %w", fl.replication, err)
+			}
 		}
 		s.local = true
 		setup.Mode = "local"

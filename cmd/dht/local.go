@@ -10,7 +10,7 @@ import (
 )
 
 func newLocalCmd() *cobra.Command {
-	var nodes, basePort int
+	var nodes, basePort, replication int
 	var routing, logLevel string
 	cmd := &cobra.Command{
 		Use:   "local",
@@ -34,6 +34,9 @@ a node dies. Ctrl-C stops them all cleanly.`,
 				return err
 			}
 			cfg.Routing = routing
+			if cmd.Flags().Changed("replication-degree") {
+				cfg.ReplicationDegree = replication
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -45,7 +48,7 @@ a node dies. Ctrl-C stops them all cleanly.`,
 				return fmt.Errorf("%w (%v)", err, c.Close())
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "dht: %d-node cluster ready\n", nodes)
+			fmt.Fprintf(out, "dht: %d-node cluster ready, each slot range on %d nodes\n", nodes, cfg.ReplicationDegree)
 			for i, n := range cfg.Nodes {
 				fmt.Fprintf(out, "  %s  %s  id %s  pid %d\n", n.Name, n.Addr, n.ID(), c.Pids()[i])
 			}
@@ -57,6 +60,7 @@ a node dies. Ctrl-C stops them all cleanly.`,
 	f := cmd.Flags()
 	f.IntVar(&nodes, "nodes", 3, "number of nodes")
 	f.IntVar(&basePort, "base-port", 7001, "port of the first node")
+	f.IntVar(&replication, "replication-degree", 3, "copies of each key, each slot range replicated by a Raft group of that many nodes (default 3, or --nodes when fewer)")
 	f.StringVar(&routing, "routing", config.RoutingForward, "forward (relay requests for other nodes' slots) or moved (answer -MOVED)")
 	f.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	return cmd

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,5 +136,46 @@ func TestSlotMapErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "node bad") {
 			t.Errorf("addr %q: err = %v, want an error naming the node", addr, err)
 		}
+	}
+}
+
+func TestSlotMapReplicas(t *testing.T) {
+	cfg, err := config.Local(5, 7001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ReplicationDegree = 3
+	m, err := NewSlotMap(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Replicated() {
+		t.Fatal("R=3 map says it is not replicated")
+	}
+	leads := map[string]int{}
+	copies := map[string]int{}
+	for g := range 5 {
+		var names []string
+		for _, r := range m.Replicas(g) {
+			names = append(names, r.Name)
+			copies[r.Name]++
+		}
+		want := []string{fmt.Sprintf("n%d", g+1), fmt.Sprintf("n%d", (g+1)%5+1), fmt.Sprintf("n%d", (g+2)%5+1)}
+		if !slices.Equal(names, want) {
+			t.Errorf("group %d replicas %v, want %v", g, names, want)
+		}
+		leads[names[0]]++
+		if r := m.Range(g); m.Group(r.Start) != g || m.Group(r.End) != g {
+			t.Errorf("group %d: range %v maps to groups %d..%d", g, r, m.Group(r.Start), m.Group(r.End))
+		}
+	}
+	for _, n := range cfg.Nodes {
+		if leads[n.Name] != 1 || copies[n.Name] != 3 {
+			t.Errorf("%s prefers to lead %d groups and holds %d, want 1 and 3", n.Name, leads[n.Name], copies[n.Name])
+		}
+	}
+	cfg.ReplicationDegree = 1
+	if m, _ := NewSlotMap(cfg); m.Replicated() || len(m.Replicas(2)) != 1 || m.Replicas(2)[0].Name != "n3" {
+		t.Errorf("R=1: replicas of group 2 = %v", m.Replicas(2))
 	}
 }

@@ -34,7 +34,9 @@ type Config struct {
 	Nodes []Node `json:"nodes"`
 	// Buckets is the number of lock stripes of each node's table.
 	Buckets int `json:"buckets,omitempty"`
-	// ReplicationDegree is the number of copies of each key. Only 1 is supported yet.
+	// ReplicationDegree is the number of copies of each key, 1 to the number of nodes.
+	// With more than one, each slot range is replicated by a Raft group of that many
+	// nodes.
 	ReplicationDegree int `json:"replication_degree,omitempty"`
 	// Routing is RoutingForward (default) or RoutingMoved.
 	Routing string `json:"routing,omitempty"`
@@ -91,6 +93,9 @@ type Timeouts struct {
 	ProbeFailures int `json:"probe_failures,omitempty"`
 	// Barrier bounds how long dht bench clients wait for each other.
 	Barrier Duration `json:"barrier,omitempty"`
+	// Failover bounds how long a request waits for its slot range's group to have a
+	// leader, and for its write to be committed, before it gets -CLUSTERDOWN.
+	Failover Duration `json:"failover,omitempty"`
 }
 
 // Mix is an operation mix in percent; the fields must add up to 100.
@@ -171,6 +176,7 @@ func Default() Config {
 			Probe:         Duration{250 * time.Millisecond},
 			ProbeFailures: 3,
 			Barrier:       Duration{60 * time.Second},
+			Failover:      Duration{5 * time.Second},
 		},
 		Workload: Workload{
 			KeyMin:      0,
@@ -185,15 +191,20 @@ func Default() Config {
 	}
 }
 
-// Local returns a config for n nodes on 127.0.0.1, ports basePort, basePort+1, ...
-// Admin ports are left unset.
+// Local returns a config for n nodes on 127.0.0.1, ports basePort, basePort+1, ...,
+// replicated LocalReplication(n) times. Admin ports are left unset.
 func Local(n, basePort int) (Config, error) {
 	c := Default()
+	c.ReplicationDegree = LocalReplication(n)
 	for i := 0; i < n; i++ {
 		c.Nodes = append(c.Nodes, Node{Name: fmt.Sprintf("n%d", i+1), Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(basePort+i))})
 	}
 	return c, c.Validate()
 }
+
+// LocalReplication is the replication degree of a local cluster of n nodes unless
+// one is given: 3, or n when there are fewer nodes.
+func LocalReplication(n int) int { return max(1, min(3, n)) }
 
 // Load reads, defaults and validates the config at path. Errors name the file and field.
 func Load(path string) (Config, error) {
@@ -281,8 +292,8 @@ func (c Config) Validate() error {
 	if c.Buckets < 1 || c.Buckets > 1<<20 {
 		bad("buckets", "%d: must be between 1 and %d", c.Buckets, 1<<20)
 	}
-	if c.ReplicationDegree != 1 {
-		bad("replication_degree", "%d: only 1 is supported (replication is not built yet)", c.ReplicationDegree)
+	if c.ReplicationDegree < 1 || len(c.Nodes) > 0 && c.ReplicationDegree > len(c.Nodes) {
+		bad("replication_degree", "%d: must be between 1 and the number of nodes (%d)", c.ReplicationDegree, len(c.Nodes))
 	}
 	if c.Routing != RoutingForward && c.Routing != RoutingMoved {
 		bad("routing", "%q: must be %q or %q", c.Routing, RoutingForward, RoutingMoved)
@@ -310,7 +321,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"timeouts.peer_dial", t.PeerDial.Duration}, {"timeouts.peer_request", t.PeerRequest.Duration}, {"timeouts.probe", t.Probe.Duration}, {"timeouts.barrier", t.Barrier.Duration}} {
+	}{{"timeouts.peer_dial", t.PeerDial.Duration}, {"timeouts.peer_request", t.PeerRequest.Duration}, {"timeouts.probe", t.Probe.Duration}, {"timeouts.barrier", t.Barrier.Duration}, {"timeouts.failover", t.Failover.Duration}} {
 		if d.v <= 0 {
 			bad(d.name, "must be positive")
 		}

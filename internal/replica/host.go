@@ -29,6 +29,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock that stamps proposals; nil means time.Now.
 	Now func() time.Time
+	// OnLeaderChange, if set, is called from a group's goroutine whenever the group's
+	// leader as this node sees it changes (leader 0: none known).
+	OnLeaderChange func(group int, leader, term uint64)
 }
 
 // inboxLen bounds the message batches waiting for a group; past it, batches are
@@ -43,6 +46,7 @@ type Host struct {
 	now       func() time.Time
 	log       *slog.Logger
 	groups    map[int]*runner
+	onChange  func(group int, leader, term uint64)
 }
 
 // runner is the goroutine side of one group.
@@ -85,7 +89,7 @@ func New(opts Options) (*Host, error) {
 	}
 	h := &Host{
 		self: opts.Self, transport: opts.Transport, tick: opts.Tick, now: opts.Now,
-		log: opts.Logger, groups: map[int]*runner{},
+		log: opts.Logger, groups: map[int]*runner{}, onChange: opts.OnLeaderChange,
 	}
 	if h.tick <= 0 {
 		h.tick = 100 * time.Millisecond
@@ -348,8 +352,8 @@ func (r *runner) publish() {
 		r.changed = make(chan struct{})
 		r.changeMu.Unlock()
 		r.publishStatus()
-		if r.g.lead == r.h.self {
-			r.h.log.Info("leading group", "group", r.g.id, "term", r.g.term)
+		if r.h.onChange != nil {
+			r.h.onChange(r.g.id, r.g.lead, r.g.term)
 		}
 	}
 }

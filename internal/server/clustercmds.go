@@ -53,19 +53,45 @@ func cmdCluster(s *Server, conn *session, args [][]byte) {
 	}
 }
 
-// clusterSlots answers CLUSTER SLOTS: [start, end, [host, port, id]] per range.
-func (s *Server) clusterSlots(conn *session) {
-	members := s.slots.Members()
-	n := 0
-	for _, m := range members {
-		n += len(m.Ranges)
+// rangeHolders returns group g's members, the one serving its slots first: its
+// leader when it has one, else its preferred leader. leader is false when the group has
+// no live leader.
+func (s *Server) rangeHolders(g int) (holders []*cluster.Member, leader bool) {
+	reps := s.slots.Replicas(g)
+	first := reps[0]
+	if s.repl != nil {
+		if l, _ := s.routeReplicated(s.slots.Range(g).Start); l != nil {
+			first, leader = l, true
+		}
+	} else {
+		leader = first.Name == s.self.Name || s.members.State(first.Name) == cluster.Up
 	}
+	holders = append(holders, first)
+	for _, m := range reps {
+		if m != first {
+			holders = append(holders, m)
+		}
+	}
+	return holders, leader
+}
+
+// live reports whether this node believes m is up.
+func (s *Server) live(m *cluster.Member) bool {
+	return m.Name == s.self.Name || s.members.State(m.Name) == cluster.Up
+}
+
+// clusterSlots answers CLUSTER SLOTS: per range [start, end, serving node, replicas...],
+// each node as [host, port, id].
+func (s *Server) clusterSlots(conn *session) {
+	n := len(s.slots.Members())
 	conn.WriteArray(n)
-	for _, m := range members {
-		for _, r := range m.Ranges {
-			conn.WriteArray(3)
-			conn.WriteInt(r.Start)
-			conn.WriteInt(r.End)
+	for g := range n {
+		r := s.slots.Range(g)
+		holders, _ := s.rangeHolders(g)
+		conn.WriteArray(2 + len(holders))
+		conn.WriteInt(r.Start)
+		conn.WriteInt(r.End)
+		for _, m := range holders {
 			conn.WriteArray(3)
 			conn.WriteBulkString(m.Host)
 			conn.WriteInt(m.Port)
@@ -74,38 +100,57 @@ func (s *Server) clusterSlots(conn *session) {
 	}
 }
 
-// clusterShards answers CLUSTER SHARDS as Redis 7 does (maps as flat arrays in RESP2).
+// clusterShards answers CLUSTER SHARDS as Redis 7 does (maps as flat arrays in RESP2):
+// one shard per slot range, its leader as master and its other members as replicas.
 func (s *Server) clusterShards(conn *session) {
-	members := s.slots.Members()
-	conn.WriteArray(len(members))
-	for _, m := range members {
+	n := len(s.slots.Members())
+	conn.WriteArray(n)
+	for g := range n {
+		r := s.slots.Range(g)
+		holders, leader := s.rangeHolders(g)
 		conn.WriteArray(4)
 		conn.WriteBulkString("slots")
-		conn.WriteArray(2 * len(m.Ranges))
-		for _, r := range m.Ranges {
-			conn.WriteInt(r.Start)
-			conn.WriteInt(r.End)
-		}
+		conn.WriteArray(2)
+		conn.WriteInt(r.Start)
+		conn.WriteInt(r.End)
 		conn.WriteBulkString("nodes")
-		conn.WriteArray(1)
-		health := "online"
-		if m.Name != s.self.Name && s.members.State(m.Name) != cluster.Up {
-			health = "fail"
+		conn.WriteArray(len(holders))
+		for i, m := range holders {
+			role, health := "replica", "online"
+			if i == 0 && leader {
+				role = "master"
+			}
+			if !s.live(m) {
+				health = "fail"
+			}
+			var offset int64
+			if s.repl != nil && m.Name == s.self.Name {
+				st, _ := s.repl.Status(g)
+				offset = int64(st.Applied)
+			}
+			conn.WriteArray(14)
+			for _, kv := range [][2]string{{"id", m.ID}, {"ip", m.Host}, {"endpoint", m.Host}, {"role", role}, {"health", health}} {
+				conn.WriteBulkString(kv[0])
+				conn.WriteBulkString(kv[1])
+			}
+			conn.WriteBulkString("port")
+			conn.WriteInt(m.Port)
+			conn.WriteBulkString("replication-offset")
+			conn.WriteInt64(offset)
 		}
-		conn.WriteArray(14)
-		for _, kv := range [][2]string{{"id", m.ID}, {"ip", m.Host}, {"endpoint", m.Host}, {"role", "master"}, {"health", health}} {
-			conn.WriteBulkString(kv[0])
-			conn.WriteBulkString(kv[1])
-		}
-		conn.WriteBulkString("port")
-		conn.WriteInt(m.Port)
-		conn.WriteBulkString("replication-offset")
-		conn.WriteInt(0)
 	}
 }
 
-// clusterNodes renders CLUSTER NODES in Redis's line format.
+// clusterNodes renders CLUSTER NODES in Redis's line format. Every node is a master,
+// listed with the slot ranges it serves now (in a replicated cluster: the ranges it
+// leads); Redis's format has no way to say that a node replicates several ranges.
 func (s *Server) clusterNodes() string {
+	serves := make(map[string][]string)
+	for g := range s.slots.Members() {
+		if holders, leader := s.rangeHolders(g); leader || s.repl == nil {
+			serves[holders[0].Name] = append(serves[holders[0].Name], s.slots.Range(g).String())
+		}
+	}
 	var b strings.Builder
 	for _, m := range s.slots.Members() {
 		flags, link := "master", "connected"
@@ -118,8 +163,8 @@ func (s *Server) clusterNodes() string {
 			flags, link = "master,fail?", "disconnected"
 		}
 		fmt.Fprintf(&b, "%s %s:%d@%d %s - 0 0 %d %s", m.ID, m.Host, m.Port, m.Port+10000, flags, m.Index+1, link)
-		for _, r := range m.Ranges {
-			b.WriteString(" " + r.String())
+		for _, r := range serves[m.Name] {
+			b.WriteString(" " + r)
 		}
 		b.WriteString("\n")
 	}
@@ -128,19 +173,15 @@ func (s *Server) clusterNodes() string {
 
 func (s *Server) clusterInfo() string {
 	state := "fail"
-	if s.members.Healthy() {
+	if s.clusterOK() {
 		state = "ok"
 	}
 	okSlots, failSlots := 0, 0
-	for _, m := range s.slots.Members() {
-		n := 0
-		for _, r := range m.Ranges {
-			n += r.Len()
-		}
-		if m.Name == s.self.Name || s.members.State(m.Name) == cluster.Up {
-			okSlots += n
+	for g := range s.slots.Members() {
+		if _, leader := s.rangeHolders(g); leader {
+			okSlots += s.slots.Range(g).Len()
 		} else {
-			failSlots += n
+			failSlots += s.slots.Range(g).Len()
 		}
 	}
 	lines := []string{
@@ -155,8 +196,37 @@ func (s *Server) clusterInfo() string {
 		fmt.Sprintf("cluster_my_epoch:%d", s.self.Index+1),
 		"dht_startup_barrier:" + passedWord(s.members.BarrierPassed()),
 		"dht_config_digest:" + s.digest,
+		fmt.Sprintf("dht_replication_degree:%d", len(s.slots.Replicas(0))),
 	}
 	return strings.Join(lines, "\r\n") + "\r\n"
+}
+
+// replicationInfo is INFO's replication section: with replication on, one line per
+// group this node is a member of, and, where it leads, one per follower with its lag.
+func (s *Server) replicationInfo() []string {
+	if s.repl == nil {
+		return []string{"role:master", "connected_slaves:0"}
+	}
+	lines := []string{"role:master", "", fmt.Sprintf("dht_replication_degree:%d", len(s.slots.Replicas(0)))}
+	followers := 0
+	name := func(id uint64) string {
+		if id == 0 || int(id) > len(s.slots.Members()) {
+			return "none"
+		}
+		return s.slots.Members()[id-1].Name
+	}
+	for _, g := range s.repl.Groups() {
+		st, _ := s.repl.Status(g)
+		lines = append(lines, fmt.Sprintf("dht_group_%d:slots=%s,role=%s,term=%d,leader=%s,commit=%d,applied=%d,held=%d",
+			g, s.slots.Range(g), st.Role, st.Term, name(st.Leader), st.Commit, st.Applied, boolInt(st.Held)))
+		for _, f := range st.Followers {
+			followers++
+			lines = append(lines, fmt.Sprintf("dht_group_%d_follower_%s:match=%d,lag=%d,active=%d",
+				g, name(f.ID), f.Match, st.Commit-min(f.Match, st.Commit), boolInt(f.Active)))
+		}
+	}
+	lines[1] = fmt.Sprintf("connected_slaves:%d", followers)
+	return lines
 }
 
 func passedWord(b bool) string {
@@ -203,7 +273,7 @@ func cmdInfo(s *Server, conn *session, args [][]byte) {
 			fmt.Sprintf("total_connections_received:%d", s.connsTotal.Load()),
 			fmt.Sprintf("total_commands_processed:%d", s.commandsProcessed()),
 		}},
-		{"Replication", []string{"role:master", "connected_slaves:0"}},
+		{"Replication", s.replicationInfo()},
 		{"Cluster", []string{"cluster_enabled:1"}},
 		{"Keyspace", []string{fmt.Sprintf("db0:keys=%d,expires=0,avg_ttl=0", s.store.Len())}},
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -9,7 +10,6 @@ import (
 
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/config"
-	"github.com/dhtkv/dht/internal/keyspace"
 )
 
 // command describes one command: its arity and key positions (as Redis's COMMAND
@@ -28,6 +28,11 @@ type command struct {
 	blocking func(args [][]byte) time.Duration
 	// calls counts the command's calls (set by newMetrics).
 	calls prometheus.Counter
+	// writes is set for commands flagged "write": in a replicated cluster they go
+	// through the log, the others are reads.
+	writes bool
+	// pairs is set for commands whose arguments after the name are key-value pairs.
+	pairs bool
 }
 
 func (c *command) arityOK(n int) bool {
@@ -78,11 +83,15 @@ func commandTable() map[string]*command {
 		{name: "readwrite", arity: 1, flags: []string{"fast"}, run: cmdOK},
 		{name: "asking", arity: 1, flags: []string{"fast"}, run: cmdOK},
 		{name: "dht.ping", arity: -2, flags: []string{"fast", "stale"}, run: cmdDHTPing},
-		{name: "dht.keycount", arity: 1, flags: []string{"fast", "stale"}, run: cmdKeyCount},
+		{name: "dht.raft", arity: -3, flags: []string{"fast", "stale"}, run: cmdRaft},
+		{name: "wait", arity: 3, flags: []string{}, run: cmdWait, waits: true},
+		{name: "dht.keycount", arity: -1, flags: []string{"fast", "stale"}, run: cmdKeyCount},
 		{name: "dht.barrier", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdBarrier, waits: true, blocking: barrierWait},
 	}
 	m := make(map[string]*command, len(cmds))
 	for _, c := range cmds {
+		c.writes = slices.Contains(c.flags, "write")
+		c.pairs = c.step == 2
 		m[c.name] = c
 	}
 	return m
@@ -118,19 +127,24 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		why   string // the error reply, if the command cannot run
 	)
 	switch {
-	case !c.arityOK(len(args)) || (c.name == "mset" || c.name == "msetnx") && len(args)%2 == 0:
+	case !c.arityOK(len(args)) || c.pairs && len(args)%2 == 0:
 		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name)
 	case c.firstKey > 0:
 		owner, why = s.route(c, args)
 	}
 	forward := why == "" && owner != nil && owner.Name != s.self.Name
-	if why == "" && (forward || c.waits) && !mayWait {
+	// In a replicated cluster every keyed command waits: for consensus, or for its
+	// group to have a leader.
+	replicated := why == "" && c.firstKey > 0 && s.repl != nil && !c.waits
+	if why == "" && (forward || c.waits || replicated) && !mayWait {
 		return true
 	}
 	c.calls.Inc()
 	switch {
 	case why != "":
 		conn.WriteError(why)
+	case replicated:
+		s.execRouted(conn, c, args, raw)
 	case forward:
 		var extra time.Duration
 		if c.blocking != nil {
@@ -143,19 +157,22 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 	return false
 }
 
-// route finds the node that owns a keyed command's slot. It returns the reason the
+// route finds the node that serves a keyed command's slot. It returns the reason the
 // command cannot go there (CROSSSLOT, CLUSTERDOWN, MOVED) when it cannot.
 func (s *Server) route(c *command, args [][]byte) (owner *cluster.Member, why string) {
-	slot, cross := -1, false
-	c.keys(args, func(k []byte) {
-		sl := keyspace.Slot(k)
-		if slot >= 0 && sl != slot {
-			cross = true
-		}
-		slot = sl
-	})
+	slot, cross := commandSlot(c, args)
 	if cross {
 		return nil, "CROSSSLOT Keys in request don't hash to the same slot"
+	}
+	// In a replicated cluster, data goes to the slot's group leader; a command that
+	// waits (DHT.BARRIER) keeps no data and meets the others at the slot's preferred
+	// leader, which does not move.
+	if s.repl != nil && !c.waits {
+		owner, why = s.routeReplicated(slot)
+		if owner != nil && owner.Name != s.self.Name && s.cfg.Routing == config.RoutingMoved {
+			return nil, fmt.Sprintf("MOVED %d %s", slot, owner.Addr)
+		}
+		return owner, why
 	}
 	owner = s.slots.Owner(slot)
 	if why := s.unavailable(owner); why != "" {

@@ -44,6 +44,10 @@ type client struct {
 	id int64
 	// name is CLIENT SETNAME's; only the side that runs commands touches it.
 	name string
+	// lastGroup and lastIndex locate the connection's last replicated write (for
+	// WAIT); lastIndex is 0 before the first. Only the worker touches them.
+	lastGroup int
+	lastIndex uint64
 
 	// Owned by the connection's event loop.
 	sc        scanner
@@ -90,6 +94,13 @@ type session struct {
 	// db is the table the commands read and write: the node's store, or, when a
 	// replicated command is applied, a view of it whose clock is the log's.
 	db *store.Store
+}
+
+// lastWrite records the log position of the connection's last write, for WAIT.
+func (w *session) lastWrite(group int, index uint64) {
+	if w.c != nil {
+		w.c.lastGroup, w.c.lastIndex = group, index
+	}
 }
 
 // WriteString writes a simple string reply.
@@ -403,11 +414,20 @@ func (cl *client) work() {
 			break
 		}
 		cl.mu.Unlock()
-		for _, q := range batch {
-			if q.violation != nil {
+		for i := 0; i < len(batch); i++ {
+			q := batch[i]
+			switch {
+			case q.violation != nil:
 				w.WriteError(q.violation.Error())
 				cl.closing.Store(true)
-			} else {
+			case cl.s.repl != nil:
+				// Writes (or reads) in a row go to consensus together.
+				if n := cl.s.runLocal(&w, batch[i:]); n > 0 {
+					i += n - 1
+					break
+				}
+				cl.s.exec(&w, q.args, q.raw, true)
+			default:
 				cl.s.exec(&w, q.args, q.raw, true)
 			}
 			if cl.closing.Load() {

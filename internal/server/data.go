@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidwall/redcon"
 
+	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/store"
 )
 
@@ -199,37 +200,75 @@ func cmdMSet(s *Server, conn *session, args [][]byte) {
 	conn.WriteString("OK")
 }
 
-// cmdDBSize counts the keys of the whole cluster: this node's and every peer's.
+// cmdDBSize counts the keys of the whole cluster: range by range, here where this
+// node holds a copy of the range, else at a node that does.
 func cmdDBSize(s *Server, conn *session, _ [][]byte) {
-	total := int64(s.store.Len())
-	req := redcon.AppendArray(nil, 1)
-	req = redcon.AppendBulkString(req, "DHT.KEYCOUNT")
-	for _, m := range s.slots.Members() {
-		if m.Name == s.self.Name {
-			continue
-		}
-		if why := s.unavailable(&m); why != "" {
+	if !s.members.BarrierPassed() {
+		conn.WriteError(s.unavailable(s.self))
+		return
+	}
+	var total int64
+	for g := range s.slots.Members() {
+		n, why := s.countGroup(g)
+		if why != "" {
 			conn.WriteError(why)
 			return
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.PeerRequest.Duration)
-		reply, err := s.peers[m.Name].data.Do(ctx, req)
-		cancel()
-		if err != nil {
-			conn.WriteError(fmt.Sprintf("%s: node %s (%s) did not answer: %v", errClusterDown, m.Name, m.Addr, err))
-			return
-		}
-		_, r := redcon.ReadNextRESP(reply)
-		if r.Type != redcon.Integer {
-			conn.WriteError(fmt.Sprintf("ERR node %s answered DHT.KEYCOUNT with %q", m.Name, reply))
-			return
-		}
-		total += r.Int()
+		total += n
 	}
 	conn.WriteInt64(total)
 }
 
-func cmdKeyCount(s *Server, conn *session, _ [][]byte) { conn.WriteInt(s.store.Len()) }
+// countGroup counts the keys of group g's slot range.
+func (s *Server) countGroup(g int) (int64, string) {
+	r := s.slots.Range(g)
+	var ask []*cluster.Member
+	for _, m := range s.slots.Replicas(g) {
+		if m.Name == s.self.Name {
+			return int64(s.store.CountRange(r)), ""
+		}
+		if s.members.State(m.Name) == cluster.Up {
+			ask = append(ask, m)
+		}
+	}
+	if len(ask) == 0 {
+		return 0, fmt.Sprintf("%s: no node holding slot range %s is up", errClusterDown, r)
+	}
+	req := redcon.AppendArray(nil, 2)
+	req = redcon.AppendBulkString(req, "DHT.KEYCOUNT")
+	req = redcon.AppendBulkString(req, strconv.Itoa(g))
+	m := ask[0]
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.PeerRequest.Duration)
+	reply, err := s.peers[m.Name].data.Do(ctx, req)
+	cancel()
+	if err != nil {
+		return 0, fmt.Sprintf("%s: node %s (%s) did not answer: %v", errClusterDown, m.Name, m.Addr, err)
+	}
+	_, rep := redcon.ReadNextRESP(reply)
+	if rep.Type != redcon.Integer {
+		return 0, fmt.Sprintf("ERR node %s answered DHT.KEYCOUNT with %q", m.Name, reply)
+	}
+	return rep.Int(), ""
+}
+
+// cmdKeyCount counts the keys of the given groups' slot ranges held here, or of every
+// key held here.
+func cmdKeyCount(s *Server, conn *session, args [][]byte) {
+	if len(args) == 1 {
+		conn.WriteInt(s.store.Len())
+		return
+	}
+	n := 0
+	for _, a := range args[1:] {
+		g, err := strconv.Atoi(string(a))
+		if err != nil || g < 0 || g >= len(s.slots.Members()) {
+			conn.WriteError("ERR DHT.KEYCOUNT: no such group " + truncate(a, 32))
+			return
+		}
+		n += s.store.CountRange(s.slots.Range(g))
+	}
+	conn.WriteInt(n)
+}
 
 // cmdDHTPing answers a peer's probe with this node's config digest.
 // A probe names its sender and carries the sender's digest, which tells this node, in
@@ -241,6 +280,12 @@ func cmdDHTPing(s *Server, conn *session, args [][]byte) {
 				s.logTransition(m, tr)
 			}
 		}
+	}
+	if s.repl != nil {
+		conn.WriteArray(2)
+		conn.WriteBulkString(s.digest)
+		conn.WriteBulkString(s.groupStatus())
+		return
 	}
 	conn.WriteBulkString(s.digest)
 }

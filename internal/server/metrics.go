@@ -19,6 +19,13 @@ type metrics struct {
 	forwarded     prometheus.Counter
 	forwardErrors prometheus.Counter
 	peerUp        *prometheus.GaugeVec
+	// Replication.
+	proposals     prometheus.Counter
+	commitLatency prometheus.Histogram
+	leaderChanges prometheus.Counter
+	snapshots     *prometheus.CounterVec
+	raftSent      prometheus.Counter
+	raftDropped   prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -39,6 +46,25 @@ func newMetrics(s *Server) *metrics {
 		peerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dht_peer_up", Help: "1 when the peer answers probes with the same config.",
 		}, []string{"peer"}),
+		proposals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_proposals_total", Help: "Proposals (batches of write commands) this node made to its groups.",
+		}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dht_commit_latency_seconds", Help: "From proposing a batch of writes to having it applied.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}),
+		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_leader_changes_total", Help: "Changes of a slot range's leader seen by this node (elections and hand-backs).",
+		}),
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dht_snapshots_total", Help: "Snapshots of slot ranges: taken here, sent to a member that fell behind, restored here.",
+		}, []string{"kind"}),
+		raftSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_raft_messages_sent_total", Help: "Raft messages delivered to peers.",
+		}),
+		raftDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_raft_messages_dropped_total", Help: "Raft messages that could not be delivered (Raft sends them again).",
+		}),
 	}
 	for name, c := range s.commands {
 		c.calls = byCmd.WithLabelValues(name)
@@ -47,6 +73,8 @@ func newMetrics(s *Server) *metrics {
 		m.peerUp.WithLabelValues(name).Set(0)
 	}
 	r.MustRegister(byCmd, m.unknown, m.forwarded, m.forwardErrors, m.peerUp,
+		m.commitLatency, m.leaderChanges, m.snapshots, m.raftSent, m.raftDropped,
+		m.proposals,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_keys", Help: "Keys stored on this node."},
 			func() float64 { return float64(s.store.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_connected_clients", Help: "Open client connections."},
@@ -56,7 +84,7 @@ func newMetrics(s *Server) *metrics {
 				return float64(len(s.clients))
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_cluster_state_ok", Help: "1 when cluster_state is ok."},
-			func() float64 { return boolGauge(s.members.Healthy()) }),
+			func() float64 { return boolGauge(s.clusterOK()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

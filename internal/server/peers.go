@@ -36,8 +36,12 @@ func (s *Server) probeLoop(p *peerLink) {
 			return
 		}
 		pr := cluster.Probe{Err: err}
+		var groups string
 		if err == nil {
-			pr.Digest, pr.Err = parseProbeReply(reply)
+			pr.Digest, groups, pr.Err = parseProbeReply(reply)
+		}
+		if pr.Err == nil && s.repl != nil && pr.Digest == s.digest {
+			s.heardGroups(p.member.Name, groups)
 		}
 		if tr, changed := s.members.Observe(p.member.Name, pr); changed {
 			s.logTransition(p.member, tr)
@@ -50,16 +54,23 @@ func (s *Server) probeLoop(p *peerLink) {
 	}
 }
 
-func parseProbeReply(reply []byte) (string, error) {
+// parseProbeReply reads a DHT.PING reply: the peer's config digest and, in a
+// replicated cluster, the status of the groups it is a member of (see groupStatus).
+func parseProbeReply(reply []byte) (digest, groups string, err error) {
 	_, r := redcon.ReadNextRESP(reply)
 	switch r.Type {
 	case redcon.Bulk, redcon.String:
-		return r.String(), nil
+		return r.String(), "", nil
+	case redcon.Array:
+		var a []redcon.RESP
+		r.ForEach(func(e redcon.RESP) bool { a = append(a, e); return true })
+		if len(a) == 2 && a[0].Type == redcon.Bulk && a[1].Type == redcon.Bulk {
+			return a[0].String(), a[1].String(), nil
+		}
 	case redcon.Error:
-		return "", fmt.Errorf("probe answered with error: %s", r.String())
-	default:
-		return "", fmt.Errorf("%w: probe answered with %q", resp.ErrProtocol, reply)
+		return "", "", fmt.Errorf("probe answered with error: %s", r.String())
 	}
+	return "", "", fmt.Errorf("%w: probe answered with %q", resp.ErrProtocol, reply)
 }
 
 func (s *Server) logTransition(m *cluster.Member, tr cluster.Transition) {

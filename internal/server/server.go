@@ -22,6 +22,7 @@ import (
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/peer"
+	"github.com/dhtkv/dht/internal/replica"
 	"github.com/dhtkv/dht/internal/store"
 )
 
@@ -61,9 +62,20 @@ type Server struct {
 
 	commands map[string]*command
 	peers    map[string]*peerLink // by name
-	barriers *barriers
-	metrics  *metrics
-	registry *prometheus.Registry
+
+	// With a replication degree above 1: this node's Raft groups, its side of each
+	// group's state machine (by group; nil where it is not a member), the leaders its
+	// peers report, and its Raft links (by node index; nil for itself).
+	repl      *replica.Host
+	shards    []*shard
+	view      *leaderView
+	raftLinks []*raftLink
+	// replCtx outlives ctx by the drain, so that waiting writes can still commit.
+	replCtx    context.Context
+	replCancel context.CancelFunc
+	barriers   *barriers
+	metrics    *metrics
+	registry   *prometheus.Registry
 
 	listen     string // host:port for the event loops to bind
 	adminLn    net.Listener
@@ -148,6 +160,11 @@ func New(opts Options) (*Server, error) {
 	}
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
 	s.metrics = newMetrics(s)
+	if slots.Replicated() {
+		if err := s.newReplication(); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 
 	addr := opts.Listen
 	if addr == "" {
@@ -181,6 +198,57 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// newReplication creates this node's Raft groups: one per slot range it replicates.
+func (s *Server) newReplication() error {
+	members := s.slots.Members()
+	s.shards = make([]*shard, len(members))
+	s.view = newLeaderView()
+	s.raftLinks = make([]*raftLink, len(members))
+	var specs []replica.GroupSpec
+	for g := range members {
+		reps := s.slots.Replicas(g)
+		var voters []uint64
+		member := false
+		for _, m := range reps {
+			voters = append(voters, cluster.RaftID(m.Index))
+			member = member || m.Name == s.self.Name
+		}
+		if !member {
+			continue
+		}
+		s.shards[g] = &shard{s: s, group: g, slots: s.slots.Range(g)}
+		specs = append(specs, replica.GroupSpec{ID: g, Voters: voters, Preferred: voters[0], SM: s.shards[g]})
+		for _, m := range reps {
+			if m.Name != s.self.Name && s.raftLinks[m.Index] == nil {
+				s.raftLinks[m.Index] = newRaftLink(s, m)
+			}
+		}
+	}
+	h, err := replica.New(replica.Options{
+		Self: cluster.RaftID(s.self.Index), Groups: specs, Transport: s, Logger: s.log,
+		OnLeaderChange: s.leaderChanged,
+	})
+	if err != nil {
+		return err
+	}
+	s.repl = h
+	return nil
+}
+
+// leaderChanged logs and counts a change of a group's leader.
+func (s *Server) leaderChanged(group int, leader, term uint64) {
+	s.metrics.leaderChanges.Inc()
+	r := s.slots.Range(group)
+	switch {
+	case leader == 0:
+		s.log.Warn("slot range has no leader; its requests wait for an election", "group", group, "slots", r.String(), "term", term)
+	case leader == cluster.RaftID(s.self.Index):
+		s.log.Info("leading slot range", "group", group, "slots", r.String(), "term", term)
+	default:
+		s.log.Info("slot range has a new leader", "group", group, "slots", r.String(), "leader", s.slots.Members()[leader-1].Name, "term", term)
+	}
+}
+
 // Addr is the host:port the node serves clients on.
 func (s *Server) Addr() string { return s.listen }
 
@@ -194,7 +262,25 @@ func (s *Server) AdminAddr() net.Addr {
 
 // Healthy reports Redis's cluster_state:ok: the node accepts clients, the barrier
 // passed and every peer is up.
-func (s *Server) Healthy() bool { return s.serving.Load() && s.members.Healthy() }
+func (s *Server) Healthy() bool { return s.serving.Load() && s.clusterOK() }
+
+// clusterOK is cluster_state:ok: the barrier passed and every slot range has a live
+// owner (without replication, every peer is up; with it, every group has a leader that
+// answers).
+func (s *Server) clusterOK() bool {
+	if s.repl == nil {
+		return s.members.Healthy()
+	}
+	if !s.members.BarrierPassed() {
+		return false
+	}
+	for g := range s.slots.Members() {
+		if l, _ := s.routeReplicated(s.slots.Range(g).Start); l == nil {
+			return false
+		}
+	}
+	return true
+}
 
 // Run serves until ctx ends, then stops reading from clients, lets the commands that
 // are waiting finish, closes the connections (after writing what they are owed) and
@@ -202,7 +288,17 @@ func (s *Server) Healthy() bool { return s.serving.Load() && s.members.Healthy()
 func (s *Server) Run(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
+	s.replCtx, s.replCancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer s.replCancel()
 	var wg sync.WaitGroup
+	if s.repl != nil {
+		wg.Go(func() { s.repl.Run(s.replCtx) })
+		for _, l := range s.raftLinks {
+			if l != nil {
+				wg.Go(l.run)
+			}
+		}
+	}
 	for _, p := range s.peers {
 		wg.Go(func() { s.probeLoop(p) })
 	}
@@ -250,6 +346,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.cancel()
 	s.drain()
+	s.replCancel()
 	if eng.Validate() == nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 		if serr := eng.Stop(stopCtx); serr != nil {
@@ -321,7 +418,11 @@ func (s *Server) sweepLoop() {
 			return
 		case now := <-t.C:
 			s.clock.set(now)
-			if i%2 == 0 {
+			switch {
+			case i%2 != 0:
+			case s.repl != nil:
+				s.sweepReplicated()
+			default:
 				s.store.SweepExpired(20)
 			}
 		}

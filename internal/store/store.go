@@ -19,6 +19,9 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -483,6 +486,30 @@ func (s *Store) SweepExpired(maxPerStripe int) int {
 	return removed
 }
 
+// SweepExpiredRange is SweepExpired for the keys whose slots are in r.
+func (s *Store) SweepExpiredRange(r keyspace.Range, maxPerStripe int) int {
+	now := s.nowNanos()
+	removed := 0
+	s.eachStripeOf(r, func(st *stripe) {
+		st.mu.Lock()
+		budget := sweepScanFactor * maxPerStripe
+		n := 0
+		for k := range st.volatile {
+			if maxPerStripe > 0 && (n == maxPerStripe || budget == 0) {
+				break
+			}
+			budget--
+			if e := st.m[k]; e.expired(now) && r.Contains(keyspace.SlotOf(k)) {
+				st.remove(k, e)
+				n++
+			}
+		}
+		st.mu.Unlock()
+		removed += n
+	})
+	return removed
+}
+
 // stripeIndexes appends to idx the stripe index of each key and to order
 // the distinct indexes in ascending order, the order in which they must be
 // locked. Callers pass small stack buffers to avoid allocation.
@@ -534,4 +561,103 @@ func (s *Store) runlockAll(order []int) {
 	for _, i := range order {
 		s.stripes[i].mu.RUnlock()
 	}
+}
+
+// CountRange returns the number of live keys whose slots are in r. It walks every
+// stripe that can hold such keys, hashing each key.
+func (s *Store) CountRange(r keyspace.Range) int {
+	now := s.nowNanos()
+	n := 0
+	s.eachStripeOf(r, func(st *stripe) {
+		st.mu.RLock()
+		for k, e := range st.m {
+			if !e.expired(now) && r.Contains(keyspace.SlotOf(k)) {
+				n++
+			}
+		}
+		st.mu.RUnlock()
+	})
+	return n
+}
+
+// eachStripeOf calls fn with every stripe that can hold keys of r.
+func (s *Store) eachStripeOf(r keyspace.Range, fn func(*stripe)) {
+	if r.Len() >= len(s.stripes) {
+		for i := range s.stripes {
+			fn(&s.stripes[i].stripe)
+		}
+		return
+	}
+	for slot := r.Start; slot <= r.End; slot++ {
+		fn(&s.stripes[slot%len(s.stripes)].stripe)
+	}
+}
+
+// AppendRange appends to b every live key whose slot is in r, with its value and
+// expiry, in the form LoadRange reads: per key, uvarint lengths of key and value, the
+// key, the value, and the expiry as a varint (Unix ns, 0 for none). Each stripe is
+// read under its lock; keys of r written meanwhile may or may not be included, so a
+// caller that needs one instant must hold writes to r off itself.
+func (s *Store) AppendRange(b []byte, r keyspace.Range) []byte {
+	now := s.nowNanos()
+	s.eachStripeOf(r, func(st *stripe) {
+		st.mu.RLock()
+		for k, e := range st.m {
+			if e.expired(now) || !r.Contains(keyspace.SlotOf(k)) {
+				continue
+			}
+			b = binary.AppendUvarint(b, uint64(len(k)))
+			b = binary.AppendUvarint(b, uint64(len(e.val)))
+			b = append(b, k...)
+			b = append(b, e.val...)
+			b = binary.AppendVarint(b, e.exp)
+		}
+		st.mu.RUnlock()
+	})
+	return b
+}
+
+// ErrCorrupt is returned by LoadRange for data that AppendRange did not write.
+var ErrCorrupt = errors.New("store: corrupt range data")
+
+// LoadRange replaces every key whose slot is in r with the keys in data, as
+// AppendRange wrote them. Keys in data outside r are refused. On an error the keys of
+// r are left removed.
+func (s *Store) LoadRange(r keyspace.Range, data []byte) error {
+	s.eachStripeOf(r, func(st *stripe) {
+		st.mu.Lock()
+		for k, e := range st.m {
+			if r.Contains(keyspace.SlotOf(k)) {
+				st.remove(k, e)
+			}
+		}
+		st.mu.Unlock()
+	})
+	for len(data) > 0 {
+		klen, n1 := binary.Uvarint(data)
+		if n1 <= 0 {
+			return fmt.Errorf("%w: key length", ErrCorrupt)
+		}
+		vlen, n2 := binary.Uvarint(data[n1:])
+		if n2 <= 0 || klen+vlen > uint64(len(data)-n1-n2) {
+			return fmt.Errorf("%w: value length", ErrCorrupt)
+		}
+		data = data[n1+n2:]
+		k, v := string(data[:klen]), bytes.Clone(data[klen:klen+vlen])
+		data = data[klen+vlen:]
+		exp, n3 := binary.Varint(data)
+		if n3 <= 0 {
+			return fmt.Errorf("%w: expiry of key %q", ErrCorrupt, k)
+		}
+		data = data[n3:]
+		if !r.Contains(keyspace.SlotOf(k)) {
+			return fmt.Errorf("%w: key %q is not in slots %s", ErrCorrupt, k, r)
+		}
+		st := &s.stripes[keyspace.SlotOf(k)%len(s.stripes)].stripe
+		st.mu.Lock()
+		old, had := st.m[k]
+		st.put(k, entry{val: v, exp: exp}, old, had)
+		st.mu.Unlock()
+	}
+	return nil
 }

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/tidwall/redcon"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/dhtkv/dht/internal/cluster"
+	"github.com/dhtkv/dht/internal/peer"
+)
+
+// Raft messages travel between nodes as DHT.RAFT commands on a connection of their
+// own to each peer: DHT.RAFT <sender> <frame>..., one frame per message, a frame being
+// the group number (uvarint) followed by the marshalled message. One goroutine per
+// peer sends them: whatever the node's groups queued while the previous request was
+// on the wire goes out in the next, so messages are batched across groups under load
+// and sent at once when idle.
+
+const (
+	// maxRaftQueue bounds the messages waiting for one peer; past it new ones are
+	// dropped (and reported unreachable), as a slow network would drop them.
+	maxRaftQueue = 8192
+	// maxRaftRequest is the size past which a batch of messages is split.
+	maxRaftRequest = 8 << 20
+)
+
+// raftFrame is one message for a peer.
+type raftFrame struct {
+	group int
+	msg   raftpb.Message
+}
+
+// raftLink sends Raft messages to one peer.
+type raftLink struct {
+	s    *Server
+	to   *cluster.Member
+	pool *peer.Pool
+	kick chan struct{}
+
+	mu    sync.Mutex
+	queue []raftFrame
+}
+
+func newRaftLink(s *Server, to *cluster.Member) *raftLink {
+	return &raftLink{s: s, to: to, kick: make(chan struct{}, 1),
+		pool: peer.NewPool(to.Addr, peer.Options{Conns: 1, DialTimeout: s.cfg.Timeouts.PeerDial.Duration})}
+}
+
+// Send queues a group's messages for their peers; it never blocks.
+func (s *Server) Send(group int, msgs []raftpb.Message) {
+	for _, m := range msgs {
+		idx := int(m.To) - 1
+		if idx < 0 || idx >= len(s.raftLinks) || s.raftLinks[idx] == nil {
+			continue
+		}
+		l := s.raftLinks[idx]
+		l.mu.Lock()
+		full := len(l.queue) >= maxRaftQueue
+		if !full {
+			l.queue = append(l.queue, raftFrame{group, m})
+		}
+		l.mu.Unlock()
+		if full {
+			s.metrics.raftDropped.Inc()
+			l.failed([]raftFrame{{group, m}})
+			continue
+		}
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run sends queued messages until the server stops.
+func (l *raftLink) run() {
+	defer l.pool.Close()
+	var req []byte
+	for {
+		select {
+		case <-l.s.replCtx.Done():
+			return
+		case <-l.kick:
+		}
+		for {
+			l.mu.Lock()
+			batch := l.queue
+			l.queue = nil
+			l.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			for len(batch) > 0 {
+				var n int
+				req, n = l.encode(req[:0], batch)
+				l.deliver(req, batch[:n])
+				batch = batch[n:]
+			}
+			if cap(req) > maxRaftRequest {
+				req = nil
+			}
+		}
+	}
+}
+
+// encode writes a DHT.RAFT request of the first messages of batch, as many as fit
+// maxRaftRequest (at least one), and returns it and how many it holds.
+func (l *raftLink) encode(req []byte, batch []raftFrame) ([]byte, int) {
+	n, size := 0, 0
+	for n < len(batch) && (n == 0 || size < maxRaftRequest) {
+		size += batch[n].msg.Size() + 16
+		n++
+	}
+	req = redcon.AppendArray(req, 2+n)
+	req = redcon.AppendBulkString(req, "DHT.RAFT")
+	req = redcon.AppendBulkString(req, l.s.self.Name)
+	for _, f := range batch[:n] {
+		var g [binary.MaxVarintLen64]byte
+		gl := binary.PutUvarint(g[:], uint64(f.group))
+		ml := f.msg.Size()
+		req = append(req, '$')
+		req = strconv.AppendInt(req, int64(gl+ml), 10)
+		req = append(req, '\r', '\n')
+		req = append(req, g[:gl]...)
+		start := len(req)
+		req = append(req, make([]byte, ml)...)
+		if _, err := f.msg.MarshalTo(req[start:]); err != nil {
+			l.s.log.Error("encoding a raft message", "err", err)
+		}
+		req = append(req, '\r', '\n')
+	}
+	return req, n
+}
+
+// deliver sends one request and reports the outcome to the groups.
+func (l *raftLink) deliver(req []byte, frames []raftFrame) {
+	ctx, cancel := context.WithTimeout(l.s.replCtx, l.s.cfg.Timeouts.PeerRequest.Duration)
+	reply, err := l.pool.Do(ctx, req)
+	cancel()
+	if err == nil && (len(reply) == 0 || reply[0] != '+') {
+		err = fmt.Errorf("peer answered %q", truncate(reply, 200))
+	}
+	if err != nil {
+		if l.s.replCtx.Err() == nil {
+			l.s.log.Debug("raft messages not delivered", "peer", l.to.Name, "messages", len(frames), "err", err)
+		}
+		l.s.metrics.raftDropped.Add(float64(len(frames)))
+		l.failed(frames)
+		return
+	}
+	l.s.metrics.raftSent.Add(float64(len(frames)))
+	for _, f := range frames {
+		if f.msg.Type == raftpb.MsgSnap {
+			l.s.metrics.snapshots.WithLabelValues("sent").Inc()
+			l.s.repl.ReportSnapshot(f.group, f.msg.To, true)
+		}
+	}
+}
+
+// failed tells the groups that their messages did not reach the peer.
+func (l *raftLink) failed(frames []raftFrame) {
+	seen := map[int]bool{}
+	for _, f := range frames {
+		if f.msg.Type == raftpb.MsgSnap {
+			l.s.repl.ReportSnapshot(f.group, f.msg.To, false)
+		}
+		if !seen[f.group] {
+			seen[f.group] = true
+			l.s.repl.ReportUnreachable(f.group, f.msg.To)
+		}
+	}
+}
+
+// cmdRaft takes Raft messages from a peer and hands them to the groups. It runs on
+// the event loop and never blocks: a group too far behind drops them.
+func cmdRaft(s *Server, conn *session, args [][]byte) {
+	if s.repl == nil {
+		conn.WriteError("ERR this node does not replicate (replication_degree is 1)")
+		return
+	}
+	if _, ok := s.slots.Member(string(args[1])); !ok {
+		conn.WriteError(fmt.Sprintf("ERR DHT.RAFT from %q, which is not a node of this cluster", truncate(args[1], 64)))
+		return
+	}
+	var byGroup map[int][]raftpb.Message
+	for _, f := range args[2:] {
+		g, k := binary.Uvarint(f)
+		if k <= 0 || g >= uint64(len(s.slots.Members())) {
+			conn.WriteError("ERR DHT.RAFT: malformed frame")
+			return
+		}
+		var m raftpb.Message
+		if err := m.Unmarshal(f[k:]); err != nil {
+			conn.WriteError(fmt.Sprintf("ERR DHT.RAFT: %v", err))
+			return
+		}
+		if byGroup == nil {
+			byGroup = map[int][]raftpb.Message{}
+		}
+		byGroup[int(g)] = append(byGroup[int(g)], m)
+	}
+	for g, msgs := range byGroup {
+		s.repl.Deliver(g, msgs)
+	}
+	conn.WriteString("OK")
+}

@@ -1,0 +1,523 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"github.com/dhtkv/dht/internal/cluster"
+	"github.com/dhtkv/dht/internal/keyspace"
+	"github.com/dhtkv/dht/internal/replica"
+)
+
+// With a replication degree above 1, each slot range is a Raft group (package
+// replica) and this file is where the server meets it: the state machine a group
+// applies (the store's slots of one range, changed by the same command handlers that
+// serve clients), the runs of commands a connection's worker proposes or reads
+// together, and the leaders of the groups this node is not a member of, as its peers
+// report them.
+
+// shard is one group's state machine on this node: the store's keys of one range.
+type shard struct {
+	s     *Server
+	group int
+	slots keyspace.Range
+	// logTime is the log clock of the last applied entry (Unix ns).
+	logTime atomic.Int64
+}
+
+// Apply runs a batch of write commands (RESP arrays, one after another) against the
+// store as of the log's time, and returns their replies, one after another.
+func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
+	sh.logTime.Store(now.UnixNano())
+	w := session{db: sh.s.store.At(now)}
+	var args [][]byte
+	for len(cmds) > 0 {
+		complete, a, _, left, err := redcon.ReadNextCommand(cmds, args[:0])
+		if err != nil || !complete || len(a) == 0 {
+			w.WriteError("ERR malformed replicated command")
+			break
+		}
+		args, cmds = a, left
+		if c := sh.s.lookup(args[0]); c != nil {
+			c.run(sh.s, &w, args)
+		} else {
+			w.WriteError(unknownCommand(args))
+		}
+	}
+	return w.out
+}
+
+// Snapshot returns the range's keys.
+func (sh *shard) Snapshot() ([]byte, error) {
+	sh.s.metrics.snapshots.WithLabelValues("taken").Inc()
+	return sh.s.store.AppendRange(nil, sh.slots), nil
+}
+
+// Restore replaces the range's keys with a snapshot's.
+func (sh *shard) Restore(data []byte) error {
+	sh.s.metrics.snapshots.WithLabelValues("restored").Inc()
+	if err := sh.s.store.LoadRange(sh.slots, data); err != nil {
+		return fmt.Errorf("group %d: %w", sh.group, err)
+	}
+	return nil
+}
+
+// leaderView is what this node knows of the leaders of groups it is not a member
+// of, from its peers' probe replies.
+type leaderView struct {
+	mu    sync.Mutex
+	lead  map[int]uint64 // by group: Raft id
+	term  map[int]uint64
+	empty map[string]map[int]bool // by peer, then group: the peer's replica is new
+}
+
+func newLeaderView() *leaderView {
+	return &leaderView{lead: map[int]uint64{}, term: map[int]uint64{}, empty: map[string]map[int]bool{}}
+}
+
+// heard records what a peer said of a group it is a member of.
+func (v *leaderView) heard(peer string, group int, lead, term uint64, empty bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if term > v.term[group] || term == v.term[group] && lead != 0 {
+		v.lead[group], v.term[group] = lead, term
+	}
+	if v.empty[peer] == nil {
+		v.empty[peer] = map[int]bool{}
+	}
+	v.empty[peer][group] = empty
+}
+
+func (v *leaderView) leader(group int) uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.lead[group]
+}
+
+func (v *leaderView) peerEmpty(peer string, group int) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.empty[peer][group]
+}
+
+// leaderOf returns the member that leads group, as far as this node knows, or nil.
+func (s *Server) leaderOf(group int) *cluster.Member {
+	var id uint64
+	if s.repl.Member(group) {
+		id, _ = s.repl.Leader(group)
+	} else {
+		id = s.view.leader(group)
+	}
+	if id == 0 || int(id) > len(s.slots.Members()) {
+		return nil
+	}
+	return &s.slots.Members()[id-1]
+}
+
+// groupStatus renders what this node tells its peers in its probe replies: for each
+// group it is a member of, "group:leader:term:empty".
+func (s *Server) groupStatus() string {
+	var b strings.Builder
+	for _, g := range s.repl.Groups() {
+		lead, term := s.repl.Leader(g)
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d:%d:%d:%d", g, lead, term, boolInt(s.repl.Empty(g)))
+	}
+	return b.String()
+}
+
+// heardGroups takes in a peer's group status and lets this node's replicas of new
+// groups take part in elections once every member is known to be new.
+func (s *Server) heardGroups(peer, status string) {
+	for part := range strings.SplitSeq(status, ",") {
+		f := strings.Split(part, ":")
+		if len(f) != 4 {
+			continue
+		}
+		g, err1 := strconv.Atoi(f[0])
+		lead, err2 := strconv.ParseUint(f[1], 10, 64)
+		term, err3 := strconv.ParseUint(f[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || g < 0 || g >= len(s.slots.Members()) {
+			continue
+		}
+		s.view.heard(peer, g, lead, term, f[3] == "1")
+	}
+	for _, g := range s.repl.Groups() {
+		if !s.repl.Empty(g) {
+			continue
+		}
+		all := true
+		for _, m := range s.slots.Replicas(g) {
+			if m.Name != s.self.Name && !s.view.peerEmpty(m.Name, g) {
+				all = false
+				break
+			}
+		}
+		if all {
+			s.repl.Release(g, "every member of the group is new")
+		}
+	}
+}
+
+// errUnknownOutcome is the reply to a write that was proposed but not seen committed
+// within the failover bound: it may still be applied.
+func (s *Server) errUnknownOutcome(group int) string {
+	return fmt.Sprintf("%s: slot range %s: the write was not committed within %s (no majority?); it may still be applied",
+		errClusterDown, s.slots.Range(group), s.cfg.Timeouts.Failover.Duration)
+}
+
+// definite reports whether a replication error means the request was certainly not
+// carried out, so that it may be routed again.
+func definite(err error) bool {
+	var nl *replica.NotLeaderError
+	return errors.As(err, &nl) || errors.Is(err, replica.ErrLost) || errors.Is(err, replica.ErrNotMember)
+}
+
+// replicateOne runs one keyed command whose group this node leads: a write is
+// proposed and answered once applied, a read waits for a read index. ok is false when
+// the command was certainly not carried out (the lead moved), and may be routed again.
+func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group int) (ok bool) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Failover.Duration)
+	defer cancel()
+	if !c.writes {
+		if err := s.repl.ReadIndex(group).Wait(ctx); err != nil {
+			if definite(err) {
+				return false
+			}
+			conn.WriteError(fmt.Sprintf("%s: slot range %s: %v", errClusterDown, s.slots.Range(group), err))
+			return true
+		}
+		c.run(s, conn, args)
+		return true
+	}
+	start := time.Now()
+	s.metrics.proposals.Inc()
+	p := s.repl.Propose(group, appendCommand(nil, args))
+	res, err := p.Wait(ctx)
+	switch {
+	case err == nil:
+		s.metrics.commitLatency.Observe(time.Since(start).Seconds())
+		conn.WriteRaw(res)
+		conn.lastWrite(group, p.Index())
+	case definite(err):
+		return false
+	default:
+		conn.WriteError(s.errUnknownOutcome(group))
+	}
+	return true
+}
+
+// appendCommand appends args to b as a RESP array.
+func appendCommand(b []byte, args [][]byte) []byte {
+	b = redcon.AppendArray(b, len(args))
+	for _, a := range args {
+		b = redcon.AppendBulk(b, a)
+	}
+	return b
+}
+
+// localKind classifies a queued command for batching: a write or a read of a group
+// this node leads (with no error to report), or neither.
+func (s *Server) localKind(q *queued) (kind runKind, group int) {
+	if q.violation != nil {
+		return notLocal, 0
+	}
+	c := s.lookup(q.args[0])
+	if c == nil || c.firstKey == 0 || c.waits || !c.arityOK(len(q.args)) || c.pairs && len(q.args)%2 == 0 {
+		return notLocal, 0
+	}
+	slot, cross := commandSlot(c, q.args)
+	if cross || slot < 0 {
+		return notLocal, 0
+	}
+	group = s.slots.Group(slot)
+	if l := s.leaderOf(group); l == nil || l.Name != s.self.Name {
+		return notLocal, 0
+	}
+	if c.writes {
+		return localWrite, group
+	}
+	return localRead, group
+}
+
+// runKind says how a run of commands is replicated.
+type runKind int
+
+const (
+	notLocal runKind = iota
+	localWrite
+	localRead
+)
+
+// maxRun bounds the commands of one connection proposed or read together.
+const maxRun = 1024
+
+// runLocal carries out a run of commands at the start of qs that are all writes, or
+// all reads, of groups this node leads: the writes of each group go into one
+// proposal, the reads of each group wait for one read index. It returns how many
+// commands it carried out (0 when the first is not such a command). Commands whose
+// group's lead moved are routed again one by one.
+func (s *Server) runLocal(w *session, qs []queued) int {
+	kind, _ := s.localKind(&qs[0])
+	if kind == notLocal {
+		return 0
+	}
+	n := 0
+	groups := make([]int, 0, 4)
+	of := make([]int, 0, min(len(qs), maxRun))
+	for n < len(qs) && n < maxRun {
+		k, g := s.localKind(&qs[n])
+		if k != kind {
+			break
+		}
+		of = append(of, g)
+		if !containsInt(groups, g) {
+			groups = append(groups, g)
+		}
+		n++
+	}
+	run := qs[:n]
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Failover.Duration)
+	defer cancel()
+	if kind == localRead {
+		reads := make([]error, len(groups))
+		waits := make([]*replica.Read, len(groups))
+		for i, g := range groups {
+			waits[i] = s.repl.ReadIndex(g)
+		}
+		for i := range groups {
+			reads[i] = waits[i].Wait(ctx)
+		}
+		for i, q := range run {
+			err := reads[indexOf(groups, of[i])]
+			c := s.lookup(q.args[0])
+			c.calls.Inc()
+			switch {
+			case err == nil:
+				c.run(s, w, q.args)
+			case definite(err):
+				s.execRouted(w, c, q.args, q.raw)
+			default:
+				w.WriteError(fmt.Sprintf("%s: slot range %s: %v", errClusterDown, s.slots.Range(of[i]), err))
+			}
+		}
+		return n
+	}
+	start := time.Now()
+	props := make([]*replica.Proposal, len(groups))
+	for i, g := range groups {
+		var payload []byte
+		for j, q := range run {
+			if of[j] == g {
+				payload = appendCommand(payload, q.args)
+			}
+		}
+		s.metrics.proposals.Inc()
+		props[i] = s.repl.Propose(g, payload)
+	}
+	results := make([][]byte, len(groups))
+	errs := make([]error, len(groups))
+	for i, p := range props {
+		results[i], errs[i] = p.Wait(ctx)
+		if errs[i] == nil {
+			s.metrics.commitLatency.Observe(time.Since(start).Seconds())
+			w.lastWrite(groups[i], p.Index())
+		}
+	}
+	for i, q := range run {
+		gi := indexOf(groups, of[i])
+		c := s.lookup(q.args[0])
+		c.calls.Inc()
+		switch err := errs[gi]; {
+		case err == nil:
+			var reply redcon.RESP
+			var size int
+			size, reply = redcon.ReadNextRESP(results[gi])
+			if size == 0 || reply.Type == 0 {
+				w.WriteError("ERR replicated command left no reply")
+				continue
+			}
+			w.WriteRaw(results[gi][:size])
+			results[gi] = results[gi][size:]
+		case definite(err):
+			s.execRouted(w, c, q.args, q.raw)
+		default:
+			w.WriteError(s.errUnknownOutcome(of[i]))
+		}
+	}
+	return n
+}
+
+func containsInt(s []int, v int) bool { return indexOf(s, v) >= 0 }
+
+func indexOf(s []int, v int) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// execRouted routes a keyed command of a replicated cluster and carries it out: here
+// when this node leads its group, at the leader otherwise. While the group has no
+// leader, or its lead moves under the command, it waits, up to the failover bound,
+// and then answers -CLUSTERDOWN.
+func (s *Server) execRouted(conn *session, c *command, args [][]byte, raw []byte) {
+	deadline := time.Now().Add(s.cfg.Timeouts.Failover.Duration)
+	for {
+		slot, _ := commandSlot(c, args)
+		group := s.slots.Group(slot)
+		owner, why := s.routeReplicated(slot)
+		switch {
+		case why != "":
+			conn.WriteError(why)
+			return
+		case owner != nil && owner.Name != s.self.Name:
+			var extra time.Duration
+			if c.blocking != nil {
+				extra = c.blocking(args)
+			}
+			s.forward(conn, owner, raw, extra)
+			return
+		case owner != nil && s.replicateOne(conn, c, args, group):
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			conn.WriteError(fmt.Sprintf("%s: slot range %s has no leader (its group has no majority of live members?)",
+				errClusterDown, s.slots.Range(group)))
+			return
+		}
+		s.waitLeaderChange(group, min(left, 50*time.Millisecond))
+	}
+}
+
+// waitLeaderChange waits for a change of group's leader, at most d.
+func (s *Server) waitLeaderChange(group int, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.repl.LeaderChange(group): // nil, blocking forever, when not a member
+	case <-t.C:
+	case <-s.ctx.Done():
+	}
+}
+
+// routeReplicated finds the leader of slot's group; nil with no reason means there is
+// none yet (or it is down), and the caller may wait for one.
+func (s *Server) routeReplicated(slot int) (owner *cluster.Member, why string) {
+	if !s.members.BarrierPassed() {
+		return nil, fmt.Sprintf("%s: startup barrier: waiting for nodes %s", errClusterDown, strings.Join(s.members.NotUp(), ","))
+	}
+	l := s.leaderOf(s.slots.Group(slot))
+	if l == nil || l.Name != s.self.Name && s.members.State(l.Name) != cluster.Up {
+		return nil, ""
+	}
+	return l, ""
+}
+
+// commandSlot is the slot of a keyed command's keys, and whether they span slots.
+func commandSlot(c *command, args [][]byte) (slot int, cross bool) {
+	slot = -1
+	c.keys(args, func(k []byte) {
+		sl := keyspace.Slot(k)
+		if slot >= 0 && sl != slot {
+			cross = true
+		}
+		slot = sl
+	})
+	return slot, cross
+}
+
+// sweepReplicated removes expired keys where this node may: in the groups it leads,
+// by its own clock (its later proposals are stamped no earlier), and in the others by
+// the log's clock, never ahead of what the leader decided.
+func (s *Server) sweepReplicated() {
+	for _, g := range s.repl.Groups() {
+		sh := s.shards[g]
+		if l, _ := s.repl.Leader(g); l == cluster.RaftID(s.self.Index) {
+			s.store.SweepExpiredRange(sh.slots, 20)
+			continue
+		}
+		if t := sh.logTime.Load(); t > 0 {
+			s.store.At(time.Unix(0, t)).SweepExpiredRange(sh.slots, 20)
+		}
+	}
+}
+
+// cmdWait answers WAIT numreplicas timeout: how many replicas other than the leader
+// hold the connection's last write, waiting up to timeout milliseconds (0: without
+// bound) for numreplicas of them. Every acknowledged write is already on a majority
+// of its group; WAIT tells whether the rest have it too.
+func cmdWait(s *Server, conn *session, args [][]byte) {
+	want, err1 := strconv.ParseInt(string(args[1]), 10, 64)
+	ms, err2 := strconv.ParseInt(string(args[2]), 10, 64)
+	switch {
+	case err1 != nil || err2 != nil:
+		conn.WriteError(errNotInt)
+		return
+	case ms < 0:
+		conn.WriteError("ERR timeout is negative")
+		return
+	}
+	if s.repl == nil {
+		conn.WriteInt(0)
+		return
+	}
+	var deadline <-chan time.Time
+	if ms > 0 {
+		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+		defer t.Stop()
+		deadline = t.C
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := s.replicasHolding(conn)
+		if int64(n) >= want {
+			conn.WriteInt(n)
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			conn.WriteInt(n)
+			return
+		case <-s.ctx.Done():
+			conn.WriteInt(n)
+			return
+		}
+	}
+}
+
+// replicasHolding counts the followers that hold the connection's last write. A
+// connection that wrote nothing here (or whose write's group is now led elsewhere)
+// gets what is certain: a committed write is on a majority.
+func (s *Server) replicasHolding(conn *session) int {
+	c := conn.c
+	if c == nil || c.lastIndex == 0 {
+		return len(s.slots.Replicas(0)) - 1
+	}
+	st, ok := s.repl.Status(c.lastGroup)
+	if !ok || st.Role != "leader" {
+		return len(s.slots.Replicas(c.lastGroup)) / 2
+	}
+	n := 0
+	for _, f := range st.Followers {
+		if f.Match >= c.lastIndex {
+			n++
+		}
+	}
+	return n
+}
