@@ -156,6 +156,13 @@ func TestCheckUnknownOutcome(t *testing.T) {
 			get(1, "x", "a", 100, 110),
 			get(1, "x", "b", 200, 210),
 		)},
+		{"failed write of a value another write also wrote, seen late", history(
+			set(0, "x", "v", 0, 10),
+			failedSet(1, "x", "v", 5, 15),
+			get(2, "x", "v", 20, 30),
+			set(0, "x", "w", 40, 50),
+			get(2, "x", "v", 200, 210), // only the failed write can explain this
+		)},
 		{"failed read ignored", history(
 			set(0, "x", "a", 0, 10),
 			lincheck.Op{Client: 1, Kind: lincheck.Get, Key: "x", Value: "zz", Found: true, Call: 20, Return: 30, Err: "EOF"},

@@ -26,7 +26,10 @@
 // connection closed after the node wrote its log) or never. Such a write is
 // checked as an operation that was called and never returned: it may take
 // effect at any point after its call, or not at all. The checker therefore
-// accepts reads of its value after its call, and never requires them.
+// accepts reads of its value after its call, and never requires them. Since
+// values are unique, the checker drops a failed write that no read saw and
+// ends one that a read saw at that read's return; both keep the verdict and
+// keep histories with many failed writes quick to check.
 //
 // For that to be sound, clients must not retry a SET on their own: a SET sent
 // twice can be applied twice, around another client's write, which is a

@@ -135,6 +135,26 @@ func TestRunRecordsACheckableHistory(t *testing.T) {
 	}
 }
 
+// TestCheckManyFailedWrites checks a history with hundreds of failed writes
+// per key, which the checker only decides in time because it drops the failed
+// writes that no read saw and ends the others at the first read that did.
+func TestCheckManyFailedWrites(t *testing.T) {
+	s := newStore()
+	s.faults = true
+	h, err := lincheck.Run(context.Background(), lincheck.Config{
+		NewClient: s.newClient, Clients: 8, MaxOps: 20000, Seed: 1, Logger: quietLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := h.Stats(); st.UnknownWrites < 100*len(h.Keys)/2 {
+		t.Fatalf("%+v: want hundreds of failed writes per key", st)
+	}
+	if err := (lincheck.Checker{Dir: t.TempDir(), Timeout: 20 * time.Second}).Check(h); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRunSeedReproducesTheWorkload(t *testing.T) {
 	workload := func(seed uint64) []lincheck.Op {
 		h, err := lincheck.Run(context.Background(), lincheck.Config{
