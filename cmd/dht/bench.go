@@ -241,6 +241,9 @@ func resolveBench(fs *pflag.FlagSet, fl benchFlags) (benchSetup, error) {
 		setup.BarrierCount = n
 	default:
 		n := fl.local
+		if fs.Changed("local") && n < 1 {
+			return s, fmt.Errorf("--local %d: a cluster needs at least one node", n)
+		}
 		if n == 0 {
 			n = 3
 		}
