@@ -82,8 +82,9 @@ Where it runs:
                             on several hosts add --barrier-count (clients of
                             all hosts) and a distinct --client-id per host
 
-With --local the cluster runs inside this process and shares its CPUs with
-the clients; the other modes measure a cluster running elsewhere.
+With --local the cluster runs on this machine, one dht serve process per node,
+and shares its CPUs with the clients; the other modes measure a cluster
+running elsewhere.
 
 The barrier is dht's DHT.BARRIER command, served by the node owning the
 barrier's key. Real Redis has no such command: with --barrier auto (the
@@ -329,7 +330,7 @@ func benchWorkload(fs *pflag.FlagSet, fl benchFlags, base config.Workload) (conf
 	if set("mix") {
 		m, err := bench.ParseMix(fl.mix)
 		if err != nil {
-			return w, err
+			return w, fmt.Errorf("--mix %s: %w", fl.mix, err)
 		}
 		w.Mix = m
 	}
@@ -343,9 +344,31 @@ func benchWorkload(fs *pflag.FlagSet, fl benchFlags, base config.Workload) (conf
 		w.Duration = config.Duration{Duration: fl.duration}
 	}
 	if err := w.Validate(); err != nil {
-		return w, err
+		return w, flagProblems(fs, err)
 	}
 	return w, nil
+}
+
+// flagProblems rewrites the problems of workload fields that a flag set (the
+// flag named as the field: --mix for workload.mix) to name the flag the user
+// typed instead of the config field.
+func flagProblems(fs *pflag.FlagSet, err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		var fe *config.FieldError
+		if errors.As(e, &fe) {
+			name := strings.ReplaceAll(strings.TrimPrefix(fe.Field, "workload."), "_", "-")
+			if f := fs.Lookup(name); f != nil && fs.Changed(name) {
+				e = fmt.Errorf("--%s %s: %s", name, f.Value, strings.TrimPrefix(fe.Problem, f.Value.String()+": "))
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
 }
 
 // defaultRunID derives the run id from what every client of the run shares:
