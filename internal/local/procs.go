@@ -68,8 +68,11 @@ type nodeProc struct {
 	early bool
 }
 
+// maxLine is the most of a line that lastLine keeps.
+const maxLine = 4096
+
 // lastLine is an io.Writer that passes what it is given on to w and keeps the last
-// complete line of it.
+// line of it (its last maxLine bytes).
 type lastLine struct {
 	w io.Writer
 
@@ -87,6 +90,9 @@ func (l *lastLine) Write(b []byte) (int, error) {
 			l.last = s
 		}
 		l.partial = append(l.partial[:0], l.partial[i+1:]...)
+	}
+	if n := len(l.partial); n > maxLine {
+		l.partial = append(l.partial[:0], l.partial[n-maxLine:]...)
 	}
 	l.mu.Unlock()
 	return l.w.Write(b)
