@@ -83,8 +83,9 @@ Where it runs:
                             on several hosts add --barrier-count (clients of
                             all hosts) and a distinct --client-id per host
 
-With --local the cluster runs inside this process and shares its CPUs with
-the clients; the other modes measure a cluster running elsewhere.
+With --local the cluster runs on this machine, one dht serve process per node,
+and shares its CPUs with the clients; the other modes measure a cluster
+running elsewhere.
 
 The barrier is dht's DHT.BARRIER command, served by the node owning the
 barrier's key. Real Redis has no such command: with --barrier auto (the
@@ -243,6 +244,9 @@ func resolveBench(fs *pflag.FlagSet, fl benchFlags) (benchSetup, error) {
 		setup.BarrierCount = n
 	default:
 		n := fl.local
+		if fs.Changed("local") && n < 1 {
+			return s, fmt.Errorf("--local %d: a cluster needs at least one node", n)
+		}
 		if n == 0 {
 			n = 3
 		}
@@ -334,7 +338,7 @@ func benchWorkload(fs *pflag.FlagSet, fl benchFlags, base config.Workload) (conf
 	if set("mix") {
 		m, err := bench.ParseMix(fl.mix)
 		if err != nil {
-			return w, err
+			return w, fmt.Errorf("--mix %s: %w", fl.mix, err)
 		}
 		w.Mix = m
 	}
@@ -348,9 +352,31 @@ func benchWorkload(fs *pflag.FlagSet, fl benchFlags, base config.Workload) (conf
 		w.Duration = config.Duration{Duration: fl.duration}
 	}
 	if err := w.Validate(); err != nil {
-		return w, err
+		return w, flagProblems(fs, err)
 	}
 	return w, nil
+}
+
+// flagProblems rewrites the problems of workload fields that a flag set (the
+// flag named as the field: --mix for workload.mix) to name the flag the user
+// typed instead of the config field.
+func flagProblems(fs *pflag.FlagSet, err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		var fe *config.FieldError
+		if errors.As(e, &fe) {
+			name := strings.ReplaceAll(strings.TrimPrefix(fe.Field, "workload."), "_", "-")
+			if f := fs.Lookup(name); f != nil && fs.Changed(name) {
+				e = fmt.Errorf("--%s %s: %s", name, f.Value, strings.TrimPrefix(fe.Problem, f.Value.String()+": "))
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
 }
 
 // defaultRunID derives the run id from what every client of the run shares:

@@ -312,6 +312,35 @@ func TestBenchFlagErrors(t *testing.T) {
 	}
 }
 
+// TestBenchFlagErrorsNameTheFlag checks that a workload flag's bad value is
+// reported as the flag the user typed, not as the config field it sets.
+func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--mix", "get=50"}, []string{"--mix get=50: get+put_if_absent+put+multi_put = 50, must be 100"}},
+		{[]string{"--mix", "get=50,del=50"}, []string{`--mix get=50,del=50: unknown operation "del"`}},
+		{[]string{"--mix", "get=x"}, []string{`--mix get=x: get="x": percent must be`}},
+		{[]string{"--threads", "0", "--mix", "get=100"}, []string{"--threads 0: must be between 1 and 10000"}},
+		{[]string{"--pipeline", "0", "--mix", "put=90"}, []string{"--pipeline 0: must be between", "--mix put=90: get+put_if_absent+put+multi_put = 90"}},
+	} {
+		_, err := runDHT(context.Background(), append([]string{"bench"}, tc.args...)...)
+		if err == nil {
+			t.Errorf("dht bench %v succeeded", tc.args)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("dht bench %v: %v\nwant it to say %q", tc.args, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "workload.") {
+			t.Errorf("dht bench %v: %v\nnames a config field, not the flag", tc.args, err)
+		}
+	}
+}
+
 func TestDefaultRunIDIsShared(t *testing.T) {
 	w := config.Default().Workload
 	a := defaultRunID("config:x", bench.Setup{BarrierCount: 3, KeyPrefix: "key:", Workload: w}, nil)
@@ -344,4 +373,15 @@ func TestBenchCompare(t *testing.T) {
 		t.Errorf("comparison:\n%s", out)
 	}
 	checkPNG(t, filepath.Join(charts, "sweep-throughput.png"))
+}
+
+func TestBenchHelpSaysWhereLocalNodesRun(t *testing.T) {
+	out, err := runDHT(context.Background(), "bench", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := strings.Join(strings.Fields(out), " ")
+	if strings.Contains(flat, "inside this process") || !strings.Contains(flat, "With --local the cluster runs on this machine, one dht serve process per node") {
+		t.Errorf("dht bench --help does not say that --local runs a dht serve process per node:\n%s", out)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -29,6 +30,9 @@ a node dies. Ctrl-C stops them all cleanly.`,
 			if err != nil {
 				return err
 			}
+			if nodes < 1 {
+				return fmt.Errorf("--nodes %d: a cluster needs at least one node", nodes)
+			}
 			cfg, err := config.Local(nodes, basePort)
 			if err != nil {
 				return err
@@ -45,7 +49,7 @@ a node dies. Ctrl-C stops them all cleanly.`,
 				return err
 			}
 			if err := c.WaitReady(cmd.Context()); err != nil {
-				return fmt.Errorf("%w (%v)", err, c.Close())
+				return errors.Join(err, c.Close())
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "dht: %d-node cluster ready, each slot range on %d nodes\n", nodes, cfg.ReplicationDegree)

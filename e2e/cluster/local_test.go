@@ -3,14 +3,21 @@ package cluster_test
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tidwall/redcon"
 )
 
 // TestLocalCommand runs `dht local` as a user would: it prints the nodes once the
@@ -99,6 +106,85 @@ func TestLocalCommand(t *testing.T) {
 			t.Errorf("node %s (pid %d) still runs after dht local exited", name, pids[name])
 		}
 	}
+}
+
+// TestLocalOnBusyPorts runs `dht local` where another cluster already answers on
+// its ports, all of them or only some: it must fail at once, name the busy port,
+// exit non-zero and leave no node process behind.
+func TestLocalOnBusyPorts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		busy int // index of the busy port among the three
+	}{{"same ports", 0}, {"overlapping ports", 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := freeBasePort(t, 3)
+			busyAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(base+tc.busy))
+			ln, err := net.Listen("tcp", busyAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The other cluster answers that it is healthy.
+			other := redcon.NewServer(busyAddr, func(conn redcon.Conn, cmd redcon.Command) {
+				switch strings.ToUpper(string(cmd.Args[0])) {
+				case "INFO":
+					conn.WriteBulkString("# Server\r\nprocess_id:1\r\n")
+				case "CLUSTER":
+					conn.WriteBulkString("cluster_state:ok\r\n")
+				default:
+					conn.WriteString("OK")
+				}
+			}, nil, nil)
+			go func() { _ = other.Serve(ln) }()
+			defer other.Close()
+
+			tmp := t.TempDir()
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary, "local", "--nodes", "3", "--base-port", strconv.Itoa(base))
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			start := time.Now()
+			err = cmd.Run()
+			took := time.Since(start)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() <= 0 {
+				t.Fatalf("dht local: %v, want a non-zero exit\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+			}
+			if took > 10*time.Second {
+				t.Errorf("dht local took %s to fail", took)
+			}
+			want := fmt.Sprintf("port %d is in use", base+tc.busy)
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+			}
+			if strings.Contains(stdout.String(), "ready") {
+				t.Errorf("dht local reported a ready cluster:\n%s", stdout.String())
+			}
+			if left := processesMentioning(t, tmp); len(left) > 0 {
+				t.Errorf("processes left behind: %v", left)
+			}
+		})
+	}
+}
+
+// processesMentioning returns the command lines of running processes that
+// mention s (the node processes of a local cluster name their config file).
+func processesMentioning(t *testing.T, s string) []string {
+	t.Helper()
+	files, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil || len(files) == 0 {
+		t.Log("no /proc: not checking for processes left behind")
+		return nil
+	}
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil && strings.Contains(string(b), s) {
+			out = append(out, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
 }
 
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {

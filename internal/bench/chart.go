@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,12 +13,20 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// Chart size.
+// Chart size, and the blank margins around a chart and inside its plot area.
 const (
 	chartWidth  = 10 * vg.Inch
 	chartHeight = 5.5 * vg.Inch
+	// chartMargin is the blank border of the image around the chart.
+	chartMargin = 3 * vg.Millimeter
+	// titlePadding separates the title from the plot below it.
+	titlePadding = 2 * vg.Millimeter
+	// legendPadding separates the legend from the plot area's borders.
+	legendPadding = 2 * vg.Millimeter
 )
 
 // Labeled is a run's results with the label charts give it (e.g. "dht" or "redis").
@@ -67,7 +76,7 @@ func saveCharts(dir string, charts map[string]func() (*plot.Plot, error)) error 
 			continue
 		}
 		if err == nil {
-			err = p.Save(chartWidth, chartHeight, filepath.Join(dir, name))
+			err = savePNG(p, filepath.Join(dir, name))
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("chart %s: %w", name, err))
@@ -76,9 +85,33 @@ func saveCharts(dir string, charts map[string]func() (*plot.Plot, error)) error 
 	return errors.Join(errs...)
 }
 
+// savePNG draws p with a blank margin around it, and its legend kept off the
+// plot area's borders, into a PNG file at path.
+func savePNG(p *plot.Plot, path string) error {
+	p.Legend.XOffs, p.Legend.YOffs = -legendPadding, -legendPadding
+	if p.Legend.Left {
+		p.Legend.XOffs = legendPadding
+	}
+	if !p.Legend.Top {
+		p.Legend.YOffs = legendPadding
+	}
+	img := vgimg.PngCanvas{Canvas: vgimg.New(chartWidth, chartHeight)}
+	p.Draw(draw.Crop(draw.New(img), chartMargin, -chartMargin, chartMargin, -chartMargin))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := img.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
+	p.Title.Padding = titlePadding
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
 	p.Legend.Top = true
@@ -164,7 +197,7 @@ func ThroughputChart(res *Results) (*plot.Plot, error) {
 	p := newPlot("Throughput over time, run "+res.RunID, "time since the barrier (s)", "requests / s")
 	style := 0
 	for _, st := range res.Steps {
-		label := "all clients, ok"
+		label := whose(res, st) + ", ok"
 		if res.Sweep != nil {
 			label = fmt.Sprintf("%s=%d, ok", res.Sweep.Param, st.Value)
 		}
@@ -192,14 +225,45 @@ func ThroughputChart(res *Results) (*plot.Plot, error) {
 	return p, nil
 }
 
+// whose says whose requests a step's totals count: all clients of the run, or
+// only those of this process when the run had clients on other hosts too.
+func whose(res *Results, st StepResult) string {
+	s := res.Setup
+	switch {
+	case s.Clients >= s.BarrierCount:
+		return "all clients"
+	case len(st.Clients) == 1:
+		return fmt.Sprintf("client %d of the run's %d", st.Clients[0].Client, s.BarrierCount)
+	default:
+		return fmt.Sprintf("%d of the run's %d clients", s.Clients, s.BarrierCount)
+	}
+}
+
 // seriesXY draws a time series as steps: each sample is a horizontal segment
-// over its interval.
+// over its interval. A last interval shorter than half the first (the few
+// requests of the last threads to finish) is drawn together with the one before
+// it, as their rate over both: drawn on its own, a stub of a tenth of a second
+// would show as a cliff.
 func seriesXY(series []Sample, y func(Sample) float64) plotter.XYs {
+	if n := len(series); n > 1 && series[n-1].Seconds < series[0].Seconds/2 {
+		last, prev := series[n-1], series[n-2]
+		prev.T = last.T
+		prev.Seconds += last.Seconds
+		prev.Ops += last.Ops
+		prev.Failed += last.Failed
+		prev.LatencyUS += last.LatencyUS
+		prev.finish()
+		series = append(slices.Clip(series[:n-2]), prev)
+	}
 	xys := make(plotter.XYs, 0, 2*len(series))
+	end := 0.0
 	for _, s := range series {
 		if s.Seconds > 0 {
+			// Merged intervals of several clients may overlap a little: each
+			// starts where the one drawn before it ended.
 			v := y(s)
-			xys = append(xys, plotter.XY{X: s.T - s.Seconds, Y: v}, plotter.XY{X: s.T, Y: v})
+			xys = append(xys, plotter.XY{X: max(s.T-s.Seconds, end), Y: v}, plotter.XY{X: s.T, Y: v})
+			end = s.T
 		}
 	}
 	return xys
@@ -264,6 +328,9 @@ func LatencyChart(res *Results) (*plot.Plot, error) {
 	if res.Sweep != nil {
 		title += fmt.Sprintf(" (%s=%d)", res.Sweep.Param, st.Value)
 	}
+	if w := whose(res, st); w != "all clients" {
+		title += ", " + w
+	}
 	p := newPlot(title, "percentile", "latency (ms, log scale)")
 	p.X.Tick.Marker = plot.TickerFunc(ninesTicks)
 	logY(p)
@@ -283,9 +350,11 @@ func LatencyChart(res *Results) (*plot.Plot, error) {
 	if i == 0 {
 		return nil, errNoData
 	}
+	// The curve rises to the right, so the bottom right corner is free for the
+	// legend and the y axis can end just above the slowest request.
 	p.X.Min = 0
-	p.Legend.Left = true
-	headroom(p)
+	p.Y.Max *= 1.2
+	p.Legend.Top = false
 	return p, nil
 }
 

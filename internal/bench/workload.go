@@ -68,19 +68,19 @@ func ParseMix(s string) (config.Mix, error) {
 		}
 		name, val, ok := strings.Cut(part, "=")
 		if !ok {
-			return config.Mix{}, fmt.Errorf("mix %q: %q is not op=percent", s, part)
+			return config.Mix{}, fmt.Errorf("%q is not op=percent", part)
 		}
 		op, err := ParseOp(name)
 		if err != nil {
-			return config.Mix{}, fmt.Errorf("mix %q: %w", s, err)
+			return config.Mix{}, err
 		}
 		if seen[op] {
-			return config.Mix{}, fmt.Errorf("mix %q: %s given twice", s, op)
+			return config.Mix{}, fmt.Errorf("%s given twice", op)
 		}
 		seen[op] = true
 		p, err := strconv.Atoi(strings.TrimSpace(val))
 		if err != nil || p < 0 || p > 100 {
-			return config.Mix{}, fmt.Errorf("mix %q: %s=%q: percent must be an integer from 0 to 100", s, op, val)
+			return config.Mix{}, fmt.Errorf("%s=%q: percent must be an integer from 0 to 100", op, val)
 		}
 		*mixField(&m, op) = p
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -213,7 +214,9 @@ func Load(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	c, err := Parse(data)
-	if err != nil {
+	if n := len(flatten(err)); n > 1 {
+		return Config{}, fmt.Errorf("config %s: %d problems:\n%w", path, n, err)
+	} else if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
@@ -229,12 +232,46 @@ func Parse(data []byte) (Config, error) {
 		return parseProperties(data)
 	}
 	c := Default()
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return Config{}, describeJSONError(data, err)
+	decoding := decodeFields(data, reflect.ValueOf(&c).Elem(), "")
+	return c, problems(decoding, c.Validate())
+}
+
+// problems joins the problems met decoding a config and those Validate found in
+// it, all of them, leaving out what Validate says about a field that could not be
+// decoded (it has its default value).
+func problems(decoding []error, validation error) error {
+	bad := map[string]bool{}
+	for _, err := range decoding {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			bad[fe.Field] = true
+		}
 	}
-	return c, c.Validate()
+	errs := decoding
+	for _, err := range flatten(validation) {
+		var fe *FieldError
+		if errors.As(err, &fe) && bad[fe.Field] {
+			continue
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// flatten lists the errors that err joins, recursively.
+func flatten(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
+		}
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
 }
 
 func describeJSONError(data []byte, err error) error {
@@ -245,19 +282,16 @@ func describeJSONError(data []byte, err error) error {
 	}
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &typ) {
-		return fmt.Errorf("field %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
-	}
-	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return fmt.Errorf("unknown field %s: not a dht config field (the fields are in examples/cluster.json)", field)
+		return fmt.Errorf("expected a JSON object, got JSON %s", typ.Value)
 	}
 	return fmt.Errorf("invalid config: %w", err)
 }
 
-// Validate checks every field and reports all problems at once.
+// Validate checks every field and reports all problems at once, each a *FieldError.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("field %s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, badField(field, format, args...))
 	}
 	if len(c.Nodes) == 0 {
 		bad("nodes", "at least one node is required")
@@ -335,11 +369,12 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Validate checks a workload on its own (dht bench validates flag overrides with it).
+// Validate checks a workload on its own (dht bench validates flag overrides with
+// it); each problem is a *FieldError.
 func (w Workload) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("field workload.%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, badField("workload."+field, format, args...))
 	}
 	if w.KeyMax <= w.KeyMin {
 		bad("key_max", "%d: must be greater than key_min (%d)", w.KeyMax, w.KeyMin)

@@ -87,8 +87,8 @@ func TestParseErrors(t *testing.T) {
 		{"syntax error names the line", "{\n\"nodes\": [\n  {\"id\": \"n1\",, }\n]}", []string{"line 3", "invalid JSON"}},
 		{"truncated", `{"nodes": [`, []string{"line 1", "invalid JSON"}},
 		{"not an object", `[1, 2]`, []string{"expected"}},
-		{"wrong type names the field", threeNodes + `, "buckets": "many"}`, []string{`field "buckets"`, "expected int", "got JSON string"}},
-		{"nested wrong type", threeNodes + `, "limits": {"max_args": true}}`, []string{"max_args", "expected int"}},
+		{"wrong type names the field", threeNodes + `, "buckets": "many"}`, []string{"field buckets: expected int, got JSON string"}},
+		{"nested wrong type", threeNodes + `, "limits": {"max_args": true}}`, []string{"field limits.max_args: expected int, got JSON bool"}},
 		{"unknown field", threeNodes + `, "bukets": 3}`, []string{`unknown field "bukets"`}},
 		{"bad duration string", threeNodes + `, "timeouts": {"probe": "soon"}}`, []string{`bad duration "soon"`}},
 		{"bad duration type", threeNodes + `, "timeouts": {"probe": [1]}}`, []string{"duration must be a string"}},
@@ -107,6 +107,54 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseReportsEveryMistake parses a file with several mistakes of every kind:
+// each is reported, with the path of its field, in one error.
+func TestParseReportsEveryMistake(t *testing.T) {
+	in := `{
+	"nodes": [
+		{"id": "n1", "adr": "127.0.0.1:7001"},
+		{"id": "n2", "addr": "127.0.0.1:7002", "admin": ":9002"}
+	],
+	"bukets": 3,
+	"routing": "moved",
+	"limits": {"max_clients": "many"},
+	"timeouts": {"probe": "250", "peer_dial": "1s", "barier": "60s"},
+	"workload": {"threads": 0, "mix": {"get": 50, "del": 50}}
+}`
+	_, err := Parse([]byte(in))
+	if err == nil {
+		t.Fatal("Parse succeeded")
+	}
+	want := []string{
+		`field nodes[0].adr: unknown field "adr"`,
+		`field nodes[0].addr: must not be empty`,
+		`field nodes[1].admin: unknown field "admin"`,
+		`field bukets: unknown field "bukets"`,
+		`field limits.max_clients: expected int, got JSON string`,
+		`field timeouts.probe: bad duration "250"`,
+		`field timeouts.barier: unknown field "barier"`,
+		`field workload.threads: 0: must be between 1 and 10000`,
+		`field workload.mix.del: unknown field "del"`,
+		// get replaces the default's 60; put_if_absent keeps the default's 40.
+		`field workload.mix: get+put_if_absent+put+multi_put = 90, must be 100`,
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not report %q", w)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != len(want) {
+		t.Errorf("%d problems reported, want %d", n, len(want))
+	}
+	if t.Failed() {
+		t.Logf("error:\n%v", err)
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "nodes[0].adr" {
+		t.Errorf("first problem %v, want a *FieldError for nodes[0].adr", fe)
 	}
 }
 
@@ -353,7 +401,7 @@ func TestParsePropertiesErrors(t *testing.T) {
 		{"no ips", `{"node_ips": [], "server_port": 7001}`, "field nodes: at least one node is required"},
 		{"duplicate ips", `{"node_ips": ["h1", "h1"], "server_port": 7001}`, `field nodes[1].addr: "h1:7001" is also nodes[0].addr`},
 		{"unknown key lists known keys", `{"node_ips": ["h1"], "server_port": 7001, "num_client": 3}`, `unknown field "num_client"`},
-		{"wrong type", `{"node_ips": "h1", "server_port": 7001}`, `field "node_ips"`},
+		{"wrong type", `{"node_ips": "h1", "server_port": 7001}`, "field node_ips: expected []string, got JSON string"},
 		{"zero key range", `{"node_ips": ["h1"], "server_port": 7001, "key_range": 0}`, "field workload.key_max: 0"},
 		{"replication", `{"node_ips": ["h1"], "server_port": 7001, "replication_degree": 3}`, "field replication_degree: 3"},
 	}

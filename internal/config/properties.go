@@ -1,11 +1,10 @@
 package config
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
-	"sort"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -29,11 +28,8 @@ type properties struct {
 // in the order of node_ips; each host serves on server_port.
 func parseProperties(data []byte) (Config, error) {
 	var p properties
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return Config{}, fmt.Errorf("properties format (node_ips, server_port, ...): %w; known keys: %s",
-			describeJSONError(data, err), strings.Join(propertyKeys(), ", "))
+	if errs := decodeFields(data, reflect.ValueOf(&p).Elem(), ""); len(errs) > 0 {
+		return Config{}, fmt.Errorf("properties format (node_ips, server_port, ...):\n%w", errors.Join(errs...))
 	}
 	c := Default()
 	if p.ServerPort < 1 || p.ServerPort > 65535 {
@@ -70,16 +66,4 @@ func parseProperties(data []byte) (Config, error) {
 		w.ValueSize = *p.ValueSize
 	}
 	return c, c.Validate()
-}
-
-func propertyKeys() []string {
-	var keys []string
-	b, _ := json.Marshal(properties{})
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -48,6 +48,25 @@ func cmdCluster(s *Server, conn *session, args [][]byte) {
 			return
 		}
 		conn.WriteInt(s.store.SlotLen(slot))
+	case "HELP":
+		writeHelp(conn, "cluster", args,
+			"COUNTKEYSINSLOT <slot>",
+			"    Return the number of keys in <slot> (on this node).",
+			"INFO",
+			"    Return information about the cluster.",
+			"KEYSLOT <key>",
+			"    Return the hash slot for <key>.",
+			"MYID",
+			"    Return the node id.",
+			"NODES",
+			"    Return cluster configuration seen by node. Output format:",
+			"    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+			"SHARDS",
+			"    Return information about slot range mappings and the nodes associated with them.",
+			"SLOTS",
+			"    Return information about slots range mappings. Each range is made of:",
+			"    start, end, master IP address, port and id.",
+		)
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLUSTER HELP.", truncate(args[1], 128)))
 	}
@@ -334,6 +353,19 @@ func cmdCommand(s *Server, conn *session, args [][]byte) {
 		for name := range s.commands {
 			conn.WriteBulkString(name)
 		}
+	case "HELP":
+		writeHelp(conn, "command", args,
+			"(no subcommand)",
+			"    Return details about all commands.",
+			"COUNT",
+			"    Return the total number of commands in this server.",
+			"LIST",
+			"    Return a list of all commands in this server.",
+			"INFO <command-name> [<command-name> ...]",
+			"    Return details about the given commands.",
+			"DOCS [<command-name> ...]",
+			"    Return an empty array: this server has no command documentation.",
+		)
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try COMMAND HELP.", truncate(args[1], 128)))
 	}
@@ -390,6 +422,17 @@ func cmdClient(_ *Server, conn *session, args [][]byte) {
 		conn.WriteBulkString(st.name)
 	case "ID":
 		conn.WriteInt64(st.id)
+	case "HELP":
+		writeHelp(conn, "client", args,
+			"GETNAME",
+			"    Return the name of the current connection.",
+			"ID",
+			"    Return the ID of the current connection.",
+			"SETINFO <option> <value>",
+			"    Accept client meta attributes (LIB-NAME, LIB-VER); they are not kept.",
+			"SETNAME <connection-name>",
+			"    Assign the name <connection-name> to the current connection.",
+		)
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(args[1], 128)))
 	}
@@ -428,9 +471,32 @@ func cmdConfig(s *Server, conn *session, args [][]byte) {
 		for _, v := range out {
 			conn.WriteBulkString(v)
 		}
+	case "HELP":
+		writeHelp(conn, "config", args,
+			"GET <pattern>",
+			"    Return parameters matching the glob-like <pattern> and their values",
+			"    (a read-only subset: dht is configured by its config file).",
+		)
 	case "SET", "RESETSTAT", "REWRITE":
 		conn.WriteError("ERR CONFIG " + strings.ToUpper(string(args[1])) + " is not supported: dht is configured by its config file")
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CONFIG HELP.", truncate(args[1], 128)))
 	}
+}
+
+// writeHelp answers "<command> HELP" as Redis 7 does: an array of status lines, a
+// heading, then each subcommand with its description indented under it, then HELP
+// itself. HELP takes no arguments.
+func writeHelp(conn *session, command string, args [][]byte, lines ...string) {
+	if len(args) != 2 {
+		conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s|help' command", command))
+		return
+	}
+	conn.WriteArray(len(lines) + 3)
+	conn.WriteString(strings.ToUpper(command) + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+	for _, l := range lines {
+		conn.WriteString(l)
+	}
+	conn.WriteString("HELP")
+	conn.WriteString("    Print this help.")
 }
