@@ -2,6 +2,7 @@ package replica
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -251,6 +252,13 @@ func (g *group) release(why string) {
 	}
 	g.held, g.released = false, true
 	g.log.Info("replica takes part in elections", "why", why, "applied", g.applied)
+	if g.preferred == g.self && g.empty() {
+		// A new group: its preferred leader stands at once, so that the group rarely
+		// needs to hand the lead over right after it starts.
+		if err := g.rn.Campaign(); err != nil {
+			g.log.Debug("campaign", "err", err)
+		}
+	}
 }
 
 // empty reports whether the replica holds nothing a leader ever committed: a new
@@ -284,6 +292,9 @@ func (g *group) propose(props []*Proposal, now int64) {
 		}
 		data := encodeEntry(make([]byte, 0, size+16+12*len(batch)), g.self, g.proposeTime, batch)
 		if err := g.rn.Propose(data); err != nil {
+			if errors.Is(err, raft.ErrProposalDropped) {
+				err = ErrDropped
+			}
 			for _, p := range batch {
 				p.finish(nil, 0, fmt.Errorf("replica: group %d: %w", g.id, err))
 			}

@@ -53,6 +53,9 @@ var (
 	// ErrLost: the proposal was not committed and never will be (its leader lost its
 	// term before a majority had it). It is safe to retry.
 	ErrLost = errors.New("replica: proposal lost in a leader change")
+	// ErrDropped: the leader refused the proposal without putting it in the log (it
+	// is handing the lead over, or has too much uncommitted). It is safe to retry.
+	ErrDropped = errors.New("replica: proposal dropped by the leader")
 	// ErrNotMember: this node holds no replica of the group.
 	ErrNotMember = errors.New("replica: not a member of the group")
 )

@@ -180,7 +180,8 @@ func (s *Server) errUnknownOutcome(group int) string {
 // carried out, so that it may be routed again.
 func definite(err error) bool {
 	var nl *replica.NotLeaderError
-	return errors.As(err, &nl) || errors.Is(err, replica.ErrLost) || errors.Is(err, replica.ErrNotMember)
+	return errors.As(err, &nl) || errors.Is(err, replica.ErrLost) || errors.Is(err, replica.ErrDropped) ||
+		errors.Is(err, replica.ErrNotMember)
 }
 
 // replicateOne runs one keyed command whose group this node leads: a write is
