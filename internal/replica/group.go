@@ -76,6 +76,7 @@ type group struct {
 
 	readSeq uint64
 	issued  map[uint64][]*Read // read requests sent to Raft, by request context
+	queued  []*Read            // reads waiting for the read request in flight to finish
 	indexed []*Read            // confirmed, waiting for the apply to reach their index
 
 	lead  uint64
@@ -119,7 +120,7 @@ func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*gr
 		MaxSizePerMsg:             maxEntryBytes,
 		MaxCommittedSizePerReady:  64 << 20,
 		MaxUncommittedEntriesSize: 256 << 20,
-		MaxInflightMsgs:           256,
+		MaxInflightMsgs:           2,
 		CheckQuorum:               true,
 		PreVote:                   true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
@@ -306,7 +307,9 @@ func (g *group) propose(props []*Proposal, now int64) {
 	}
 }
 
-// read asks Raft for one read index that serves every read in reads.
+// read asks Raft for one read index that serves every read in reads. While one
+// request is in flight, reads queue for the next, so that under load one round of
+// heartbeats confirms many reads.
 func (g *group) read(reads []*Read) {
 	if len(reads) == 0 {
 		return
@@ -315,6 +318,10 @@ func (g *group) read(reads []*Read) {
 		for _, r := range reads {
 			r.finish(&NotLeaderError{Group: g.id, Leader: g.lead})
 		}
+		return
+	}
+	if len(g.issued) > 0 {
+		g.queued = append(g.queued, reads...)
 		return
 	}
 	g.readSeq++
@@ -355,6 +362,13 @@ func (g *group) process() []raftpb.Message {
 		}
 		g.rn.Advance(rd)
 	}
+	if len(g.issued) == 0 && len(g.queued) > 0 {
+		reads := g.queued
+		g.queued = nil
+		g.read(reads)
+		out = append(out, g.process()...)
+		return out
+	}
 	g.releaseReads()
 	if g.held && g.catchup != 0 && g.applied >= g.catchup {
 		g.release(fmt.Sprintf("caught up with the leader's commit index %d", g.catchup))
@@ -380,6 +394,10 @@ func (g *group) softState(ss raft.SoftState) {
 				}
 				delete(g.issued, seq)
 			}
+			for _, r := range g.queued {
+				r.finish(&NotLeaderError{Group: g.id, Leader: ss.Lead})
+			}
+			g.queued = nil
 		}
 		g.lead, g.state = ss.Lead, ss.RaftState
 	}
@@ -528,10 +546,10 @@ func (g *group) stop(err error) {
 		}
 		delete(g.issued, seq)
 	}
-	for _, r := range g.indexed {
+	for _, r := range append(g.indexed, g.queued...) {
 		r.finish(err)
 	}
-	g.indexed = nil
+	g.indexed, g.queued = nil, nil
 }
 
 // raftLogger passes the raft library's logs to slog: its chatter at debug level.

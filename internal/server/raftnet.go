@@ -1,25 +1,27 @@
 package server
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/tidwall/redcon"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/dhtkv/dht/internal/cluster"
-	"github.com/dhtkv/dht/internal/peer"
 )
 
 // Raft messages travel between nodes as DHT.RAFT commands on a connection of their
 // own to each peer: DHT.RAFT <sender> <frame>..., one frame per message, a frame being
-// the group number (uvarint) followed by the marshalled message. One goroutine per
-// peer sends them: whatever the node's groups queued while the previous request was
-// on the wire goes out in the next, so messages are batched across groups under load
-// and sent at once when idle.
+// the group number (uvarint) followed by the marshalled message. The connection is
+// one-way: the peer answers nothing (Raft needs no acknowledgement of a message; its
+// own messages say what arrived), so a batch costs one write here and one read there.
+// One goroutine per peer sends them: whatever the node's groups queued while the
+// previous batch was being written goes out in the next, so messages are batched
+// across groups under load and sent at once when idle.
 
 const (
 	// maxRaftQueue bounds the messages waiting for one peer; past it new ones are
@@ -39,16 +41,15 @@ type raftFrame struct {
 type raftLink struct {
 	s    *Server
 	to   *cluster.Member
-	pool *peer.Pool
 	kick chan struct{}
+	conn net.Conn // owned by run; nil until dialled, and after a failure
 
 	mu    sync.Mutex
 	queue []raftFrame
 }
 
 func newRaftLink(s *Server, to *cluster.Member) *raftLink {
-	return &raftLink{s: s, to: to, kick: make(chan struct{}, 1),
-		pool: peer.NewPool(to.Addr, peer.Options{Conns: 1, DialTimeout: s.cfg.Timeouts.PeerDial.Duration})}
+	return &raftLink{s: s, to: to, kick: make(chan struct{}, 1)}
 }
 
 // Send queues a group's messages for their peers; it never blocks.
@@ -79,7 +80,11 @@ func (s *Server) Send(group int, msgs []raftpb.Message) {
 
 // run sends queued messages until the server stops.
 func (l *raftLink) run() {
-	defer l.pool.Close()
+	defer func() {
+		if l.conn != nil {
+			_ = l.conn.Close()
+		}
+	}()
 	var req []byte
 	for {
 		select {
@@ -137,14 +142,11 @@ func (l *raftLink) encode(req []byte, batch []raftFrame) ([]byte, int) {
 	return req, n
 }
 
-// deliver sends one request and reports the outcome to the groups.
+// deliver writes one request, dialling first if need be, and reports the outcome to
+// the groups. A write that does not finish within the peer request timeout (a
+// paused peer) fails, and the connection is dropped.
 func (l *raftLink) deliver(req []byte, frames []raftFrame) {
-	ctx, cancel := context.WithTimeout(l.s.replCtx, l.s.cfg.Timeouts.PeerRequest.Duration)
-	reply, err := l.pool.Do(ctx, req)
-	cancel()
-	if err == nil && (len(reply) == 0 || reply[0] != '+') {
-		err = fmt.Errorf("peer answered %q", truncate(reply, 200))
-	}
+	err := l.write(req)
 	if err != nil {
 		if l.s.replCtx.Err() == nil {
 			l.s.log.Debug("raft messages not delivered", "peer", l.to.Name, "messages", len(frames), "err", err)
@@ -162,6 +164,26 @@ func (l *raftLink) deliver(req []byte, frames []raftFrame) {
 	}
 }
 
+func (l *raftLink) write(req []byte) error {
+	if l.conn == nil {
+		d := net.Dialer{Timeout: l.s.cfg.Timeouts.PeerDial.Duration, KeepAlive: clientKeepAlive}
+		c, err := d.DialContext(l.s.replCtx, "tcp", l.to.Addr)
+		if err != nil {
+			return fmt.Errorf("dial: %w", err)
+		}
+		l.conn = c
+	}
+	if err := l.conn.SetWriteDeadline(time.Now().Add(l.s.cfg.Timeouts.PeerRequest.Duration)); err != nil {
+		return err
+	}
+	if _, err := l.conn.Write(req); err != nil {
+		_ = l.conn.Close()
+		l.conn = nil
+		return err
+	}
+	return nil
+}
+
 // failed tells the groups that their messages did not reach the peer.
 func (l *raftLink) failed(frames []raftFrame) {
 	seen := map[int]bool{}
@@ -177,26 +199,32 @@ func (l *raftLink) failed(frames []raftFrame) {
 }
 
 // cmdRaft takes Raft messages from a peer and hands them to the groups. It runs on
-// the event loop and never blocks: a group too far behind drops them.
+// the event loop and never blocks: a group too far behind drops them. It answers
+// nothing, unless the request is not one a peer would send; then it answers an
+// error and closes the connection.
 func cmdRaft(s *Server, conn *session, args [][]byte) {
+	refuse := func(msg string) {
+		conn.WriteError(msg)
+		conn.Close()
+	}
 	if s.repl == nil {
-		conn.WriteError("ERR this node does not replicate (replication_degree is 1)")
+		refuse("ERR this node does not replicate (replication_degree is 1)")
 		return
 	}
 	if _, ok := s.slots.Member(string(args[1])); !ok {
-		conn.WriteError(fmt.Sprintf("ERR DHT.RAFT from %q, which is not a node of this cluster", truncate(args[1], 64)))
+		refuse(fmt.Sprintf("ERR DHT.RAFT from %q, which is not a node of this cluster", truncate(args[1], 64)))
 		return
 	}
 	var byGroup map[int][]raftpb.Message
 	for _, f := range args[2:] {
 		g, k := binary.Uvarint(f)
 		if k <= 0 || g >= uint64(len(s.slots.Members())) {
-			conn.WriteError("ERR DHT.RAFT: malformed frame")
+			refuse("ERR DHT.RAFT: malformed frame")
 			return
 		}
 		var m raftpb.Message
 		if err := m.Unmarshal(f[k:]); err != nil {
-			conn.WriteError(fmt.Sprintf("ERR DHT.RAFT: %v", err))
+			refuse(fmt.Sprintf("ERR DHT.RAFT: %v", err))
 			return
 		}
 		if byGroup == nil {
@@ -207,5 +235,4 @@ func cmdRaft(s *Server, conn *session, args [][]byte) {
 	for g, msgs := range byGroup {
 		s.repl.Deliver(g, msgs)
 	}
-	conn.WriteString("OK")
 }
