@@ -53,7 +53,7 @@ func run(m *testing.M) int {
 }
 
 // freeAddrs returns n loopback addresses whose ports were free a moment ago.
-func freeAddrs(t *testing.T, n int) []string {
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	var addrs []string
 	var lns []net.Listener
@@ -101,7 +101,7 @@ func freeBasePort(t *testing.T, n int) int {
 }
 
 // testConfig is an n-node loopback config with fast probes, written to a file.
-func testConfig(t *testing.T, n int, edit func(*config.Config)) (config.Config, string) {
+func testConfig(t testing.TB, n int, edit func(*config.Config)) (config.Config, string) {
 	t.Helper()
 	cfg := config.Default()
 	for i, a := range freeAddrs(t, n) {
@@ -118,7 +118,7 @@ func testConfig(t *testing.T, n int, edit func(*config.Config)) (config.Config, 
 	return cfg, writeConfig(t, cfg)
 }
 
-func writeConfig(t *testing.T, cfg config.Config) string {
+func writeConfig(t testing.TB, cfg config.Config) string {
 	t.Helper()
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
@@ -159,7 +159,7 @@ type proc struct {
 }
 
 // startNode runs `dht serve` for one node; the test's cleanup kills it.
-func startNode(t *testing.T, cfgPath string, cfg config.Config, name string, extra ...string) *proc {
+func startNode(t testing.TB, cfgPath string, cfg config.Config, name string, extra ...string) *proc {
 	t.Helper()
 	n, err := cfg.Node(name)
 	if err != nil {
@@ -220,7 +220,7 @@ func startCluster(t *testing.T, n int, edit func(*config.Config)) (config.Config
 }
 
 // waitState waits until the node at addr reports cluster_state:want.
-func waitState(t *testing.T, addr, want string, within time.Duration) {
+func waitState(t testing.TB, addr, want string, within time.Duration) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()

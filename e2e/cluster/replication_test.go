@@ -69,7 +69,7 @@ func waitLeader(t *testing.T, addrs []string, g int, within time.Duration, not .
 
 // waitCaughtUp waits until the node at addr takes part in the elections of all its
 // groups (a restarted node holds back until it has caught up).
-func waitCaughtUp(t *testing.T, addr string, within time.Duration) {
+func waitCaughtUp(t testing.TB, addr string, within time.Duration) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
