@@ -94,35 +94,53 @@ func TestSlowlorisBulkIsBounded(t *testing.T) {
 	}
 }
 
+// replicationDegrees runs a test on a 3-node cluster without replication and with
+// every range on all three nodes.
+func replicationDegrees(t *testing.T, test func(t *testing.T, cfg config.Config)) {
+	for _, r := range []int{1, 3} {
+		t.Run(fmt.Sprint("R=", r), func(t *testing.T) {
+			cfg, _ := startCluster(t, 3, func(c *config.Config) { c.ReplicationDegree = r })
+			test(t, cfg)
+		})
+	}
+}
+
 func TestRedisCLI(t *testing.T) {
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		t.Skip("redis-cli is not installed (apt-get install redis-tools)")
 	}
-	cfg, _ := startCluster(t, 3, nil)
-	_, port, _ := net.SplitHostPort(cfg.Nodes[0].Addr)
-	run := func(args ...string) string {
-		out, err := exec.Command(cli, append([]string{"-c", "-p", port}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+	replicationDegrees(t, func(t *testing.T, cfg config.Config) {
+		_, port, _ := net.SplitHostPort(cfg.Nodes[0].Addr)
+		run := func(args ...string) string {
+			out, err := exec.Command(cli, append([]string{"-c", "-p", port}, args...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+			}
+			return strings.TrimSpace(string(out))
 		}
-		return strings.TrimSpace(string(out))
-	}
-	for i := range 20 {
-		k := fmt.Sprintf("cli:%d", i)
-		if got := run("set", k, "v"+k); got != "OK" {
-			t.Fatalf("redis-cli set %s: %q", k, got)
+		for i := range 20 {
+			k := fmt.Sprintf("cli:%d", i)
+			if got := run("set", k, "v"+k); got != "OK" {
+				t.Fatalf("redis-cli set %s: %q", k, got)
+			}
+			if got := run("get", k); got != "v"+k {
+				t.Fatalf("redis-cli get %s: %q", k, got)
+			}
 		}
-		if got := run("get", k); got != "v"+k {
-			t.Fatalf("redis-cli get %s: %q", k, got)
+		if got := run("cluster", "keyslot", "{user1000}.following"); got != run("cluster", "keyslot", "{user1000}.followers") {
+			t.Fatal("hash tags: {user1000}.following and .followers differ")
 		}
-	}
-	if got := run("cluster", "keyslot", "{user1000}.following"); got != run("cluster", "keyslot", "{user1000}.followers") {
-		t.Fatal("hash tags: {user1000}.following and .followers differ")
-	}
-	if got := run("dbsize"); got != "20" {
-		t.Fatalf("redis-cli dbsize: %q", got)
-	}
+		if got := run("dbsize"); got != "20" {
+			t.Fatalf("redis-cli dbsize: %q", got)
+		}
+		check := run("--cluster", "check", cfg.Nodes[0].Addr)
+		for _, want := range []string{"[OK] All nodes agree about slots configuration.", "[OK] All 16384 slots covered."} {
+			if !strings.Contains(check, want) {
+				t.Fatalf("redis-cli --cluster check does not say %q:\n%s", want, check)
+			}
+		}
+	})
 }
 
 func TestRedisBenchmarkCluster(t *testing.T) {
@@ -130,21 +148,24 @@ func TestRedisBenchmarkCluster(t *testing.T) {
 	if err != nil {
 		t.Skip("redis-benchmark is not installed (apt-get install redis-tools)")
 	}
-	cfg, _ := startCluster(t, 3, nil)
-	_, port, _ := net.SplitHostPort(cfg.Nodes[0].Addr)
-	out, err := exec.Command(rb, "--cluster", "-p", port, "-c", "10", "-n", "3000", "-r", "1000", "-t", "set,get", "--csv").CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-benchmark: %v\n%s", err, out)
-	}
-	text := string(out)
-	if strings.Contains(strings.ToLower(text), "error") {
-		t.Fatalf("redis-benchmark reported errors:\n%s", text)
-	}
-	for _, test := range []string{"SET", "GET"} {
-		if !regexp.MustCompile(`(?m)^"` + test + `","[0-9.]+"`).MatchString(text) {
-			t.Fatalf("no %s result in redis-benchmark's output:\n%s", test, text)
+	replicationDegrees(t, func(t *testing.T, cfg config.Config) {
+		_, port, _ := net.SplitHostPort(cfg.Nodes[0].Addr)
+		for _, pipeline := range []string{"1", "16"} {
+			out, err := exec.Command(rb, "--cluster", "-p", port, "-c", "10", "-n", "3000", "-r", "1000", "-P", pipeline, "-t", "set,get", "--csv").CombinedOutput()
+			if err != nil {
+				t.Fatalf("redis-benchmark -P %s: %v\n%s", pipeline, err, out)
+			}
+			text := string(out)
+			if strings.Contains(strings.ToLower(text), "error") {
+				t.Fatalf("redis-benchmark -P %s reported errors:\n%s", pipeline, text)
+			}
+			for _, test := range []string{"SET", "GET"} {
+				if !regexp.MustCompile(`(?m)^"` + test + `","[0-9.]+"`).MatchString(text) {
+					t.Fatalf("no %s result in redis-benchmark -P %s's output:\n%s", test, pipeline, text)
+				}
+			}
 		}
-	}
+	})
 }
 
 // TestPipelinedRepliesAreNotHoardedInMemory: a client that pipelines many reads of a

@@ -287,3 +287,56 @@ func TestReplicatedHealthyLinearizable(t *testing.T) {
 	}
 	checkHistory(t, h, addrsOf(cfg))
 }
+
+// TestReplicatedWait checks WAIT on the leader of a key's group: both followers hold
+// the write on a healthy cluster, and with one paused WAIT waits out its timeout and
+// counts the one that does.
+func TestReplicatedWait(t *testing.T) {
+	cfg, procs := startCluster(t, 3, replicated)
+	// The lead settles on the preferred leader, n1 for group 0.
+	leader := waitLeader(t, addrsOf(cfg), 0, 10*time.Second)
+	for deadline := time.Now().Add(10 * time.Second); leader != "n1" && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		leader = waitLeader(t, addrsOf(cfg), 0, 10*time.Second)
+	}
+	n, _ := cfg.Node(leader)
+	c := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1, PoolSize: 1, ReadTimeout: 10 * time.Second})
+	defer c.Close()
+	ctx := context.Background()
+	key := lincheck.SpreadKeys("wait:", 3)[0]
+	if got, err := c.Wait(ctx, 2, time.Second).Result(); err != nil || got != 2 {
+		t.Fatalf("WAIT before any write: %d, %v; want 2", got, err)
+	}
+	if err := c.Set(ctx, key, "v1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Wait(ctx, 2, 2*time.Second).Result(); err != nil || got != 2 {
+		t.Fatalf("WAIT 2 on a healthy cluster: %d, %v; want 2", got, err)
+	}
+	var paused *proc
+	for _, p := range procs {
+		if p.name != leader {
+			paused = p
+			break
+		}
+	}
+	if err := paused.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = paused.cmd.Process.Signal(syscall.SIGCONT) }()
+	if err := c.Set(ctx, key, "v2", 0).Err(); err != nil {
+		t.Fatalf("write with one follower paused: %v", err)
+	}
+	start := time.Now()
+	got, err := c.Wait(ctx, 2, 500*time.Millisecond).Result()
+	if err != nil || got != 1 {
+		info, _ := c.Info(ctx, "replication").Result()
+		t.Fatalf("WAIT 2 with %s paused: %d, %v; want 1\n%s", paused.name, got, err, info)
+	}
+	if took := time.Since(start); took < 450*time.Millisecond {
+		t.Fatalf("WAIT 2 500 with a follower paused answered after %s, before its timeout", took)
+	}
+	if _, err := c.Do(ctx, "WAIT", "x", "0").Result(); err == nil || err.Error() != "ERR value is not an integer or out of range" {
+		t.Fatalf("WAIT x 0: %v", err)
+	}
+}

@@ -44,8 +44,10 @@ type client struct {
 	id int64
 	// name is CLIENT SETNAME's; only the side that runs commands touches it.
 	name string
-	// lastGroup and lastIndex locate the connection's last replicated write (for
-	// WAIT); lastIndex is 0 before the first. Only the worker touches them.
+	// wrote is set once the connection wrote; lastGroup and lastIndex locate its last
+	// write in the log (for WAIT), lastIndex 0 when it was forwarded. Only the worker
+	// touches them.
+	wrote     bool
 	lastGroup int
 	lastIndex uint64
 
@@ -96,10 +98,11 @@ type session struct {
 	db *store.Store
 }
 
-// lastWrite records the log position of the connection's last write, for WAIT.
+// lastWrite records the log position of the connection's last write, for WAIT; index
+// 0 for a write this node forwarded, whose position it does not know.
 func (w *session) lastWrite(group int, index uint64) {
 	if w.c != nil {
-		w.c.lastGroup, w.c.lastIndex = group, index
+		w.c.wrote, w.c.lastGroup, w.c.lastIndex = true, group, index
 	}
 }
 

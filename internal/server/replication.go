@@ -390,6 +390,9 @@ func (s *Server) execRouted(conn *session, c *command, args [][]byte, raw []byte
 				extra = c.blocking(args)
 			}
 			s.forward(conn, owner, raw, extra)
+			if c.writes {
+				conn.lastWrite(group, 0)
+			}
 			return
 		case owner != nil && s.replicateOne(conn, c, args, group):
 			return
