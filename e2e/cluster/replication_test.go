@@ -88,14 +88,19 @@ func waitCaughtUp(t testing.TB, addr string, within time.Duration) {
 
 // workloadClients gives even clients a go-redis ClusterClient and odd ones a plain
 // client of one node, so both routing by the client and forwarding by the node are
-// exercised. Neither ever resends a command.
+// exercised; every other plain client sends READONLY, so that its reads are served by
+// whichever replica it talks to. None ever resends a command.
 func workloadClients(addrs []string) func(int) redis.UniversalClient {
 	return func(id int) redis.UniversalClient {
 		if id%2 == 0 {
 			return lincheck.NewClusterClient(addrs)
 		}
-		return redis.NewClient(&redis.Options{Addr: addrs[id/2%len(addrs)], MaxRetries: -1,
-			DialTimeout: time.Second, ReadTimeout: 6 * time.Second, WriteTimeout: 3 * time.Second})
+		opts := &redis.Options{Addr: addrs[id/2%len(addrs)], MaxRetries: -1,
+			DialTimeout: time.Second, ReadTimeout: 6 * time.Second, WriteTimeout: 3 * time.Second}
+		if id%4 == 3 {
+			opts.OnConnect = func(ctx context.Context, cn *redis.Conn) error { return cn.ReadOnly(ctx).Err() }
+		}
+		return redis.NewClient(opts)
 	}
 }
 
@@ -278,14 +283,61 @@ func TestReplicatedMajorityLoss(t *testing.T) {
 	}
 }
 
-// TestReplicatedHealthyLinearizable is the healthy-cluster workload at R = 3.
+// TestReplicatedHealthyLinearizable is the healthy-cluster workload at R = 3. It also
+// checks that a READONLY client's reads are served by the follower it talks to, not
+// forwarded to the leader.
 func TestReplicatedHealthyLinearizable(t *testing.T) {
 	cfg, _ := startCluster(t, 3, replicated)
+	follower := ""
+	for follower == "" {
+		l := waitLeader(t, addrsOf(cfg), 0, 10*time.Second)
+		for _, n := range cfg.Nodes {
+			if n.Name != l {
+				follower = n.Addr
+				break
+			}
+		}
+	}
+	key := lincheck.SpreadKeys("ro:", 3)[0]
+	ctx := context.Background()
+	rw := plainClient(t, follower)
+	if err := rw.Set(ctx, key, "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ro := redis.NewClient(&redis.Options{Addr: follower, MaxRetries: -1, PoolSize: 1,
+		OnConnect: func(ctx context.Context, cn *redis.Conn) error { return cn.ReadOnly(ctx).Err() }})
+	defer ro.Close()
+	before := forwarded(t, rw)
+	for range 20 {
+		if got, err := ro.Get(ctx, key).Result(); err != nil || got != "v" {
+			t.Fatalf("READONLY get on a follower: %q, %v", got, err)
+		}
+	}
+	if after := forwarded(t, rw); after != before {
+		t.Fatalf("READONLY reads on a follower were forwarded (%d forwards)", after-before)
+	}
+
 	h := <-runWorkload(t, addrsOf(cfg), 3*time.Second, faultSeed(t))
 	if st := h.Stats(); st.FailedReads+st.UnknownWrites > 0 {
 		t.Fatalf("operations failed on a healthy replicated cluster: %+v", st)
 	}
 	checkHistory(t, h, addrsOf(cfg))
+}
+
+// forwarded reads the node's count of forwarded commands from its metrics in INFO.
+func forwarded(t *testing.T, c *redis.Client) int {
+	t.Helper()
+	info, err := c.Info(context.Background(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`dht_forwarded_commands:(\d+)`).FindStringSubmatch(info)
+	if m == nil {
+		t.Fatalf("no dht_forwarded_commands in INFO stats:\n%s", info)
+	}
+	var n int
+	fmt.Sscan(m[1], &n)
+	return n
 }
 
 // TestReplicatedWait checks WAIT on the leader of a key's group: both followers hold

@@ -326,7 +326,10 @@ func (g *group) read(reads []*Read) {
 	}
 	g.readSeq++
 	g.issued[g.readSeq] = reads
-	g.rn.ReadIndex(binary.LittleEndian.AppendUint64(nil, g.readSeq))
+	// The leader tells requests apart by their context, followers' among them: it
+	// names this node too.
+	rctx := binary.LittleEndian.AppendUint64(make([]byte, 0, 16), g.readSeq)
+	g.rn.ReadIndex(binary.LittleEndian.AppendUint64(rctx, g.self))
 }
 
 // process handles everything Raft has ready: it stores entries, applies what is
@@ -353,6 +356,9 @@ func (g *group) process() []raftpb.Message {
 		out = append(out, rd.Messages...)
 		g.apply(rd.CommittedEntries)
 		for _, rs := range rd.ReadStates {
+			if len(rs.RequestCtx) != 16 {
+				continue
+			}
 			seq := binary.LittleEndian.Uint64(rs.RequestCtx)
 			for _, r := range g.issued[seq] {
 				r.index = rs.Index

@@ -325,3 +325,28 @@ func TestHostCutOffLeaderStopsServing(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHostFollowerReads checks that reads on every member at once, followers
+// included, complete, and that a follower's read sees a write the leader applied
+// before the read began.
+func TestHostFollowerReads(t *testing.T) {
+	c := newTestCluster(t, 3)
+	l := c.leader(0, 5*time.Second)
+	for i := range 20 {
+		c.write(0, fmt.Sprintf("k=%d", i))
+		var reads []*Read
+		for id := uint64(1); id <= 3; id++ {
+			reads = append(reads, c.nodes[id].h.ReadIndex(0))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for j, r := range reads {
+			if err := r.Wait(ctx); err != nil {
+				t.Fatalf("round %d: read on node %d (leader %d): %v", i, j+1, l, err)
+			}
+			if got, want := c.nodes[uint64(j+1)].sms[0].get("k"), fmt.Sprint(i); got != want {
+				t.Fatalf("round %d: node %d reads k = %q after its read index, want %q", i, j+1, got, want)
+			}
+		}
+		cancel()
+	}
+}

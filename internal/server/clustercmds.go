@@ -291,6 +291,7 @@ func cmdInfo(s *Server, conn *session, args [][]byte) {
 		{"Stats", []string{
 			fmt.Sprintf("total_connections_received:%d", s.connsTotal.Load()),
 			fmt.Sprintf("total_commands_processed:%d", s.commandsProcessed()),
+			fmt.Sprintf("dht_forwarded_commands:%d", int64(counterValue(s.metrics.forwarded))),
 		}},
 		{"Replication", s.replicationInfo()},
 		{"Cluster", []string{"cluster_enabled:1"}},

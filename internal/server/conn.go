@@ -44,6 +44,9 @@ type client struct {
 	id int64
 	// name is CLIENT SETNAME's; only the side that runs commands touches it.
 	name string
+	// readonly is set by READONLY: reads of a group this node replicates but does not
+	// lead are served here, still linearizable (through a read index).
+	readonly bool
 	// wrote is set once the connection wrote; lastGroup and lastIndex locate its last
 	// write in the log (for WAIT), lastIndex 0 when it was forwarded. Only the worker
 	// touches them.

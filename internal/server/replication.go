@@ -15,6 +15,7 @@ import (
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/keyspace"
 	"github.com/dhtkv/dht/internal/replica"
+	"github.com/dhtkv/dht/internal/store"
 )
 
 // With a replication degree above 1, each slot range is a Raft group (package
@@ -169,6 +170,41 @@ func (s *Server) heardGroups(peer, status string) {
 	}
 }
 
+// cmdReadonly serves READONLY and READWRITE: whether the connection may read from a
+// replica that does not lead the key's group.
+func cmdReadonly(_ *Server, conn *session, args [][]byte) {
+	if conn.c != nil {
+		conn.c.readonly = len(args[0]) == len("readonly")
+	}
+	conn.WriteString("OK")
+}
+
+// readsHere reports whether a read of group may be served by this node for conn: it
+// leads the group, or it replicates it and the connection sent READONLY.
+func (s *Server) readsHere(conn *session, group int) bool {
+	if l := s.leaderOf(group); l != nil && l.Name == s.self.Name {
+		return true
+	}
+	return conn.c != nil && conn.c.readonly && s.repl.Member(group)
+}
+
+// readDB is the table a read of group runs against: the store where this node leads
+// the group, else a view whose reads leave expired keys for the log to remove.
+func (s *Server) readDB(group int) *store.Store {
+	if l, _ := s.repl.Leader(group); l == cluster.RaftID(s.self.Index) {
+		return s.store
+	}
+	return s.keeping
+}
+
+// runRead runs a read command against group's table as readDB chooses it.
+func (s *Server) runRead(conn *session, c *command, args [][]byte, group int) {
+	db := conn.db
+	conn.db = s.readDB(group)
+	c.run(s, conn, args)
+	conn.db = db
+}
+
 // errUnknownOutcome is the reply to a write that was proposed but not seen committed
 // within the failover bound: it may still be applied.
 func (s *Server) errUnknownOutcome(group int) string {
@@ -198,7 +234,7 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 			conn.WriteError(fmt.Sprintf("%s: slot range %s: %v", errClusterDown, s.slots.Range(group), err))
 			return true
 		}
-		c.run(s, conn, args)
+		s.runRead(conn, c, args, group)
 		return true
 	}
 	start := time.Now()
@@ -227,9 +263,9 @@ func appendCommand(b []byte, args [][]byte) []byte {
 	return b
 }
 
-// localKind classifies a queued command for batching: a write or a read of a group
-// this node leads (with no error to report), or neither.
-func (s *Server) localKind(q *queued) (kind runKind, group int) {
+// localKind classifies a queued command for batching: a write of a group this node
+// leads, a read of one it may read here (with no error to report), or neither.
+func (s *Server) localKind(conn *session, q *queued) (kind runKind, group int) {
 	if q.violation != nil {
 		return notLocal, 0
 	}
@@ -242,13 +278,16 @@ func (s *Server) localKind(q *queued) (kind runKind, group int) {
 		return notLocal, 0
 	}
 	group = s.slots.Group(slot)
+	if !c.writes {
+		if s.readsHere(conn, group) {
+			return localRead, group
+		}
+		return notLocal, 0
+	}
 	if l := s.leaderOf(group); l == nil || l.Name != s.self.Name {
 		return notLocal, 0
 	}
-	if c.writes {
-		return localWrite, group
-	}
-	return localRead, group
+	return localWrite, group
 }
 
 // runKind says how a run of commands is replicated.
@@ -269,7 +308,7 @@ const maxRun = 1024
 // commands it carried out (0 when the first is not such a command). Commands whose
 // group's lead moved are routed again one by one.
 func (s *Server) runLocal(w *session, qs []queued) int {
-	kind, _ := s.localKind(&qs[0])
+	kind, _ := s.localKind(w, &qs[0])
 	if kind == notLocal {
 		return 0
 	}
@@ -277,7 +316,7 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 	groups := make([]int, 0, 4)
 	of := make([]int, 0, min(len(qs), maxRun))
 	for n < len(qs) && n < maxRun {
-		k, g := s.localKind(&qs[n])
+		k, g := s.localKind(w, &qs[n])
 		if k != kind {
 			break
 		}
@@ -305,7 +344,7 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 			c.calls.Inc()
 			switch {
 			case err == nil:
-				c.run(s, w, q.args)
+				s.runRead(w, c, q.args, of[i])
 			case definite(err):
 				s.execRouted(w, c, q.args, q.raw)
 			default:
@@ -383,6 +422,8 @@ func (s *Server) execRouted(conn *session, c *command, args [][]byte, raw []byte
 		switch {
 		case why != "":
 			conn.WriteError(why)
+			return
+		case !c.writes && s.readsHere(conn, group) && s.replicateOne(conn, c, args, group):
 			return
 		case owner != nil && owner.Name != s.self.Name:
 			var extra time.Duration

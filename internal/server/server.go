@@ -67,6 +67,7 @@ type Server struct {
 	// group's state machine (by group; nil where it is not a member), the leaders its
 	// peers report, and its Raft links (by node index; nil for itself).
 	repl      *replica.Host
+	keeping   *store.Store // the store, read without removing expired keys
 	shards    []*shard
 	view      *leaderView
 	raftLinks []*raftLink
@@ -232,6 +233,7 @@ func (s *Server) newReplication() error {
 		return err
 	}
 	s.repl = h
+	s.keeping = s.store.Keeping()
 	return nil
 }
 

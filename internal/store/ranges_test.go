@@ -70,3 +70,23 @@ func TestLoadRangeRefusesCorruptData(t *testing.T) {
 		}
 	}
 }
+
+func TestKeepingReadsLeaveExpiredKeys(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	s := New(Options{Now: func() time.Time { return now }})
+	s.Set([]byte("k"), []byte("v"), SetArgs{TTL: time.Second})
+	now = now.Add(2 * time.Second)
+	v := s.Keeping()
+	if _, ok := v.Get([]byte("k")); ok {
+		t.Fatal("an expired key reads as present through a keeping view")
+	}
+	if n := v.Exists([]byte("k")); n != 0 {
+		t.Fatalf("Exists = %d through a keeping view", n)
+	}
+	if _, exists, _ := v.TTL([]byte("k")); exists {
+		t.Fatal("TTL finds an expired key through a keeping view")
+	}
+	if got := s.SweepExpired(0); got != 1 {
+		t.Fatalf("the keeping view's reads removed the key: sweep removed %d, want 1", got)
+	}
+}

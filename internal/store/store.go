@@ -139,6 +139,8 @@ type paddedStripe struct {
 type Store struct {
 	stripes []paddedStripe
 	now     func() time.Time
+	// keep is set on views whose reads never remove expired keys (see Keeping).
+	keep bool
 }
 
 // New returns an empty Store configured by opts.
@@ -173,6 +175,14 @@ func (s *Store) Now() time.Time { return s.now() }
 // moments decide alike. The view shares s's table.
 func (s *Store) At(t time.Time) *Store {
 	return &Store{stripes: s.stripes, now: func() time.Time { return t }}
+}
+
+// Keeping returns a view of s whose reads treat expired keys as absent, as s's do,
+// but leave them in place. A replica that is not the leader reads through it: its
+// clock may run ahead of the leader's, and removing a key the leader still holds
+// live would make the replicas differ.
+func (s *Store) Keeping() *Store {
+	return &Store{stripes: s.stripes, now: s.now, keep: true}
 }
 
 // nowNanos returns the current time in Unix nanoseconds.
@@ -211,6 +221,9 @@ func (s *Store) Get(key []byte) (val []byte, ok bool) {
 // dropping their read lock, so it checks again: a writer may have replaced
 // the key in between.
 func (s *Store) expire(st *stripe, key []byte, now int64) {
+	if s.keep {
+		return
+	}
 	st.mu.Lock()
 	if e, ok := st.m[string(key)]; ok && e.expired(now) {
 		st.remove(string(key), e)
