@@ -14,6 +14,7 @@
 #   REPEAT     [3]      runs of each; every step reports the median run
 #   REDIS_PORT [8101]   first of the three Redis ports
 #   DHT_PORT   [17001]  first of the three dht ports
+#   DHT_R      [1]      dht's replication degree (Redis Cluster here has no replicas)
 # Needs redis-server and redis-cli (Debian: apt-get install redis-server redis-tools).
 # The Redis processes it starts are stopped on exit, whatever happens.
 set -euo pipefail
@@ -43,8 +44,8 @@ dhts=() rediss=()
 # Every repetition writes fresh keys (--key-prefix), as the clusters outlive runs.
 for r in $(seq "$repeat"); do
   common=(--sweep "$sweep" --mix "$mix" --requests "$requests" --threads "$threads" --key-prefix "key$r:" --quiet)
-  echo "== run $r/$repeat, dht: dht bench --local 3 ${common[*]}"
-  "$tmp/dht" bench --local 3 --base-port "$dport" "${common[@]}" --out "$out/dht-$r"
+  echo "== run $r/$repeat, dht: dht bench --local 3 --replication-degree ${DHT_R:-1} ${common[*]}"
+  "$tmp/dht" bench --local 3 --replication-degree "${DHT_R:-1}" --base-port "$dport" "${common[@]}" --out "$out/dht-$r"
   echo "== run $r/$repeat, redis: dht bench --target $target --clients 3 ${common[*]}"
   "$tmp/dht" bench --target "$target" --clients 3 "${common[@]}" --out "$out/redis-$r"
   dhts+=("$out/dht-$r") rediss+=("$out/redis-$r")

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# redis-benchmark --cluster against a 3-node dht cluster (`dht local`: one process
-# per node) and a real
-# 3-master Redis Cluster on this machine, loopback only: SET and GET on
-# key:{tag}:__rand_int__ (redis-benchmark's keys in cluster mode), 50 clients,
-# 33334 random keys, without pipelining (-P 1) and with -P 16. The contenders
-# take turns, REPEAT times, and every figure is the median of its runs.
+# redis-benchmark --cluster against a real 3-master Redis Cluster and two 3-node dht
+# clusters (`dht local`: one process per node), one with a single copy of each key
+# (R = 1, as the Redis Cluster) and one with every slot range replicated on all three
+# nodes through Raft (R = 3), on this machine, loopback only: SET and GET on
+# key:{tag}:__rand_int__ (redis-benchmark's keys in cluster mode), 50 clients, 33334
+# random keys, without pipelining (-P 1) and with -P 16. The contenders take turns,
+# REPEAT times, and every figure is the median of its runs. The table gives dht R = 1
+# against Redis, and R = 3 against R = 1.
 #
 # Usage: scripts/redis-benchmark-vs-redis.sh
 # Environment (defaults in brackets):
@@ -12,7 +14,7 @@
 #   REPEAT     [3]        runs of each contender
 #   PIPELINES  [1 16]     the -P values
 #   REDIS_PORT [8101]     first of the three Redis ports
-#   DHT_PORT   [17001]    first of the three dht ports
+#   DHT_PORT   [17001]    first of the three ports of dht R = 1 (R = 3: 100 above)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,7 @@ repeat=${REPEAT:-3}
 pipelines=${PIPELINES:-1 16}
 rport=${REDIS_PORT:-8101}
 dport=${DHT_PORT:-17001}
+d3port=$((dport + 100))
 
 source scripts/redis-cluster.sh
 need_tools redis-server redis-cli redis-benchmark go
@@ -29,11 +32,14 @@ workdirs+=("$tmp")
 
 go build -o "$tmp/dht" ./cmd/dht
 start_redis_cluster "$rport" "$tmp"
-"$tmp/dht" local --nodes 3 --base-port "$dport" >"$tmp/dht.log" 2>&1 &
-track "$!"
-for _ in $(seq 100); do
-  redis-cli -p "$dport" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
-  sleep 0.05
+for r in 1 3; do
+  port=$([ "$r" = 1 ] && echo "$dport" || echo "$d3port")
+  "$tmp/dht" local --nodes 3 --replication-degree "$r" --base-port "$port" >"$tmp/dht-r$r.log" 2>&1 &
+  track "$!"
+  for _ in $(seq 200); do
+    redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+    sleep 0.05
+  done
 done
 
 # bench PORT P: prints "SET-rps GET-rps" for one redis-benchmark run.
@@ -45,17 +51,20 @@ bench() {
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 echo "redis-benchmark --cluster -c 50 -n $requests -r 33334 -t set,get; $(redis-server --version | cut -d' ' -f3); dht local --nodes 3; median of $repeat"
-printf '%-4s %-4s %14s %14s %7s\n' P test dht redis dht/redis
+printf '%-4s %-4s %12s %12s %12s %10s %9s\n' P test redis 'dht R=1' 'dht R=3' 'R1/redis' 'R3/R1'
 for p in $pipelines; do
-  : >"$tmp/dht-$p" && : >"$tmp/redis-$p"
-  for r in $(seq "$repeat"); do
-    bench "$dport" "$p" >>"$tmp/dht-$p"
+  : >"$tmp/r1-$p" && : >"$tmp/r3-$p" && : >"$tmp/redis-$p"
+  for _ in $(seq "$repeat"); do
     bench "$rport" "$p" >>"$tmp/redis-$p"
+    bench "$dport" "$p" >>"$tmp/r1-$p"
+    bench "$d3port" "$p" >>"$tmp/r3-$p"
   done
   for col in 1 2; do
     test=$([ "$col" = 1 ] && echo SET || echo GET)
-    d=$(cut -d' ' -f"$col" "$tmp/dht-$p" | median)
     r=$(cut -d' ' -f"$col" "$tmp/redis-$p" | median)
-    printf '%-4s %-4s %14.0f %14.0f %7.2f\n' "$p" "$test" "$d" "$r" "$(echo "$d / $r" | bc -l)"
+    d1=$(cut -d' ' -f"$col" "$tmp/r1-$p" | median)
+    d3=$(cut -d' ' -f"$col" "$tmp/r3-$p" | median)
+    printf '%-4s %-4s %12.0f %12.0f %12.0f %10.2f %9.2f\n' "$p" "$test" "$r" "$d1" "$d3" \
+      "$(echo "$d1 / $r" | bc -l)" "$(echo "$d3 / $d1" | bc -l)"
   done
 done
