@@ -1,0 +1,119 @@
+package cluster_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// pythonWithRedis finds a Python that has redis-py (Debian: python3-redis).
+func pythonWithRedis(t *testing.T) string {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if path, err := exec.LookPath(py); err == nil && exec.Command(path, "-c", "import redis.cluster").Run() == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no python3 with redis-py under CI=true (apt-get install python3-redis)")
+	}
+	t.Skip("no python3 with redis-py (apt-get install python3-redis)")
+	return ""
+}
+
+// failoverWriter writes keys over every slot through redis-py's RedisCluster for the
+// given seconds, one line of JSON per second: how many writes succeeded and failed
+// in it. The client is built once and never restarted.
+//
+// redis-py before 4.4 (Debian 12 ships 4.3.4) cannot rebuild its slot map once a node
+// refused a connection: it deep-copies its connection options, which hold a method
+// of the client itself, and fails with "cannot pickle '_thread.lock' object"
+// (redis-py issues 2297 and 2354, fixed by pull request 2377). It does so against a
+// Redis Cluster too. The script lets the client be copied as itself, which is what
+// the fix amounts to.
+const failoverWriter = `
+import json, sys, time
+from redis.cluster import RedisCluster, ClusterNode
+RedisCluster.__deepcopy__ = lambda self, memo: self
+host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+rc = RedisCluster(startup_nodes=[ClusterNode(host, port)], socket_timeout=2, socket_connect_timeout=1)
+end = time.time() + seconds
+i = 0
+while time.time() < end:
+    second_end = min(end, time.time() + 1)
+    ok = failed = 0
+    while time.time() < second_end:
+        i += 1
+        try:
+            rc.set("py:%d" % (i % 3000), i)
+            ok += 1
+        except Exception:
+            failed += 1
+            time.sleep(0.05)
+    print(json.dumps({"ok": ok, "failed": failed}), flush=True)
+`
+
+// TestRedisPyFollowsFailover kills the node leading a third of the slots while
+// redis-py's RedisCluster writes over all of them: the same client object must be
+// writing every key again once the group has a new leader.
+func TestRedisPyFollowsFailover(t *testing.T) {
+	py := pythonWithRedis(t)
+	cfg, procs := startCluster(t, 3, replicated)
+	leader := waitLeader(t, addrsOf(cfg), 0, 10*time.Second)
+	var other string
+	for _, n := range cfg.Nodes {
+		if n.Name != leader {
+			other = n.Addr
+			break
+		}
+	}
+	host, port, err := net.SplitHostPort(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, "-c", failoverWriter, host, port, "10")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var seconds []struct{ OK, Failed int }
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var s struct{ OK, Failed int }
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			t.Fatalf("writer said %q: %v", sc.Text(), err)
+		}
+		seconds = append(seconds, s)
+		if len(seconds) == 3 {
+			for _, p := range procs {
+				if p.name == leader {
+					t.Logf("SIGKILL %s, leader of group 0", leader)
+					p.kill()
+				}
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	t.Logf("writes per second (ok/failed): %v", seconds)
+	if len(seconds) < 8 {
+		t.Fatalf("writer reported %d seconds, want 10", len(seconds))
+	}
+	for _, s := range seconds[len(seconds)-3:] {
+		// Every key of 3000 is written in turn: a second with no failure wrote to
+		// every group, the one that failed over included.
+		if s.Failed > 0 || s.OK < 50 {
+			t.Fatalf("redis-py still failing seconds after the failover: %v", seconds)
+		}
+	}
+}
