@@ -479,22 +479,7 @@ func (s *Store) SweepExpired(maxPerStripe int) int {
 	now := s.nowNanos()
 	removed := 0
 	for i := range s.stripes {
-		st := &s.stripes[i].stripe
-		st.mu.Lock()
-		budget := sweepScanFactor * maxPerStripe
-		n := 0
-		for k := range st.volatile {
-			if maxPerStripe > 0 && (n == maxPerStripe || budget == 0) {
-				break
-			}
-			budget--
-			if e := st.m[k]; e.expired(now) {
-				st.remove(k, e)
-				n++
-			}
-		}
-		st.mu.Unlock()
-		removed += n
+		removed += s.stripes[i].sweep(now, maxPerStripe, nil)
 	}
 	return removed
 }
@@ -503,24 +488,28 @@ func (s *Store) SweepExpired(maxPerStripe int) int {
 func (s *Store) SweepExpiredRange(r keyspace.Range, maxPerStripe int) int {
 	now := s.nowNanos()
 	removed := 0
-	s.eachStripeOf(r, func(st *stripe) {
-		st.mu.Lock()
-		budget := sweepScanFactor * maxPerStripe
-		n := 0
-		for k := range st.volatile {
-			if maxPerStripe > 0 && (n == maxPerStripe || budget == 0) {
-				break
-			}
-			budget--
-			if e := st.m[k]; e.expired(now) && r.Contains(keyspace.SlotOf(k)) {
-				st.remove(k, e)
-				n++
-			}
-		}
-		st.mu.Unlock()
-		removed += n
-	})
+	s.eachStripeOf(r, func(st *stripe) { removed += st.sweep(now, maxPerStripe, &r) })
 	return removed
+}
+
+// sweep removes up to maxPerStripe keys of st (all when it is not positive) that
+// expired by now, and whose slots are in r unless r is nil; see SweepExpired.
+func (st *stripe) sweep(now int64, maxPerStripe int, r *keyspace.Range) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	budget := sweepScanFactor * maxPerStripe
+	n := 0
+	for k := range st.volatile {
+		if maxPerStripe > 0 && (n == maxPerStripe || budget == 0) {
+			break
+		}
+		budget--
+		if e := st.m[k]; e.expired(now) && (r == nil || r.Contains(keyspace.SlotOf(k))) {
+			st.remove(k, e)
+			n++
+		}
+	}
+	return n
 }
 
 // stripeIndexes appends to idx the stripe index of each key and to order
