@@ -392,3 +392,26 @@ func TestReplicatedWait(t *testing.T) {
 		t.Fatalf("WAIT x 0: %v", err)
 	}
 }
+
+// TestReplicatedWriteTooLarge: a write that would not fit in one Raft frame a peer
+// accepts is refused with an error, and the group goes on serving.
+func TestReplicatedWriteTooLarge(t *testing.T) {
+	cfg, _ := startCluster(t, 3, func(c *config.Config) {
+		replicated(c)
+		c.Limits.MaxBulkLen = 1 << 20
+		c.Limits.MaxRequestLen = 2 << 20
+	})
+	c := plainClient(t, cfg.Nodes[0].Addr)
+	ctx := context.Background()
+	big := strings.Repeat("x", 1<<20-1000)
+	if err := c.Set(ctx, "big", big, 0).Err(); err == nil || !strings.Contains(err.Error(), "too large to replicate") {
+		t.Fatalf("SET of %d bytes with max_bulk_len 1 MiB: %v, want a too-large error", len(big), err)
+	}
+	ok := strings.Repeat("y", 900<<10)
+	if err := c.Set(ctx, "big", ok, 0).Err(); err != nil {
+		t.Fatalf("SET of %d bytes: %v", len(ok), err)
+	}
+	if got, err := c.Get(ctx, "big").Result(); err != nil || got != ok {
+		t.Fatalf("GET big: %d bytes, %v", len(got), err)
+	}
+}

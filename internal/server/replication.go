@@ -237,6 +237,10 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		s.runRead(conn, c, args, group)
 		return true
 	}
+	if why := s.tooLarge(args); why != "" {
+		conn.WriteError(why)
+		return true
+	}
 	start := time.Now()
 	s.metrics.proposals.Inc()
 	p := s.repl.Propose(group, appendCommand(nil, args))
@@ -252,6 +256,23 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		conn.WriteError(s.errUnknownOutcome(group))
 	}
 	return true
+}
+
+// raftFrameOverhead is room for what a Raft message adds around one log entry; a
+// replicated write must leave it free within limits.max_bulk_len, which bounds each
+// frame a peer accepts.
+const raftFrameOverhead = 64 << 10
+
+// tooLarge returns the error for a write too large to replicate, or "".
+func (s *Server) tooLarge(args [][]byte) string {
+	n := 0
+	for _, a := range args {
+		n += len(a) + 16
+	}
+	if most := s.limits.MaxBulkLen - raftFrameOverhead; n > most {
+		return fmt.Sprintf("ERR command too large to replicate: about %d bytes, at most %d (limits.max_bulk_len less 64 KiB)", n, most)
+	}
+	return ""
 }
 
 // appendCommand appends args to b as a RESP array.
@@ -270,7 +291,8 @@ func (s *Server) localKind(conn *session, q *queued) (kind runKind, group int) {
 		return notLocal, 0
 	}
 	c := s.lookup(q.args[0])
-	if c == nil || c.firstKey == 0 || c.waits || !c.arityOK(len(q.args)) || c.pairs && len(q.args)%2 == 0 {
+	if c == nil || c.firstKey == 0 || c.waits || !c.arityOK(len(q.args)) || c.pairs && len(q.args)%2 == 0 ||
+		c.writes && len(q.raw) > s.limits.MaxBulkLen-raftFrameOverhead {
 		return notLocal, 0
 	}
 	slot, cross := commandSlot(c, q.args)
