@@ -415,3 +415,48 @@ func TestReplicatedWriteTooLarge(t *testing.T) {
 		t.Fatalf("GET big: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestReplicatedFiveNodesThreeCopies runs 5 nodes at R = 3, where each node holds
+// three of the five ranges: nodes forward requests for the other two to leaders they
+// learn of from their peers' probes. The workload goes through every node while the
+// leader of range 0 is killed; the nodes outside range 0's group must find its new
+// leader, and the history must be linearizable with every acknowledged write kept.
+func TestReplicatedFiveNodesThreeCopies(t *testing.T) {
+	seed := faultSeed(t)
+	cfg, procs := startCluster(t, 5, replicated)
+	addrs := addrsOf(cfg)
+	hist := make(chan *lincheck.History, 1)
+	go func() {
+		h, err := lincheck.Run(context.Background(), lincheck.Config{
+			NewClient: func(id int) redis.UniversalClient {
+				return redis.NewClient(&redis.Options{Addr: addrs[id%len(addrs)], MaxRetries: -1,
+					DialTimeout: time.Second, ReadTimeout: 6 * time.Second, WriteTimeout: 3 * time.Second})
+			},
+			Clients:  10,
+			Keys:     lincheck.SpreadKeys(fmt.Sprintf("five%d:", seed), 25),
+			Duration: 10 * time.Second,
+			MaxOps:   200_000,
+			Seed:     seed,
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		hist <- h
+	}()
+	time.Sleep(2 * time.Second)
+	leader := waitLeader(t, addrs, 0, 10*time.Second)
+	t.Logf("SIGKILL %s, leader of group 0", leader)
+	var rest []string
+	for _, p := range procs {
+		if p.name == leader {
+			p.kill()
+		} else {
+			rest = append(rest, p.addr)
+		}
+	}
+	// Every survivor, members of group 0 or not, must agree on the new leader.
+	next := waitLeader(t, rest, 0, 10*time.Second, leader)
+	t.Logf("group 0: %s leads", next)
+	h := <-hist
+	checkHistory(t, h, rest)
+}

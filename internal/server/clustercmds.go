@@ -234,8 +234,15 @@ func (s *Server) replicationInfo() []string {
 		}
 		return s.slots.Members()[id-1].Name
 	}
-	for _, g := range s.repl.Groups() {
-		st, _ := s.repl.Status(g)
+	for g := range s.slots.Members() {
+		st, member := s.repl.Status(g)
+		if !member {
+			// A group this node is not in: the leader its peers report.
+			lead, term := s.view.get(g)
+			lines = append(lines, fmt.Sprintf("dht_group_%d:slots=%s,role=none,term=%d,leader=%s",
+				g, s.slots.Range(g), term, name(lead)))
+			continue
+		}
 		lines = append(lines, fmt.Sprintf("dht_group_%d:slots=%s,role=%s,term=%d,leader=%s,commit=%d,applied=%d,held=%d",
 			g, s.slots.Range(g), st.Role, st.Term, name(st.Leader), st.Commit, st.Applied, boolInt(st.Held)))
 		for _, f := range st.Followers {

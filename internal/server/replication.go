@@ -98,9 +98,15 @@ func (v *leaderView) heard(peer string, group int, lead, term uint64, empty bool
 }
 
 func (v *leaderView) leader(group int) uint64 {
+	lead, _ := v.get(group)
+	return lead
+}
+
+// get returns the leader peers report for group, and its term.
+func (v *leaderView) get(group int) (lead, term uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.lead[group]
+	return v.lead[group], v.term[group]
 }
 
 func (v *leaderView) peerEmpty(peer string, group int) bool {
