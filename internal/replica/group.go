@@ -51,6 +51,10 @@ func DefaultTuning() Tuning {
 	return Tuning{ElectionTicks: 10, SnapshotEntries: 10000, KeepEntries: 2000, TransferTicks: 10}
 }
 
+// readRetryTicks is how many ticks a read request may go unanswered before it is sent
+// again.
+const readRetryTicks = 3
+
 // group is the consensus driver of one Raft group on one node. It is deterministic:
 // it never reads a clock (the caller passes the time), starts no goroutine and does
 // no I/O; what it has to send comes back from process. It is not safe for concurrent
@@ -74,8 +78,9 @@ type group struct {
 	appliedTerm          uint64
 	applied, snapIndex   uint64
 
-	readSeq uint64
-	issued  map[uint64][]*Read // read requests sent to Raft, by request context
+	readSeq  uint64
+	issued   map[uint64][]*Read // read requests sent to Raft, by request context
+	issuedAt int                // the tick the request in flight was sent at
 	queued  []*Read            // reads waiting for the read request in flight to finish
 	indexed []*Read            // confirmed, waiting for the apply to reach their index
 
@@ -142,6 +147,14 @@ func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*gr
 // tick advances the group's clock by one tick.
 func (g *group) tick() {
 	g.ticks++
+	if len(g.issued) > 0 && g.ticks-g.issuedAt > readRetryTicks {
+		// A read request forwarded to the leader, or its answer, was lost: Raft does
+		// not send it again, so ask again for the same reads.
+		for seq, reads := range g.issued {
+			g.queued = append(reads, g.queued...)
+			delete(g.issued, seq)
+		}
+	}
 	if g.held {
 		// A held replica must not start an election.
 		return
@@ -326,6 +339,7 @@ func (g *group) read(reads []*Read) {
 	}
 	g.readSeq++
 	g.issued[g.readSeq] = reads
+	g.issuedAt = g.ticks
 	// The leader tells requests apart by their context, followers' among them: it
 	// names this node too.
 	rctx := binary.LittleEndian.AppendUint64(make([]byte, 0, 16), g.readSeq)

@@ -345,3 +345,35 @@ func TestSimHeldReplicaDoesNotVote(t *testing.T) {
 		t.Fatal("the restarted replica is not held")
 	}
 }
+
+// TestSimLostReadRequestIsSentAgain drops a follower's read request on its way to
+// the leader: the follower asks again, and the read completes.
+func TestSimLostReadRequestIsSentAgain(t *testing.T) {
+	s := newSim(t, 11, 3)
+	s.run(200)
+	g := s.leader()
+	if g == nil {
+		t.Fatal("no leader")
+	}
+	var f *group
+	for _, id := range s.voters {
+		if id != g.self {
+			f = s.nodes[id]
+			break
+		}
+	}
+	r := newRead()
+	f.read([]*Read{r})
+	// The request is in the follower's next messages: cut it off while they go.
+	s.cut[[2]uint64{f.self, g.self}] = true
+	s.run(6)
+	delete(s.cut, [2]uint64{f.self, g.self})
+	s.run(5)
+	if closed(r.done) {
+		t.Fatal("the read completed although its request was dropped")
+	}
+	s.run(40)
+	if !closed(r.done) || r.err != nil {
+		t.Fatalf("the read did not complete after its request was sent again: done %v err %v", closed(r.done), r.err)
+	}
+}
