@@ -40,6 +40,9 @@ const (
 	probeInterval = 200 * time.Millisecond
 	probeFailures = 3
 	barrier       = 30 * time.Second
+	// failover bounds how long a request waits for its slot range's group to
+	// have a leader (replicated clusters only, but the config requires it).
+	failover = 3 * time.Second
 )
 
 // Bounds the tests hold the cluster to, derived from the timeouts above plus
@@ -91,6 +94,7 @@ func newCluster(t *testing.T, eng engine, image string, n int) *cluster {
 		Probe:         config.Duration{Duration: probeInterval},
 		ProbeFailures: probeFailures,
 		Barrier:       config.Duration{Duration: barrier},
+		Failover:      config.Duration{Duration: failover},
 	}
 	base := subnet.Addr().As4()
 	for i := range n {
