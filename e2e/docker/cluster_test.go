@@ -371,6 +371,7 @@ func (c *cluster) clusterClient() *redis.ClusterClient {
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 		DialTimeout:              time.Second,
+		DialerRetries:            1,
 		ReadTimeout:              clientTimeout,
 		WriteTimeout:             time.Second,
 		MaxRedirects:             -1,
