@@ -251,13 +251,18 @@ func (c *cluster) dumpLogsOnFailure() {
 	}
 	for _, name := range c.names {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		state, serr := c.eng.run(ctx, "inspect", "--format",
+			"{{.State.Status}}, exit code {{.State.ExitCode}}, OOM-killed {{.State.OOMKilled}}", name)
 		out, err := c.eng.runCombined(ctx, "logs", "--tail", "60", name)
 		cancel()
+		if serr != nil {
+			state = serr.Error()
+		}
 		if err != nil {
-			c.t.Logf("logs of %s: %v", name, err)
+			c.t.Logf("%s (%s): logs: %v", name, state, err)
 			continue
 		}
-		c.t.Logf("last log lines of %s:\n%s", name, out)
+		c.t.Logf("last log lines of %s (%s):\n%s", name, state, out)
 	}
 }
 
