@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,15 +28,15 @@ func replicated(c *config.Config) {
 func leaderOf(ctx context.Context, addr string, g int) (string, error) {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
 	defer c.Close()
-	info, err := c.Info(ctx, "replication").Result()
+	groups, err := lincheck.Replication(ctx, c)
 	if err != nil {
 		return "", err
 	}
-	m := regexp.MustCompile(fmt.Sprintf(`dht_group_%d:[^\r\n]*role=(\w+)[^\r\n]*leader=(\w+)`, g)).FindStringSubmatch(info)
-	if m == nil {
-		return "", fmt.Errorf("no group %d in INFO replication: %q", g, info)
+	gs, ok := groups[g]
+	if !ok {
+		return "", fmt.Errorf("no group %d in INFO replication", g)
 	}
-	return m[2], nil
+	return gs.Leader, nil
 }
 
 // waitLeader waits until every node in addrs names the same live leader for group
@@ -74,16 +73,20 @@ func waitCaughtUp(t testing.TB, addr string, within time.Duration) {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(within)
-	var info string
+	var last string
 	for time.Now().Before(deadline) {
-		var err error
-		info, err = c.Info(context.Background(), "replication").Result()
-		if err == nil && strings.Contains(info, "dht_group_") && !strings.Contains(info, "held=1") {
+		groups, err := lincheck.Replication(context.Background(), c)
+		held := err != nil || len(groups) == 0
+		for _, g := range groups {
+			held = held || g.Held
+		}
+		if !held {
 			return
 		}
+		last = fmt.Sprint(groups, err)
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s has not caught up within %s:\n%s", addr, within, info)
+	t.Fatalf("%s has not caught up within %s: %s", addr, within, last)
 }
 
 // workloadClients gives even clients a go-redis ClusterClient and odd ones a plain

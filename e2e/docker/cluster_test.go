@@ -40,6 +40,9 @@ const (
 	probeInterval = 200 * time.Millisecond
 	probeFailures = 3
 	barrier       = 30 * time.Second
+	// failover bounds how long a request waits for its slot range's group to
+	// have a leader (replicated clusters only, but the config requires it).
+	failover = 3 * time.Second
 )
 
 // Bounds the tests hold the cluster to, derived from the timeouts above plus
@@ -74,23 +77,38 @@ type cluster struct {
 	ips     []netip.Addr
 	cfg     config.Config
 	names   []string // container names, by node index
+	// access is the network through which the host alone reaches the nodes
+	// of a replicated cluster, and accessIPs their addresses on it: a node cut
+	// off from the cluster network still answers there. Empty without
+	// replication.
+	access    string
+	accessIPs []netip.Addr
 }
 
-// newCluster creates, but does not start, an n-node cluster of image: a
-// private network with a pinned subnet and one container per node with a
-// pinned address. Everything is removed when the test ends.
-func newCluster(t *testing.T, eng engine, image string, n int) *cluster {
+// newCluster creates, but does not start, an n-node cluster of image with
+// the given replication degree: a private network with a pinned subnet and
+// one container per node with a pinned address. A replicated cluster (degree
+// above 1) gets a second network, the access network, which the nodes are on
+// too but never use for each other. Everything is removed when the test ends.
+func newCluster(t *testing.T, eng engine, image string, n, replication int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, eng: eng, prefix: uniquePrefix(t), image: image}
-	subnet := c.createNetwork()
+	var subnet netip.Prefix
+	c.network, subnet = c.createNetwork("net")
+	var accessNet netip.Prefix
+	if replication > 1 {
+		c.access, accessNet = c.createNetwork("access")
+	}
 	c.cfg = config.Default()
 	c.cfg.Routing = config.RoutingForward
+	c.cfg.ReplicationDegree = replication
 	c.cfg.Timeouts = config.Timeouts{
 		PeerDial:      config.Duration{Duration: peerDial},
 		PeerRequest:   config.Duration{Duration: peerRequest},
 		Probe:         config.Duration{Duration: probeInterval},
 		ProbeFailures: probeFailures,
 		Barrier:       config.Duration{Duration: barrier},
+		Failover:      config.Duration{Duration: failover},
 	}
 	base := subnet.Addr().As4()
 	for i := range n {
@@ -98,6 +116,11 @@ func newCluster(t *testing.T, eng engine, image string, n int) *cluster {
 		ip[3] = byte(11 + i)
 		addr := netip.AddrFrom4(ip)
 		c.ips = append(c.ips, addr)
+		if c.access != "" {
+			aip := accessNet.Addr().As4()
+			aip[3] = byte(11 + i)
+			c.accessIPs = append(c.accessIPs, netip.AddrFrom4(aip))
+		}
 		c.cfg.Nodes = append(c.cfg.Nodes, config.Node{
 			Name:      fmt.Sprintf("n%d", i+1),
 			Addr:      netip.AddrPortFrom(addr, respPort).String(),
@@ -115,14 +138,14 @@ func newCluster(t *testing.T, eng engine, image string, n int) *cluster {
 	return c
 }
 
-// createNetwork creates the test's user-defined bridge network with a fixed
-// /24 under 10.231.0.0/16 and returns the subnet. The network is internal:
-// the containers reach each other and the host, nothing else. A subnet that
-// another network (say, a concurrent run's) or a host interface already uses
-// is skipped.
-func (c *cluster) createNetwork() netip.Prefix {
+// createNetwork creates a user-defined bridge network of the test, named
+// after it and suffix, with a fixed /24 under 10.231.0.0/16 and returns its
+// name and subnet. The network is internal: the containers reach each other
+// and the host, nothing else. A subnet that another network (say, a
+// concurrent run's) or a host interface already uses is skipped.
+func (c *cluster) createNetwork(suffix string) (string, netip.Prefix) {
 	c.t.Helper()
-	c.network = c.prefix + "-net"
+	network := c.prefix + "-" + suffix
 	hostNets := hostPrefixes(c.t)
 	start := rand.IntN(250)
 	var lastErr error
@@ -136,11 +159,11 @@ func (c *cluster) createNetwork() netip.Prefix {
 		ctx, cancel := context.WithTimeout(c.t.Context(), time.Minute)
 		_, err := c.eng.run(ctx, "network", "create", "--driver", "bridge", "--internal",
 			"--subnet", subnet.String(), "--gateway", netip.AddrFrom4(gateway).String(),
-			"--label", labelKey+"="+c.prefix, c.network)
+			"--label", labelKey+"="+c.prefix, network)
 		cancel()
 		if err == nil {
-			c.eng.cleanup(c.t, "network", "rm", c.network)
-			return subnet
+			c.eng.cleanup(c.t, "network", "rm", network)
+			return network, subnet
 		}
 		if !strings.Contains(err.Error(), "overlap") {
 			c.t.Fatal(err)
@@ -148,7 +171,7 @@ func (c *cluster) createNetwork() netip.Prefix {
 		lastErr = err
 	}
 	c.t.Fatalf("no free /24 under 10.231.0.0/16 for the test network: %v", lastErr)
-	return netip.Prefix{}
+	return "", netip.Prefix{}
 }
 
 // hostPrefixes lists the networks of the host's interfaces.
@@ -215,6 +238,9 @@ func (c *cluster) createNode(i int, configRoot string) {
 		"--listen", "0.0.0.0:"+strconv.Itoa(respPort),
 		"--admin", "0.0.0.0:"+strconv.Itoa(adminPort))
 	c.eng.cleanup(c.t, "rm", "--force", "--volumes", name)
+	if c.access != "" {
+		c.eng.must(c.t, "network", "connect", "--ip", c.accessIPs[i].String(), c.access, name)
+	}
 	c.eng.must(c.t, "cp", configRoot+"/.", name+":/")
 }
 
@@ -225,13 +251,18 @@ func (c *cluster) dumpLogsOnFailure() {
 	}
 	for _, name := range c.names {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		state, serr := c.eng.run(ctx, "inspect", "--format",
+			"{{.State.Status}}, exit code {{.State.ExitCode}}, OOM-killed {{.State.OOMKilled}}", name)
 		out, err := c.eng.runCombined(ctx, "logs", "--tail", "60", name)
 		cancel()
+		if serr != nil {
+			state = serr.Error()
+		}
 		if err != nil {
-			c.t.Logf("logs of %s: %v", name, err)
+			c.t.Logf("%s (%s): logs: %v", name, state, err)
 			continue
 		}
-		c.t.Logf("last log lines of %s:\n%s", name, out)
+		c.t.Logf("last log lines of %s (%s):\n%s", name, state, out)
 	}
 }
 
@@ -298,19 +329,34 @@ func (c *cluster) addrs() []string {
 	return out
 }
 
-// client returns a go-redis client of node i alone, closed when the test
-// ends. It never retries, so each call is one request and its duration is
-// what the node took to answer.
+// hostAddr is the address at which the host reaches node i: on the access
+// network if the cluster has one, else its config address.
+func (c *cluster) hostAddr(i int) string {
+	if c.access == "" {
+		return c.addr(i)
+	}
+	return netip.AddrPortFrom(c.accessIPs[i], respPort).String()
+}
+
+// client returns a go-redis client of node i alone, at its hostAddr, closed
+// when the test ends. It never retries, so each call is one request and its
+// duration is what the node took to answer.
 func (c *cluster) client(i int) *redis.Client {
 	c.t.Helper()
+	return c.clientWithin(i, clientTimeout)
+}
+
+// clientWithin is client with a read timeout of its own.
+func (c *cluster) clientWithin(i int, readTimeout time.Duration) *redis.Client {
+	c.t.Helper()
 	cl := redis.NewClient(&redis.Options{
-		Addr:                     c.addr(i),
+		Addr:                     c.hostAddr(i),
 		Protocol:                 2,
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 		DialTimeout:              time.Second,
 		DialerRetries:            1,
-		ReadTimeout:              clientTimeout,
+		ReadTimeout:              readTimeout,
 		WriteTimeout:             time.Second,
 		MaxRetries:               -1,
 		PoolSize:                 4,
@@ -330,6 +376,7 @@ func (c *cluster) clusterClient() *redis.ClusterClient {
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 		DialTimeout:              time.Second,
+		DialerRetries:            1,
 		ReadTimeout:              clientTimeout,
 		WriteTimeout:             time.Second,
 		MaxRedirects:             -1,
@@ -376,7 +423,11 @@ func (c *cluster) waitState(want string, within time.Duration, nodes ...int) {
 // healthz returns the status code of node i's /healthz. It connects to the
 // node itself, never through a proxy from the environment.
 func (c *cluster) healthz(ctx context.Context, i int) (int, error) {
-	url := "http://" + netip.AddrPortFrom(c.ips[i], adminPort).String() + "/healthz"
+	ip := c.ips[i]
+	if c.access != "" {
+		ip = c.accessIPs[i]
+	}
+	url := "http://" + netip.AddrPortFrom(ip, adminPort).String() + "/healthz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err

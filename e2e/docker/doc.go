@@ -2,7 +2,11 @@
 // image FROM scratch once, and each of its scenarios starts a cluster with one
 // container per node on a private Docker network with pinned addresses,
 // drives it with go-redis, and kills, pauses or cuts off nodes with the docker
-// CLI. Other tests check that the files under deploy/ agree with their configs.
+// CLI. The Replicated scenarios run at replication degree 3 under a recorded
+// workload that package lincheck checks for linearizability and lost writes;
+// their nodes are also on a second network, through which the tests reach a
+// node that is cut off from the cluster network. Other tests check that the
+// files under deploy/ agree with their configs.
 //
 // The container tests skip when no Docker engine answers, unless CI=true,
 // where that is a failure; -short skips them too. Every container, network

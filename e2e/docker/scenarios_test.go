@@ -20,21 +20,26 @@ const victim = 2
 
 // TestContainers builds the image once and runs each scenario on a cluster of
 // its own: a private network and one container per node, all removed when the
-// scenario ends. Run one with -run TestContainers/Pause.
+// scenario ends. Run one with -run TestContainers/Pause. The Replicated
+// scenarios run at replication degree 3 (see replication_test.go); the others
+// at 1.
 func TestContainers(t *testing.T) {
 	eng := requireEngine(t)
 	image := eng.buildImage(t, uniquePrefix(t))
 	for _, sc := range []struct {
-		name  string
-		nodes int
-		run   func(c *cluster)
+		name        string
+		nodes       int
+		replication int
+		run         func(c *cluster)
 	}{
-		{"StartupBarrier", 5, startupBarrier},
-		{"KillThenRestart", 3, killThenRestart},
-		{"Pause", 3, pauseAndUnpause},
-		{"NetworkDisconnect", 3, networkDisconnect},
+		{"StartupBarrier", 5, 1, startupBarrier},
+		{"KillThenRestart", 3, 1, killThenRestart},
+		{"Pause", 3, 1, pauseAndUnpause},
+		{"NetworkDisconnect", 3, 1, networkDisconnect},
+		{"ReplicatedNetworkDisconnect", 3, 3, replicatedNetworkDisconnect},
+		{"ReplicatedKillThenRestart", 3, 3, replicatedKillThenRestart},
 	} {
-		t.Run(sc.name, func(t *testing.T) { sc.run(newCluster(t, eng, image, sc.nodes)) })
+		t.Run(sc.name, func(t *testing.T) { sc.run(newCluster(t, eng, image, sc.nodes, sc.replication)) })
 	}
 }
 

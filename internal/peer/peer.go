@@ -74,7 +74,7 @@ func (p *Pool) Do(ctx context.Context, req []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	call := &call{req: req, done: make(chan struct{})}
+	call := &call{req: req, done: make(chan struct{}), released: make(chan struct{})}
 	select {
 	case c.queue <- call:
 	case <-c.dead:
@@ -82,6 +82,9 @@ func (p *Pool) Do(ctx context.Context, req []byte) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("peer %s: %w", p.addr, ctx.Err())
 	}
+	// Whatever ends the call, the caller gets req back only once the writer is
+	// done with it: callers reuse the buffer for their next request at once.
+	defer c.waitReleased(call)
 	select {
 	case <-call.done:
 		return call.reply, call.err
@@ -95,12 +98,11 @@ func (p *Pool) Do(ctx context.Context, req []byte) ([]byte, error) {
 			return nil, c.err()
 		}
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			// A peer that lets a request pass its deadline may be cut off or
-			// stuck; the calls behind it would wait as long. Drop the connection
-			// so that the next call dials afresh.
-			c.fail(fmt.Errorf("no reply within the deadline: %w", ctx.Err()))
-		}
+		// A peer that lets a request pass its deadline may be cut off or stuck;
+		// the calls behind it would wait as long. Drop the connection so that
+		// the next call dials afresh, and so that a write of this call that is
+		// blocked on the peer ends now.
+		c.fail(fmt.Errorf("no reply before the call ended: %w", ctx.Err()))
 		return nil, fmt.Errorf("peer %s: no reply: %w", p.addr, ctx.Err())
 	}
 }
@@ -150,7 +152,13 @@ type call struct {
 	reply []byte
 	err   error
 	done  chan struct{}
+	// released is closed once the connection no longer reads req: the writer
+	// wrote it or gave up on it, or it was drained from the queue unwritten.
+	released    chan struct{}
+	releaseOnce sync.Once
 }
+
+func (cl *call) release() { cl.releaseOnce.Do(func() { close(cl.released) }) }
 
 // conn is one pipelined connection: a writer goroutine and a reader goroutine joined
 // by the FIFO of calls written but not yet answered.
@@ -159,6 +167,9 @@ type conn struct {
 	queue   chan *call
 	pending chan *call
 	dead    chan struct{}
+	// writerDone is closed when the writer has returned: it reads no request
+	// any more, including one queued after it drained the queue.
+	writerDone chan struct{}
 
 	once    sync.Once
 	failErr error
@@ -166,10 +177,11 @@ type conn struct {
 
 func newConn(nc net.Conn, queueLen int) *conn {
 	c := &conn{
-		nc:      nc,
-		queue:   make(chan *call, queueLen),
-		pending: make(chan *call, queueLen),
-		dead:    make(chan struct{}),
+		nc:         nc,
+		queue:      make(chan *call, queueLen),
+		pending:    make(chan *call, queueLen),
+		dead:       make(chan struct{}),
+		writerDone: make(chan struct{}),
 	}
 	go c.writeLoop()
 	go c.readLoop()
@@ -198,7 +210,16 @@ func (c *conn) fail(err error) {
 	})
 }
 
+// waitReleased waits until the connection no longer reads cl.req.
+func (c *conn) waitReleased(cl *call) {
+	select {
+	case <-cl.released:
+	case <-c.writerDone:
+	}
+}
+
 func (c *conn) writeLoop() {
+	defer close(c.writerDone)
 	w := bufio.NewWriterSize(c.nc, 64<<10)
 	for {
 		var first *call
@@ -221,6 +242,7 @@ func (c *conn) writeLoop() {
 		for _, cl := range batch {
 			if c.isDead() {
 				cl.finish(nil, c.failErr)
+				cl.release()
 				continue
 			}
 			// A call enters pending before its bytes are written, so its reply can
@@ -236,12 +258,14 @@ func (c *conn) writeLoop() {
 				case c.pending <- cl:
 				case <-c.dead:
 					cl.finish(nil, c.failErr)
+					cl.release()
 					continue
 				}
 			}
 			if _, err := w.Write(cl.req); err != nil {
 				c.fail(err)
 			}
+			cl.release()
 		}
 		if err := w.Flush(); err != nil {
 			c.fail(err)
@@ -259,6 +283,7 @@ func (c *conn) drain() {
 		select {
 		case cl := <-c.queue:
 			cl.finish(nil, c.failErr)
+			cl.release() // never seen by the writer
 		case cl := <-c.pending:
 			cl.finish(nil, c.failErr)
 		default:

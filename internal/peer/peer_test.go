@@ -527,3 +527,40 @@ func TestShortQueueDoesNotStall(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestDoReturnsOnlyOnceTheRequestIsReleased sends a request too big for the
+// socket buffers to a peer that never reads, so the writer is still writing it
+// when the deadline passes. Do must not return before the writer is done with
+// the request: callers reuse its buffer at once (the raft link encodes its next
+// batch into it). Run with -race, which reports the reuse below otherwise.
+func TestDoReturnsOnlyOnceTheRequestIsReleased(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // never read
+		}
+	}()
+	p := NewPool(ln.Addr().String(), Options{Conns: 1})
+	defer p.Close()
+	req := []byte("*2\r\n$4\r\nECHO\r\n$33554432\r\n" + strings.Repeat("x", 32<<20) + "\r\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := p.Do(ctx, req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Do to a peer that never reads: %v, want the deadline", err)
+	}
+	for i := range req {
+		req[i] = 'y' // the caller's next request
+	}
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pool never connected")
+	}
+}
