@@ -81,8 +81,8 @@ type group struct {
 	readSeq  uint64
 	issued   map[uint64][]*Read // read requests sent to Raft, by request context
 	issuedAt int                // the tick the request in flight was sent at
-	queued  []*Read            // reads waiting for the read request in flight to finish
-	indexed []*Read            // confirmed, waiting for the apply to reach their index
+	queued   []*Read            // reads waiting for the read request in flight to finish
+	indexed  []*Read            // confirmed, waiting for the apply to reach their index
 
 	lead  uint64
 	state raft.StateType
