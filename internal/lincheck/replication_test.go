@@ -12,7 +12,8 @@ func TestParseReplication(t *testing.T) {
 	info := "# Replication\r\nrole:master\r\nconnected_slaves:2\r\ndht_replication_degree:3\r\n" +
 		"dht_group_0:slots=0-5460,role=leader,term=3,leader=n1,commit=17,applied=16,held=0\r\n" +
 		"dht_group_0_follower_n2:match=17,lag=0,active=1\r\n" +
-		"dht_group_2:slots=10923-16383,role=follower,term=0,leader=none,commit=0,applied=0,held=1\r\n"
+		"dht_group_2:slots=10923-16383,role=follower,term=0,leader=none,commit=0,applied=0,held=1\r\n" +
+		"dht_group_3:slots=12000-16383,role=none,term=4,leader=n4\r\n"
 	got, err := lincheck.ParseReplication(info)
 	if err != nil {
 		t.Fatal(err)
@@ -20,6 +21,7 @@ func TestParseReplication(t *testing.T) {
 	want := map[int]lincheck.Group{
 		0: {ID: 0, Slots: "0-5460", Role: "leader", Term: 3, Leader: "n1", Commit: 17, Applied: 16},
 		2: {ID: 2, Slots: "10923-16383", Role: "follower", Leader: "none", Held: true},
+		3: {ID: 3, Slots: "12000-16383", Role: "none", Term: 4, Leader: "n4"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseReplication\n got %+v\nwant %+v", got, want)
