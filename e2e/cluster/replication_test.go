@@ -464,3 +464,37 @@ func TestReplicatedFiveNodesThreeCopies(t *testing.T) {
 	h := <-hist
 	checkHistory(t, h, rest)
 }
+
+// TestReplicatedIdleClientIsCutOff: a connection whose commands went through
+// consensus is still closed once it has been idle for limits.idle_timeout.
+func TestReplicatedIdleClientIsCutOff(t *testing.T) {
+	cfg, _ := startCluster(t, 3, func(c *config.Config) {
+		replicated(c)
+		c.Limits.IdleTimeout.Duration = 500 * time.Millisecond
+	})
+	c := redis.NewClient(&redis.Options{Addr: cfg.Nodes[0].Addr, MaxRetries: -1, PoolSize: 1})
+	defer c.Close()
+	ctx := context.Background()
+	var id int64
+	for range 3 {
+		if err := c.Set(ctx, "idle", "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.ClientID(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != 0 && got != id {
+			t.Fatalf("connection replaced while busy: client id %d, then %d", id, got)
+		}
+		id = got
+	}
+	time.Sleep(1500 * time.Millisecond)
+	got, err := c.ClientID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == id {
+		t.Fatalf("idle connection (client id %d) was not cut off after %s", id, 1500*time.Millisecond)
+	}
+}

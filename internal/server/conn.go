@@ -70,8 +70,9 @@ type client struct {
 	closing atomic.Bool
 	// waking is set while a recheck is scheduled.
 	waking atomic.Bool
-	// slow is set while a worker owns the connection's commands (the idle cutoff
-	// skips such a connection). Only the event loop sets and clears it.
+	// slow is set while the connection's commands go to its worker (in a replicated
+	// cluster, from its first command that waits on). Only the event loop sets and
+	// clears it.
 	slow atomic.Bool
 	// inflight is the worker's reply bytes handed to the loop and not yet written or
 	// buffered; outbound is the loop's buffered output as last seen for the worker.
@@ -450,6 +451,12 @@ func (cl *client) work() {
 		_ = cl.gc.Close()
 		return
 	}
+	if cl.s.repl != nil {
+		// In a replicated cluster nearly every command waits: the connection stays
+		// with the workers, and its next command goes to the queue without the loop
+		// routing it first.
+		return
+	}
 	// The wake runs on the loop after the writes above.
 	_ = cl.gc.Wake(func(gnet.Conn, error) error {
 		cl.mu.Lock()
@@ -496,6 +503,13 @@ func (cl *client) waitForReader() {
 	}
 }
 
+// working reports whether a worker is running the connection's commands.
+func (cl *client) working() bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.running
+}
+
 // idleLoop closes clients that have sent nothing for the idle timeout; a client whose
 // command is waiting is not idle.
 func (s *Server) idleLoop() {
@@ -511,7 +525,7 @@ func (s *Server) idleLoop() {
 		cutoff := time.Now().Add(-timeout).UnixNano()
 		s.clientsMu.Lock()
 		for cl := range s.clients {
-			if cl.lastRead.Load() < cutoff && !cl.slow.Load() {
+			if cl.lastRead.Load() < cutoff && !cl.working() {
 				_ = cl.gc.Close()
 			}
 		}
