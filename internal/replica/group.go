@@ -17,6 +17,24 @@ import (
 // snapshot carrying the group's voters.
 const bootstrapIndex = 1
 
+// LogStore holds one group's Raft log, hard state and latest snapshot: what Raft
+// reads (raft.Storage) and what the driver writes to it. raft.MemoryStorage is one,
+// kept in memory; a durable one writes to disk before its methods return.
+type LogStore interface {
+	raft.Storage
+	// Append adds entries to the log, replacing any it already has from the first
+	// one's index on.
+	Append(entries []raftpb.Entry) error
+	// SetHardState records the term, vote and commit index.
+	SetHardState(st raftpb.HardState) error
+	// ApplySnapshot replaces the log with a snapshot received from the leader.
+	ApplySnapshot(snap raftpb.Snapshot) error
+	// CreateSnapshot records a snapshot of the state at index i.
+	CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (raftpb.Snapshot, error)
+	// Compact drops the log before index i.
+	Compact(i uint64) error
+}
+
 // GroupSpec describes one group a node is a member of.
 type GroupSpec struct {
 	// ID is the group's number (the slot range it replicates).
@@ -27,6 +45,8 @@ type GroupSpec struct {
 	Preferred uint64
 	// SM is the state the group replicates.
 	SM StateMachine
+	// Log holds the group's Raft log; nil means a new one in memory.
+	Log LogStore
 }
 
 // Tuning are the knobs of a group's consensus.
@@ -65,7 +85,7 @@ type group struct {
 	preferred uint64
 	tuning    Tuning
 	rn        *raft.RawNode
-	storage   *raft.MemoryStorage
+	storage   LogStore
 	sm        StateMachine
 	cs        raftpb.ConfState
 	log       *slog.Logger
@@ -106,7 +126,10 @@ func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*gr
 	if !slices.Contains(spec.Voters, self) {
 		return nil, fmt.Errorf("replica: group %d: node %d is not among voters %v", spec.ID, self, spec.Voters)
 	}
-	storage := raft.NewMemoryStorage()
+	storage := spec.Log
+	if storage == nil {
+		storage = raft.NewMemoryStorage()
+	}
 	cs := raftpb.ConfState{Voters: slices.Clone(spec.Voters)}
 	if err := storage.ApplySnapshot(raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{
 		Index: bootstrapIndex, Term: 1, ConfState: cs,
