@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -178,6 +180,9 @@ func TestSimNoAcknowledgedWriteLost(t *testing.T) {
 	seeds := 20
 	if testing.Short() {
 		seeds = 4
+	}
+	if n, err := strconv.Atoi(os.Getenv("DHT_SIM_SEEDS")); err == nil && n > 0 {
+		seeds = n // a longer hunt: DHT_SIM_SEEDS=500 go test -run TestSim ./internal/replica
 	}
 	for seed := range uint64(seeds) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
