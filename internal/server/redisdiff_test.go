@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/redcon"
+
 	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/resp"
 )
@@ -703,6 +705,39 @@ func TestRedisDiff(t *testing.T) {
 	for _, c := range diffCases() {
 		t.Run(c.name, func(t *testing.T) { p.run(t, script(t, c.script)) })
 	}
+}
+
+// TestRedisDiffCommandInfo: COMMAND INFO gives the new commands Redis's arity, flags
+// and key positions (the first six fields; Redis 7 adds more), which cluster clients
+// route by and which give CROSSSLOT.
+func TestRedisDiffCommandInfo(t *testing.T) {
+	p := newDiffPair(t)
+	for _, name := range strings.Fields(`incr decr incrby decrby incrbyfloat append strlen getrange
+		substr setrange getdel getex getset setex psetex lcs expire pexpire expireat pexpireat
+		expiretime pexpiretime persist type touch copy rename renamenx unlink`) {
+		r, d := p.both(t, []string{"COMMAND", "INFO", name})
+		if rf, df := commandInfoHead(r), commandInfoHead(d); rf == "" || rf != df {
+			t.Errorf("COMMAND INFO %s:\nredis-server: %q\ndht:          %q", name, rf, df)
+		}
+	}
+}
+
+// commandInfoHead returns the first six fields of a COMMAND INFO reply for one
+// command, raw, or "" if the reply is not one.
+func commandInfoHead(reply string) string {
+	_, outer := redcon.ReadNextRESP([]byte(reply))
+	if outer.Type != redcon.Array || outer.Count != 1 {
+		return ""
+	}
+	_, info := redcon.ReadNextRESP(outer.Data)
+	var head strings.Builder
+	n := 0
+	info.ForEach(func(f redcon.RESP) bool {
+		head.Write(f.Raw)
+		n++
+		return n < 6
+	})
+	return head.String()
 }
 
 // difference is a place where dht answers unlike Redis on purpose.
