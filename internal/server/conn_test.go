@@ -15,7 +15,7 @@ import (
 )
 
 // startNode runs a one-node cluster in this process and returns its address.
-func startNode(t *testing.T, edit func(*config.Config)) string {
+func startNode(t testing.TB, edit func(*config.Config)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
