@@ -47,6 +47,9 @@ alone while the loop is in a system call, instead of handing it to another threa
 			if err != nil {
 				return err
 			}
+			if err := cfg.ResolveSecrets(os.Getenv); err != nil {
+				return fmt.Errorf("config %s: %w", cfgPath, err)
+			}
 			if loops < 0 {
 				return fmt.Errorf("--event-loops %d: want 0 (one per CPU) or more", loops)
 			}

@@ -33,6 +33,8 @@ type command struct {
 	writes bool
 	// pairs is set for commands whose arguments after the name are key-value pairs.
 	pairs bool
+	// noAuth is set for the commands a client may send before it authenticates.
+	noAuth bool
 }
 
 func (c *command) arityOK(n int) bool {
@@ -60,7 +62,8 @@ func commandTable() map[string]*command {
 	cmds := []*command{
 		{name: "ping", arity: -1, flags: []string{"fast", "stale"}, run: cmdPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, run: cmdEcho},
-		{name: "quit", arity: -1, flags: []string{"fast", "stale"}, run: cmdQuit},
+		{name: "quit", arity: -1, flags: []string{"fast", "stale"}, run: cmdQuit, noAuth: true},
+		{name: "auth", arity: -2, flags: []string{"fast", "stale"}, run: cmdAuth, noAuth: true},
 		{name: "get", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: cmdGet},
 		{name: "set", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, run: cmdSet},
 		{name: "setnx", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: cmdSetNX},
@@ -75,7 +78,7 @@ func commandTable() map[string]*command {
 		{name: "info", arity: -1, flags: []string{"stale"}, run: cmdInfo},
 		{name: "cluster", arity: -2, flags: []string{"stale"}, run: cmdCluster},
 		{name: "command", arity: -1, flags: []string{"stale"}, run: cmdCommand},
-		{name: "hello", arity: -1, flags: []string{"fast", "stale"}, run: cmdHello},
+		{name: "hello", arity: -1, flags: []string{"fast", "stale"}, run: cmdHello, noAuth: true},
 		{name: "client", arity: -2, flags: []string{"stale"}, run: cmdClient},
 		{name: "config", arity: -2, flags: []string{"stale"}, run: cmdConfig},
 		{name: "select", arity: 2, flags: []string{"fast", "stale"}, run: cmdSelect},
@@ -126,7 +129,13 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		owner *cluster.Member
 		why   string // the error reply, if the command cannot run
 	)
+	refused, closing := s.refusal(conn.c, c)
 	switch {
+	case refused != "":
+		why = refused
+		if closing {
+			conn.Close()
+		}
 	case !c.arityOK(len(args)) || c.pairs && len(args)%2 == 0:
 		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name)
 	case c.firstKey > 0:

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,6 +60,11 @@ type Server struct {
 	limits  Limits
 	started time.Time
 	loops   int
+
+	// hasPassword is set when clients must authenticate; passwordSum is the
+	// password's SHA-256, compared in constant time.
+	hasPassword bool
+	passwordSum [32]byte
 
 	commands map[string]*command
 	peers    map[string]*peerLink // by name
@@ -146,6 +152,9 @@ func New(opts Options) (*Server, error) {
 		registry: prometheus.NewRegistry(),
 	}
 	s.clock.set(time.Now())
+	if cfg.Auth.Password != "" {
+		s.hasPassword, s.passwordSum = true, sha256.Sum256([]byte(cfg.Auth.Password))
+	}
 	var names []string
 	for i := range slots.Members() {
 		m := &slots.Members()[i]
