@@ -69,6 +69,8 @@ func (s *Server) refusal(cl *client, c *command) (why string, closing bool) {
 	switch {
 	case cl == nil || cl.peer != "":
 		return "", false
+	case c.peerOnly:
+		return fmt.Sprintf("NOPERM '%s' is a command between the nodes of a cluster; a connection becomes a node's with DHT.AUTHPEER", c.name), c.name == "dht.raft"
 	case cl.authed || c.noAuth:
 		return "", false
 	default:

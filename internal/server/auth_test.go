@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,7 +19,7 @@ func withPassword(pw string) func(*config.Config) {
 // rawClient is a go-redis client that does not authenticate on its own.
 func rawClient(t *testing.T, addr string) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, PoolSize: 1})
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, PoolSize: 1, DisableIdentity: true})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -100,4 +102,87 @@ func TestNoPassword(t *testing.T) {
 			t.Fatalf("%v: %v", cmd, err)
 		}
 	}
+}
+
+func TestPeerCommandsNeedTheHandshake(t *testing.T) {
+	cfg, err := config.Local(2, freePort(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.ClusterSecret = "cluster-secret"
+	s := runServer(t, cfg)
+	addr := s.Addr()
+	ctx := context.Background()
+	c := rawClient(t, addr)
+	for _, cmd := range [][]any{{"dht.ping", "n2", "x"}, {"dht.keycount"}} {
+		err := c.Do(ctx, cmd...).Err()
+		if err == nil || !strings.HasPrefix(err.Error(), "NOPERM ") {
+			t.Fatalf("%v from a client: %v, want NOPERM", cmd, err)
+		}
+	}
+	// DHT.RAFT is refused and the connection closed.
+	if err := c.Do(ctx, "dht.raft", "n2", "x").Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM ") {
+		t.Fatalf("DHT.RAFT from a client: %v, want NOPERM", err)
+	}
+
+	// A wrong proof, a proof without a nonce, and a replayed proof are refused.
+	p := rawClient(t, addr)
+	wantErr(t, p.Do(ctx, "dht.authpeer", "n2", "00").Err(), "ERR DHT.AUTHPEER: ask for a nonce first (DHT.AUTHPEER <node>)")
+	nonce, err := p.Do(ctx, "dht.authpeer", "n2").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := peerProof([]byte("another secret"), "n2", "n1", nonce)
+	wantErr(t, p.Do(ctx, "dht.authpeer", "n2", wrong).Err(), "WRONGSECRET DHT.AUTHPEER n2: wrong cluster secret")
+	wantErr(t, p.Do(ctx, "dht.keycount").Err(), "NOPERM 'dht.keycount' is a command between the nodes of a cluster; a connection becomes a node's with DHT.AUTHPEER")
+
+	// A good proof opens the connection to the peer commands...
+	nonce, err = p.Do(ctx, "dht.authpeer", "n2").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof := peerProof([]byte("cluster-secret"), "n2", "n1", nonce)
+	if err := p.Do(ctx, "dht.authpeer", "n2", proof).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Do(ctx, "dht.keycount").Err(); err != nil {
+		t.Fatalf("DHT.KEYCOUNT after the handshake: %v", err)
+	}
+	// ... and a captured proof is worth nothing on another connection, whether it
+	// asked for a nonce or not.
+	r := rawClient(t, addr)
+	wantErr(t, r.Do(ctx, "dht.authpeer", "n2", proof).Err(), "ERR DHT.AUTHPEER: ask for a nonce first (DHT.AUTHPEER <node>)")
+	if err := r.Do(ctx, "dht.authpeer", "n2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, r.Do(ctx, "dht.authpeer", "n2", proof).Err(), "WRONGSECRET DHT.AUTHPEER n2: wrong cluster secret")
+	if err := r.Do(ctx, "dht.keycount").Err(); err == nil {
+		t.Fatal("a replayed proof opened DHT.KEYCOUNT")
+	}
+	// A node cannot be this node, nor one outside the config.
+	for _, name := range []string{"n1", "n9"} {
+		if err := r.Do(ctx, "dht.authpeer", name).Err(); err == nil {
+			t.Fatalf("DHT.AUTHPEER %s gave a nonce", name)
+		}
+	}
+}
+
+// freePort returns a loopback port, and the next one, that were free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		next, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
+		ln.Close()
+		if err == nil {
+			next.Close()
+			return port
+		}
+	}
+	t.Fatal("no two consecutive free ports")
+	return 0
 }

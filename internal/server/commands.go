@@ -35,6 +35,9 @@ type command struct {
 	pairs bool
 	// noAuth is set for the commands a client may send before it authenticates.
 	noAuth bool
+	// peerOnly is set for the commands only other nodes may send, on a connection
+	// that authenticated as a node's (DHT.AUTHPEER).
+	peerOnly bool
 }
 
 func (c *command) arityOK(n int) bool {
@@ -85,10 +88,11 @@ func commandTable() map[string]*command {
 		{name: "readonly", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
 		{name: "readwrite", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
 		{name: "asking", arity: 1, flags: []string{"fast"}, run: cmdOK},
-		{name: "dht.ping", arity: -2, flags: []string{"fast", "stale"}, run: cmdDHTPing},
-		{name: "dht.raft", arity: -3, flags: []string{"fast", "stale"}, run: cmdRaft},
+		{name: "dht.authpeer", arity: -2, flags: []string{"fast", "stale"}, run: cmdAuthPeer, noAuth: true},
+		{name: "dht.ping", arity: -2, flags: []string{"fast", "stale"}, run: cmdDHTPing, peerOnly: true},
+		{name: "dht.raft", arity: -3, flags: []string{"fast", "stale"}, run: cmdRaft, peerOnly: true},
 		{name: "wait", arity: 3, flags: []string{}, run: cmdWait, waits: true},
-		{name: "dht.keycount", arity: -1, flags: []string{"fast", "stale"}, run: cmdKeyCount},
+		{name: "dht.keycount", arity: -1, flags: []string{"fast", "stale"}, run: cmdKeyCount, peerOnly: true},
 		{name: "dht.barrier", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdBarrier, waits: true, blocking: barrierWait},
 	}
 	m := make(map[string]*command, len(cmds))

@@ -51,6 +51,8 @@ type client struct {
 	// peer is the name of the node this connection authenticated as (DHT.AUTHPEER),
 	// or empty for a client's connection.
 	peer string
+	// nonce is the challenge DHT.AUTHPEER gave nonceFor, good for one answer.
+	nonce, nonceFor string
 	// readonly is set by READONLY: reads of a group this node replicates but does not
 	// lead are served here, still linearizable (through a read index).
 	readonly bool

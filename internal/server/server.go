@@ -65,6 +65,8 @@ type Server struct {
 	// password's SHA-256, compared in constant time.
 	hasPassword bool
 	passwordSum [32]byte
+	// peerSecret is the key of the peer handshake (see cmdAuthPeer).
+	peerSecret []byte
 
 	commands map[string]*command
 	peers    map[string]*peerLink // by name
@@ -107,6 +109,8 @@ type peerLink struct {
 	member *cluster.Member
 	data   *peer.Pool
 	probe  *peer.Pool
+	// wrongSecret is set while the peer refuses this node's cluster secret.
+	wrongSecret atomic.Bool
 }
 
 // New validates opts and listens. Serving starts with Run.
@@ -155,6 +159,7 @@ func New(opts Options) (*Server, error) {
 	if cfg.Auth.Password != "" {
 		s.hasPassword, s.passwordSum = true, sha256.Sum256([]byte(cfg.Auth.Password))
 	}
+	s.peerSecret = []byte(cfg.PeerSecret())
 	var names []string
 	for i := range slots.Members() {
 		m := &slots.Members()[i]
@@ -162,10 +167,11 @@ func New(opts Options) (*Server, error) {
 			continue
 		}
 		names = append(names, m.Name)
+		auth := func(ctx context.Context, nc net.Conn) error { return s.authPeer(ctx, nc, m) }
 		s.peers[m.Name] = &peerLink{
 			member: m,
-			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration}),
-			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4}),
+			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth}),
+			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4, OnDial: auth}),
 		}
 	}
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
