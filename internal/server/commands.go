@@ -88,7 +88,7 @@ func commandTable() map[string]*command {
 		{name: "readonly", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
 		{name: "readwrite", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
 		{name: "asking", arity: 1, flags: []string{"fast"}, run: cmdOK},
-		{name: "dht.authpeer", arity: -2, flags: []string{"fast", "stale"}, run: cmdAuthPeer, noAuth: true},
+		{name: "dht.authpeer", arity: -2, flags: []string{"fast", "stale"}, run: cmdAuthPeer, noAuth: true, waits: true},
 		{name: "dht.ping", arity: -2, flags: []string{"fast", "stale"}, run: cmdDHTPing, peerOnly: true},
 		{name: "dht.raft", arity: -3, flags: []string{"fast", "stale"}, run: cmdRaft, peerOnly: true},
 		{name: "wait", arity: 3, flags: []string{}, run: cmdWait, waits: true},
@@ -124,6 +124,11 @@ func (s *Server) lookup(name []byte) *command {
 // having done nothing, for a command that has to wait.
 func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (wait bool) {
 	c := s.lookup(args[0])
+	if cl := conn.c; cl != nil && cl.denied && cl.peer == "" && (c == nil || c.name != "dht.authpeer") {
+		conn.WriteError(errDenied)
+		conn.Close()
+		return false
+	}
 	if c == nil {
 		s.metrics.unknown.Inc()
 		conn.WriteError(unknownCommand(args))

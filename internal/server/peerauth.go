@@ -52,7 +52,8 @@ func peerProof(secret []byte, from, to, nonce string) []byte {
 }
 
 // cmdAuthPeer is DHT.AUTHPEER <node> [<proof>]: without a proof it answers a nonce,
-// with one it checks it against the nonce it gave.
+// with one it checks it against the nonce it gave. It runs off the event loop: in
+// protected mode it may resolve the peer's host (see protected.go).
 func cmdAuthPeer(s *Server, conn *session, args [][]byte) {
 	cl := conn.c
 	if len(args) > 3 {
@@ -83,6 +84,19 @@ func cmdAuthPeer(s *Server, conn *session, args [][]byte) {
 		s.log.Error("refused a peer connection: wrong cluster secret", "peer", name, "addr", cl.gc.RemoteAddr().String())
 		conn.WriteError(fmt.Sprintf("%s DHT.AUTHPEER %s: %v", errCodeWrongSecret, name, errWrongSecret))
 		return
+	}
+	if cl.denied && len(s.peerSecret) == 0 {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.PeerDial.Duration)
+		host, _, _ := net.SplitHostPort(m.Addr)
+		ok := fromPeerHost(ctx, host, cl.gc.RemoteAddr())
+		cancel()
+		if !ok {
+			s.metrics.authFailures.Inc()
+			s.log.Warn("protected mode: refused a peer connection from an address that is not its host's", "peer", name, "addr", cl.gc.RemoteAddr().String(), "host", host)
+			conn.WriteError(errDenied)
+			conn.Close()
+			return
+		}
 	}
 	cl.peer, cl.authed = name, true
 	conn.WriteString("OK")
