@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -185,4 +186,12 @@ func freePort(t *testing.T) int {
 	}
 	t.Fatal("no two consecutive free ports")
 	return 0
+}
+
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	var r refusalLog
+	t0 := time.Now()
+	if !r.due("n2", t0) || r.due("n2", t0.Add(time.Second)) || !r.due("n3", t0.Add(time.Second)) || !r.due("n2", t0.Add(refusalLogEvery)) {
+		t.Fatal("a refusal is logged once per peer per refusalLogEvery")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidwall/redcon"
@@ -81,7 +82,9 @@ func cmdAuthPeer(s *Server, conn *session, args [][]byte) {
 	}
 	if !hmac.Equal(args[2], peerProof(s.peerSecret, name, s.self.Name, nonce)) {
 		s.metrics.authFailures.Inc()
-		s.log.Error("refused a peer connection: wrong cluster secret", "peer", name, "addr", cl.gc.RemoteAddr().String())
+		if s.refusals.due(name, time.Now()) {
+			s.log.Error("refused a peer connection: wrong cluster secret", "peer", name, "addr", cl.gc.RemoteAddr().String())
+		}
 		conn.WriteError(fmt.Sprintf("%s DHT.AUTHPEER %s: %v", errCodeWrongSecret, name, errWrongSecret))
 		return
 	}
@@ -100,6 +103,30 @@ func cmdAuthPeer(s *Server, conn *session, args [][]byte) {
 	}
 	cl.peer, cl.authed = name, true
 	conn.WriteString("OK")
+}
+
+// refusalLogEvery is how often a node logs, at most, that it refused one peer: a peer
+// with another secret retries every probe interval.
+const refusalLogEvery = 10 * time.Second
+
+// refusalLog remembers when a node last logged refusing each peer.
+type refusalLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// due reports whether a refusal of peer at now is to be logged, and if so notes it.
+func (r *refusalLog) due(peer string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.last[peer]) < refusalLogEvery {
+		return false
+	}
+	if r.last == nil {
+		r.last = map[string]time.Time{}
+	}
+	r.last[peer] = now
+	return true
 }
 
 // authPeer authenticates a new connection to peer to as this node's (see

@@ -68,6 +68,8 @@ type Server struct {
 	// password's SHA-256, compared in constant time.
 	hasPassword bool
 	passwordSum [32]byte
+	// refusals limits the logging of refused peers.
+	refusals refusalLog
 	// protected is protected mode (see deniedByProtectedMode).
 	protected bool
 	// peerSecret is the key of the peer handshake (see cmdAuthPeer).
