@@ -140,7 +140,7 @@ func cmdHello(s *Server, conn *session, args [][]byte) {
 		return
 	}
 	if h.setName {
-		if bytes.ContainsAny(h.name, " \n") {
+		if bytes.ContainsFunc(h.name, func(r rune) bool { return r < '!' || r > '~' }) {
 			conn.WriteError("ERR Client names cannot contain spaces, newlines or special characters.")
 			return
 		}
