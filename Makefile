@@ -53,11 +53,12 @@ vet:
 ## compose-up: run the five-node experiment of deploy/compose.yaml (Ctrl-C, then compose-down)
 compose-up: image
 	mkdir -p deploy/bench-results
+	DHT_PASSWORD=$${DHT_PASSWORD:-$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')} \
 	DHT_UID=$$(id -u) DHT_GID=$$(id -g) $(COMPOSE) -p $(COMPOSE_PROJECT) -f $(COMPOSE_FILE) up
 
 ## compose-down: stop and remove the compose cluster
 compose-down:
-	$(COMPOSE) -p $(COMPOSE_PROJECT) -f $(COMPOSE_FILE) down --remove-orphans
+	DHT_PASSWORD=unused $(COMPOSE) -p $(COMPOSE_PROJECT) -f $(COMPOSE_FILE) down --remove-orphans
 
 ## k8s: render the Kubernetes manifests (kubectl kustomize) to stdout
 k8s:

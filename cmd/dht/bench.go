@@ -39,6 +39,7 @@ type benchFlags struct {
 	barrier      string
 	barrierWait  time.Duration
 	opTimeout    time.Duration
+	password     string
 
 	keyMin, keyMax int64
 	requests       int
@@ -147,6 +148,7 @@ runs the workload once per value; each step uses fresh keys
 	f.StringVar(&fl.runID, "run-id", "", "run id naming the barrier; all clients of a run need the same one (default: derived from the config and workload)")
 	f.StringVar(&fl.barrier, "barrier", string(bench.BarrierAuto), "barrier: auto, dht (DHT.BARRIER), counter (INCR/GET, any Redis) or none")
 	f.DurationVar(&fl.barrierWait, "barrier-timeout", 0, "how long to wait for the cluster and the other clients (default: the config's timeouts.barrier, 60s)")
+	f.StringVar(&fl.password, "password", "", "password of the cluster's default user (default: $"+config.EnvPassword+", else the config's auth section); with --local, the password the local cluster asks for")
 	f.DurationVar(&fl.opTimeout, "op-timeout", 3*time.Second, "timeout of one request; a request past it fails as timeout")
 
 	d := config.Default().Workload
@@ -402,6 +404,12 @@ func runBench(cmd *cobra.Command, fl benchFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := s.cfg.ResolveSecrets(os.Getenv); err != nil {
+		return err
+	}
+	if fl.password != "" {
+		s.cfg.Auth.Password = fl.password
+	}
 	ctx := cmd.Context()
 	if s.local {
 		// The cluster outlives an interrupt until the clients have stopped
@@ -427,7 +435,7 @@ func runBench(cmd *cobra.Command, fl benchFlags) error {
 	}
 	plan := s.plan
 	plan.NewStore = func(c bench.ClientTarget, w config.Workload) bench.Store {
-		return bench.NewRedisStore(bench.RedisOptions{Addrs: c.Addrs, PoolSize: w.Threads, OpTimeout: fl.opTimeout, Barrier: s.mode}, log)
+		return bench.NewRedisStore(bench.RedisOptions{Addrs: c.Addrs, PoolSize: w.Threads, OpTimeout: fl.opTimeout, Barrier: s.mode, Password: s.cfg.Auth.Password}, log)
 	}
 	var bar *progressbar.ProgressBar
 	if !fl.quiet && term.IsTerminal(int(os.Stderr.Fd())) {

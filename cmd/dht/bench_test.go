@@ -385,3 +385,19 @@ func TestBenchHelpSaysWhereLocalNodesRun(t *testing.T) {
 		t.Errorf("dht bench --help does not say that --local runs a dht serve process per node:\n%s", out)
 	}
 }
+
+// TestBenchLocalWithPassword: bench --local --password starts a cluster that asks
+// for the password, and its clients (the barrier's too) give it.
+func TestBenchLocalWithPassword(t *testing.T) {
+	dir := t.TempDir()
+	port := freeBasePort(t, 2)
+	out, err := runDHT(t.Context(), "bench", "--local", "2", "--base-port", strconv.Itoa(port), "--password", "s3cret",
+		"--requests", "50", "--threads", "2", "--out", dir, "--quiet", "--no-charts")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	tot := readResults(t, dir).Steps[0].Total
+	if tot.Requests != 2*2*50 || tot.Failed != 0 || !tot.Verify.OK() {
+		t.Fatalf("requests %d, failed %d, verify %+v", tot.Requests, tot.Failed, tot.Verify)
+	}
+}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +14,7 @@ import (
 
 func newLocalCmd() *cobra.Command {
 	var nodes, basePort, replication int
-	var routing, logLevel string
+	var routing, logLevel, password string
 	cmd := &cobra.Command{
 		Use:   "local",
 		Short: "Run a whole cluster on 127.0.0.1",
@@ -44,6 +46,7 @@ a node dies. Ctrl-C stops them all cleanly.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			cfg.Auth.Password = cmp.Or(password, os.Getenv(config.EnvPassword))
 			c, err := local.StartProcesses(cfg, local.ProcOptions{LogLevel: logLevel, Log: log})
 			if err != nil {
 				return err
@@ -56,7 +59,11 @@ a node dies. Ctrl-C stops them all cleanly.`,
 			for i, n := range cfg.Nodes {
 				fmt.Fprintf(out, "  %s  %s  id %s  pid %d\n", n.Name, n.Addr, n.ID(), c.Pids()[i])
 			}
-			fmt.Fprintf(out, "try: redis-cli -c -p %d set greeting hello   (Ctrl-C stops the cluster)\n", basePort)
+			auth := ""
+			if cfg.Auth.Password != "" {
+				auth = "-a PASSWORD "
+			}
+			fmt.Fprintf(out, "try: redis-cli -c -p %d %sset greeting hello   (Ctrl-C stops the cluster)\n", basePort, auth)
 			<-cmd.Context().Done()
 			return c.Close()
 		},
@@ -66,6 +73,7 @@ a node dies. Ctrl-C stops them all cleanly.`,
 	f.IntVar(&basePort, "base-port", 7001, "port of the first node")
 	f.IntVar(&replication, "replication-degree", 3, "copies of each key, each slot range replicated by a Raft group of that many nodes (default 3, or --nodes when fewer)")
 	f.StringVar(&routing, "routing", config.RoutingForward, "forward (relay requests for other nodes' slots) or moved (answer -MOVED)")
+	f.StringVar(&password, "password", "", "password clients must AUTH with (default: $"+config.EnvPassword+"; none when unset)")
 	f.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	return cmd
 }

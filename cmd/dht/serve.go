@@ -23,6 +23,7 @@ func newLogger(level string) (*slog.Logger, error) {
 func newServeCmd() *cobra.Command {
 	var cfgPath, node, listen, admin, logLevel string
 	var loops int
+	var pprof bool
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE --node ID",
 		Short: "Run one node of a cluster",
@@ -47,6 +48,9 @@ alone while the loop is in a system call, instead of handing it to another threa
 			if err != nil {
 				return err
 			}
+			if err := cfg.ResolveSecrets(os.Getenv); err != nil {
+				return fmt.Errorf("config %s: %w", cfgPath, err)
+			}
 			if loops < 0 {
 				return fmt.Errorf("--event-loops %d: want 0 (one per CPU) or more", loops)
 			}
@@ -56,7 +60,7 @@ alone while the loop is in a system call, instead of handing it to another threa
 			if os.Getenv("GOMAXPROCS") == "" {
 				runtime.GOMAXPROCS(loops + 1)
 			}
-			s, err := server.New(server.Options{Config: cfg, Self: node, Listen: listen, AdminListen: admin, Logger: log, EventLoops: loops})
+			s, err := server.New(server.Options{Config: cfg, Self: node, Listen: listen, AdminListen: admin, Logger: log, EventLoops: loops, PProf: pprof})
 			if err != nil {
 				return err
 			}
@@ -68,6 +72,7 @@ alone while the loop is in a system call, instead of handing it to another threa
 	f.StringVar(&node, "node", "", "this node's id in the config")
 	f.StringVar(&listen, "listen", "", "address to listen on (default: the node's addr)")
 	f.StringVar(&admin, "admin", "", "admin HTTP address for /metrics and /healthz (default: the node's admin_addr)")
+	f.BoolVar(&pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the admin server (as admin.pprof in the config)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&loops, "event-loops", 0, "event loops serving clients (default: one per CPU the process may use)")
 	_ = cmd.MarkFlagRequired("config")

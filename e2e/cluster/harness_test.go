@@ -214,7 +214,7 @@ func startCluster(t *testing.T, n int, edit func(*config.Config)) (config.Config
 		procs = append(procs, startNode(t, path, cfg, node.Name))
 	}
 	for _, p := range procs {
-		waitState(t, p.addr, "ok", 15*time.Second)
+		waitStateAuth(t, p.addr, cfg.Auth.Password, "ok", 15*time.Second)
 	}
 	return cfg, procs
 }
@@ -222,7 +222,13 @@ func startCluster(t *testing.T, n int, edit func(*config.Config)) (config.Config
 // waitState waits until the node at addr reports cluster_state:want.
 func waitState(t testing.TB, addr, want string, within time.Duration) {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	waitStateAuth(t, addr, "", want, within)
+}
+
+// waitStateAuth is waitState for a node that asks for a password.
+func waitStateAuth(t testing.TB, addr, password, want string, within time.Duration) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()
 	deadline := time.Now().Add(within)
 	var last string

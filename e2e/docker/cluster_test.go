@@ -102,6 +102,9 @@ func newCluster(t *testing.T, eng engine, image string, n, replication int) *clu
 	c.cfg = config.Default()
 	c.cfg.Routing = config.RoutingForward
 	c.cfg.ReplicationDegree = replication
+	// The test's clients reach the nodes from the host, over a private network
+	// of its own: no password, and protected mode off.
+	c.cfg.ProtectedMode = new(bool)
 	c.cfg.Timeouts = config.Timeouts{
 		PeerDial:      config.Duration{Duration: peerDial},
 		PeerRequest:   config.Duration{Duration: peerRequest},

@@ -73,6 +73,12 @@ func TestComposeMatchesConfig(t *testing.T) {
 		}
 	}
 
+	// Nodes and bench clients get the password from the environment, and compose
+	// refuses to start without it.
+	if n := strings.Count(compose, "DHT_PASSWORD: ${DHT_PASSWORD:?"); n != 2 {
+		t.Errorf("compose.yaml sets DHT_PASSWORD, required, in %d places; want 2 (x-node and x-bench)", n)
+	}
+
 	tool := composeTool()
 	if tool == nil {
 		t.Log("no docker compose or docker-compose installed: compose.yaml checked against cluster.json only")
@@ -81,7 +87,9 @@ func TestComposeMatchesConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	args := append(tool[1:], "-f", filepath.Join(deployDir, "compose.yaml"), "-f", filepath.Join(deployDir, "compose.ports.yaml"), "config", "--quiet")
-	if out, err := exec.CommandContext(ctx, tool[0], args...).CombinedOutput(); err != nil {
+	check := exec.CommandContext(ctx, tool[0], args...)
+	check.Env = append(os.Environ(), "DHT_PASSWORD=test")
+	if out, err := check.CombinedOutput(); err != nil {
 		t.Errorf("%s rejects compose.yaml: %v\n%s", strings.Join(tool, " "), err, out)
 	}
 }
@@ -122,6 +130,7 @@ func TestKubernetesMatchesConfig(t *testing.T) {
 		"serviceName: dht\n",
 		"podManagementPolicy: Parallel\n",
 		"--node=$(POD_NAME)",
+		"- name: DHT_PASSWORD\n              valueFrom:\n                secretKeyRef:\n                  name: dht-auth\n",
 	} {
 		if !strings.Contains(sts, want) {
 			t.Errorf("k8s/cluster/statefulset.yaml has no %q", want)
@@ -139,6 +148,7 @@ func TestKubernetesMatchesConfig(t *testing.T) {
 		fmt.Sprintf("parallelism: %d\n", len(cfg.Nodes)),
 		"completionMode: Indexed\n",
 		"--node=dht-$(COMPLETION_INDEX)",
+		"- name: DHT_PASSWORD\n              valueFrom:\n                secretKeyRef:\n                  name: dht-auth\n",
 	} {
 		if !strings.Contains(job, want) {
 			t.Errorf("k8s/bench/job.yaml has no %q", want)

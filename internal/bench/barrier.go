@@ -62,7 +62,7 @@ func (s *RedisStore) Barrier(ctx context.Context, name string, count int, timeou
 	// Arriving must not be retried behind our back (an arrival counted twice
 	// would release the barrier early), and DHT.BARRIER blocks up to timeout, so
 	// the barrier has a client of its own: no retries, a long read timeout.
-	co := clusterOptions(s.opt.Addrs, timeout+barrierMargin)
+	co := clusterOptions(s.opt, timeout+barrierMargin)
 	co.MaxRedirects = -1
 	bc := redis.NewClusterClient(co)
 	defer bc.Close()

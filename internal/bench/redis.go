@@ -26,6 +26,8 @@ type RedisOptions struct {
 	OpTimeout time.Duration
 	// Barrier is how Barrier meets the other clients.
 	Barrier BarrierMode
+	// Password, if set, is sent with AUTH on every connection.
+	Password string
 }
 
 // RedisStore is a Store over go-redis's ClusterClient. Connections are
@@ -38,7 +40,7 @@ type RedisStore struct {
 
 // NewRedisStore returns a RedisStore; it connects lazily.
 func NewRedisStore(opt RedisOptions, log *slog.Logger) *RedisStore {
-	co := clusterOptions(opt.Addrs, opt.OpTimeout)
+	co := clusterOptions(opt, opt.OpTimeout)
 	co.PoolSize = max(opt.PoolSize, 1)
 	cc := redis.NewClusterClient(co)
 	cc.OnNewNode(func(c *redis.Client) { c.AddHook(attemptHook{}) })
@@ -50,9 +52,10 @@ func NewRedisStore(opt RedisOptions, log *slog.Logger) *RedisStore {
 // handshakes, and no command routing policies, so that a multi-key command
 // goes to the node owning its first key (and a cross-slot MSET gets its
 // -CROSSSLOT instead of being split into several non-atomic ones).
-func clusterOptions(addrs []string, timeout time.Duration) *redis.ClusterOptions {
+func clusterOptions(opt RedisOptions, timeout time.Duration) *redis.ClusterOptions {
 	return &redis.ClusterOptions{
-		Addrs:                    addrs,
+		Addrs:                    opt.Addrs,
+		Password:                 opt.Password,
 		Protocol:                 2,
 		DisableIdentity:          true,
 		DisableRoutingPolicies:   true,
@@ -69,7 +72,7 @@ const readyPoll = 50 * time.Millisecond
 func (s *RedisStore) Ready(ctx context.Context, conns int) error {
 	addr := s.opt.Addrs[0]
 	seed := redis.NewClient(&redis.Options{
-		Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1,
+		Addr: addr, Password: s.opt.Password, Protocol: 2, DisableIdentity: true, MaxRetries: -1,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
 	defer seed.Close()

@@ -47,7 +47,89 @@ type Config struct {
 	Timeouts Timeouts `json:"timeouts"`
 	// Workload is the default workload of dht bench.
 	Workload Workload `json:"workload"`
+	// Auth holds the client password and the cluster secret (see ResolveSecrets).
+	Auth Auth `json:"auth"`
+	// ProtectedMode, as in Redis, refuses clients from addresses other than loopback
+	// while no password is set; nil means true.
+	ProtectedMode *bool `json:"protected_mode,omitempty"`
+	// Admin configures the admin HTTP server.
+	Admin Admin `json:"admin"`
 }
+
+// Auth holds the secrets of a cluster. A secret may sit in the config, in a file the
+// config names (so that the config itself holds none), or in an environment variable;
+// ResolveSecrets reads the last two.
+type Auth struct {
+	// Password, if set, is the password of the default user: clients must AUTH with
+	// it before any data command.
+	Password string `json:"password,omitempty"`
+	// PasswordFile names a file holding the password (a trailing newline is dropped).
+	PasswordFile string `json:"password_file,omitempty"`
+	// ClusterSecret, if set, is what nodes prove to each other that they know before
+	// a node takes another's connection for a peer's. Unset, the password is the
+	// cluster secret; with neither, peers need no secret.
+	ClusterSecret string `json:"cluster_secret,omitempty"`
+	// ClusterSecretFile names a file holding the cluster secret.
+	ClusterSecretFile string `json:"cluster_secret_file,omitempty"`
+}
+
+// Admin configures the admin HTTP server (metrics, health, profiling).
+type Admin struct {
+	// PProf serves Go's profiler under /debug/pprof/; off by default.
+	PProf bool `json:"pprof,omitempty"`
+}
+
+// Environment variables that ResolveSecrets reads.
+const (
+	// EnvPassword holds the password; it overrides auth.password and auth.password_file.
+	EnvPassword = "DHT_PASSWORD"
+	// EnvClusterSecret holds the cluster secret; it overrides auth.cluster_secret and
+	// auth.cluster_secret_file.
+	EnvClusterSecret = "DHT_CLUSTER_SECRET"
+)
+
+// ResolveSecrets fills in Auth.Password and Auth.ClusterSecret from the environment
+// (looked up with getenv) and from the files the config names: for each secret, the
+// environment variable if it is set and not empty, else the file, else the config's
+// own field. It clears the file fields, so that a resolved config holds the secrets
+// themselves.
+func (c *Config) ResolveSecrets(getenv func(string) string) error {
+	var errs []error
+	resolve := func(value *string, file *string, env, field string) {
+		switch {
+		case getenv(env) != "":
+			*value = getenv(env)
+		case *file != "":
+			b, err := os.ReadFile(*file)
+			if err != nil {
+				errs = append(errs, badField(field, "%v", err))
+				return
+			}
+			*value = strings.TrimRight(string(b), "\r\n")
+			if *value == "" {
+				errs = append(errs, badField(field, "%s is empty", *file))
+			}
+		}
+		*file = ""
+	}
+	resolve(&c.Auth.Password, &c.Auth.PasswordFile, EnvPassword, "auth.password_file")
+	resolve(&c.Auth.ClusterSecret, &c.Auth.ClusterSecretFile, EnvClusterSecret, "auth.cluster_secret_file")
+	return errors.Join(errs...)
+}
+
+// PeerSecret is the secret nodes prove to each other that they know: the cluster
+// secret, or the password when there is no cluster secret (a cluster that asks its
+// clients for a password should not take anyone for a peer), or empty: peers then
+// need no secret.
+func (c Config) PeerSecret() string {
+	if c.Auth.ClusterSecret != "" {
+		return c.Auth.ClusterSecret
+	}
+	return c.Auth.Password
+}
+
+// Protected reports whether protected mode is on: it is unless protected_mode is false.
+func (c Config) Protected() bool { return c.ProtectedMode == nil || *c.ProtectedMode }
 
 // Node is one member of the cluster.
 type Node struct {
@@ -362,6 +444,12 @@ func (c Config) Validate() error {
 	}
 	if t.ProbeFailures < 1 {
 		bad("timeouts.probe_failures", "%d: must be at least 1", t.ProbeFailures)
+	}
+	if c.Auth.Password != "" && c.Auth.PasswordFile != "" {
+		bad("auth.password_file", "auth.password is set too: give one of them")
+	}
+	if c.Auth.ClusterSecret != "" && c.Auth.ClusterSecretFile != "" {
+		bad("auth.cluster_secret_file", "auth.cluster_secret is set too: give one of them")
 	}
 	if err := c.Workload.Validate(); err != nil {
 		errs = append(errs, err)

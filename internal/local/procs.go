@@ -141,7 +141,8 @@ func StartProcesses(cfg config.Config, opts ProcOptions) (*Processes, error) {
 		return nil, fmt.Errorf("local cluster: %w", err)
 	}
 	path := filepath.Join(dir, "cluster.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	// The config may hold the password: only this user reads it.
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("local cluster: %w", err)
 	}
@@ -232,7 +233,7 @@ func (p *Processes) Pids() []int {
 func (p *Processes) WaitReady(ctx context.Context) error {
 	clients := make([]*redis.Client, len(p.procs))
 	for i, np := range p.procs {
-		clients[i] = redis.NewClient(&redis.Options{Addr: np.addr, MaxRetries: -1, DialTimeout: time.Second})
+		clients[i] = redis.NewClient(&redis.Options{Addr: np.addr, Password: p.cfg.Auth.Password, MaxRetries: -1, DialTimeout: time.Second})
 	}
 	defer func() {
 		for _, c := range clients {

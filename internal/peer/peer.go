@@ -30,6 +30,11 @@ type Options struct {
 	DialTimeout time.Duration
 	// QueueLen bounds the requests waiting on one connection (default 4096).
 	QueueLen int
+	// OnDial, if set, runs on every new connection before any request: a handshake
+	// (authentication). It may write to and read from nc; ctx bounds it. When it
+	// fails, the connection is closed and the request that dialled fails with its
+	// error.
+	OnDial func(ctx context.Context, nc net.Conn) error
 }
 
 // Pool is a set of pipelined connections to one address. It redials broken
@@ -126,6 +131,12 @@ func (p *Pool) conn(ctx context.Context) (*conn, error) {
 	nc, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", p.addr, err)
+	}
+	if p.opts.OnDial != nil {
+		if err := p.opts.OnDial(ctx, nc); err != nil {
+			_ = nc.Close()
+			return nil, fmt.Errorf("peer %s: %w", p.addr, err)
+		}
 	}
 	s.c = newConn(nc, p.opts.QueueLen)
 	return s.c, nil

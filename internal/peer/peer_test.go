@@ -564,3 +564,40 @@ func TestDoReturnsOnlyOnceTheRequestIsReleased(t *testing.T) {
 		t.Fatal("the pool never connected")
 	}
 }
+
+// TestOnDial: the hook runs once on each new connection, before the first request,
+// and a failing hook fails the request and leaves no connection behind.
+func TestOnDial(t *testing.T) {
+	f := newFakePeer(t)
+	var dials atomic.Int32
+	p := NewPool(f.addr(), Options{Conns: 1, OnDial: func(_ context.Context, nc net.Conn) error {
+		dials.Add(1)
+		if _, err := nc.Write(cmd("ECHO", "hook")); err != nil {
+			return err
+		}
+		reply, err := resp.ReadReply(bufio.NewReader(nc), nil)
+		if err != nil {
+			return err
+		}
+		if string(reply) != bulk("hook") {
+			return fmt.Errorf("hook got %q", reply)
+		}
+		return nil
+	}})
+	defer p.Close()
+	for range 3 {
+		if reply, err := p.Do(context.Background(), cmd("ECHO", "x")); err != nil || string(reply) != bulk("x") {
+			t.Fatalf("ECHO after the hook = %q, %v", reply, err)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("hook ran %d times on one connection", n)
+	}
+
+	refused := errors.New("refused")
+	q := NewPool(f.addr(), Options{OnDial: func(context.Context, net.Conn) error { return refused }})
+	defer q.Close()
+	if _, err := q.Do(context.Background(), cmd("ECHO", "x")); !errors.Is(err, refused) {
+		t.Fatalf("Do with a failing hook: %v, want it to wrap the hook's error", err)
+	}
+}

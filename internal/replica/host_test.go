@@ -36,7 +36,10 @@ func (t memTransport) Send(group int, msgs []raftpb.Message) {
 	}
 	t.n.mu.Lock()
 	defer t.n.mu.Unlock()
-	src := t.n.hosts[t.from]
+	src, ok := t.n.hosts[t.from]
+	if !ok {
+		return // the sender has been stopped
+	}
 	for to, ms := range byTo {
 		dst, ok := t.n.hosts[to]
 		if !ok || t.n.cut[to] || t.n.cut[t.from] {

@@ -299,6 +299,7 @@ func cmdInfo(s *Server, conn *session, args [][]byte) {
 			fmt.Sprintf("total_connections_received:%d", s.connsTotal.Load()),
 			fmt.Sprintf("total_commands_processed:%d", s.commandsProcessed()),
 			fmt.Sprintf("dht_forwarded_commands:%d", int64(counterValue(s.metrics.forwarded))),
+			fmt.Sprintf("acl_access_denied_auth:%d", int64(counterValue(s.metrics.authFailures))),
 		}},
 		{"Replication", s.replicationInfo()},
 		{"Cluster", []string{"cluster_enabled:1"}},
@@ -377,37 +378,6 @@ func cmdCommand(s *Server, conn *session, args [][]byte) {
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try COMMAND HELP.", truncate(args[1], 128)))
 	}
-}
-
-// cmdHello answers as a Redis that speaks only RESP2: HELLO 3 is refused with
-// NOPROTO (clients then stay on RESP2); HELLO and HELLO 2 describe the server.
-func cmdHello(s *Server, conn *session, args [][]byte) {
-	if len(args) > 1 {
-		v, err := strconv.Atoi(string(args[1]))
-		if err != nil {
-			conn.WriteError("ERR Protocol version is not an integer or out of range")
-			return
-		}
-		if v != 2 {
-			conn.WriteError("NOPROTO unsupported protocol version")
-			return
-		}
-	}
-	conn.WriteArray(14)
-	conn.WriteBulkString("server")
-	conn.WriteBulkString("redis")
-	conn.WriteBulkString("version")
-	conn.WriteBulkString(redisVersion)
-	conn.WriteBulkString("proto")
-	conn.WriteInt(2)
-	conn.WriteBulkString("id")
-	conn.WriteInt64(conn.c.id)
-	conn.WriteBulkString("mode")
-	conn.WriteBulkString("cluster")
-	conn.WriteBulkString("role")
-	conn.WriteBulkString("master")
-	conn.WriteBulkString("modules")
-	conn.WriteArray(0)
 }
 
 func cmdClient(_ *Server, conn *session, args [][]byte) {

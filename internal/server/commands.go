@@ -33,6 +33,11 @@ type command struct {
 	writes bool
 	// pairs is set for commands whose arguments after the name are key-value pairs.
 	pairs bool
+	// noAuth is set for the commands a client may send before it authenticates.
+	noAuth bool
+	// peerOnly is set for the commands only other nodes may send, on a connection
+	// that authenticated as a node's (DHT.AUTHPEER).
+	peerOnly bool
 }
 
 func (c *command) arityOK(n int) bool {
@@ -60,7 +65,8 @@ func commandTable() map[string]*command {
 	cmds := []*command{
 		{name: "ping", arity: -1, flags: []string{"fast", "stale"}, run: cmdPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, run: cmdEcho},
-		{name: "quit", arity: -1, flags: []string{"fast", "stale"}, run: cmdQuit},
+		{name: "quit", arity: -1, flags: []string{"fast", "stale"}, run: cmdQuit, noAuth: true},
+		{name: "auth", arity: -2, flags: []string{"fast", "stale"}, run: cmdAuth, noAuth: true},
 		{name: "get", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: cmdGet},
 		{name: "set", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, run: cmdSet},
 		{name: "setnx", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: cmdSetNX},
@@ -104,17 +110,18 @@ func commandTable() map[string]*command {
 		{name: "info", arity: -1, flags: []string{"stale"}, run: cmdInfo},
 		{name: "cluster", arity: -2, flags: []string{"stale"}, run: cmdCluster},
 		{name: "command", arity: -1, flags: []string{"stale"}, run: cmdCommand},
-		{name: "hello", arity: -1, flags: []string{"fast", "stale"}, run: cmdHello},
+		{name: "hello", arity: -1, flags: []string{"fast", "stale"}, run: cmdHello, noAuth: true},
 		{name: "client", arity: -2, flags: []string{"stale"}, run: cmdClient},
 		{name: "config", arity: -2, flags: []string{"stale"}, run: cmdConfig},
 		{name: "select", arity: 2, flags: []string{"fast", "stale"}, run: cmdSelect},
 		{name: "readonly", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
 		{name: "readwrite", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
 		{name: "asking", arity: 1, flags: []string{"fast"}, run: cmdOK},
-		{name: "dht.ping", arity: -2, flags: []string{"fast", "stale"}, run: cmdDHTPing},
-		{name: "dht.raft", arity: -3, flags: []string{"fast", "stale"}, run: cmdRaft},
+		{name: "dht.authpeer", arity: -2, flags: []string{"fast", "stale"}, run: cmdAuthPeer, noAuth: true, waits: true},
+		{name: "dht.ping", arity: -2, flags: []string{"fast", "stale"}, run: cmdDHTPing, peerOnly: true},
+		{name: "dht.raft", arity: -3, flags: []string{"fast", "stale"}, run: cmdRaft, peerOnly: true},
 		{name: "wait", arity: 3, flags: []string{}, run: cmdWait, waits: true},
-		{name: "dht.keycount", arity: -1, flags: []string{"fast", "stale"}, run: cmdKeyCount},
+		{name: "dht.keycount", arity: -1, flags: []string{"fast", "stale"}, run: cmdKeyCount, peerOnly: true},
 		{name: "dht.barrier", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdBarrier, waits: true, blocking: barrierWait},
 	}
 	m := make(map[string]*command, len(cmds))
@@ -146,6 +153,11 @@ func (s *Server) lookup(name []byte) *command {
 // having done nothing, for a command that has to wait.
 func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (wait bool) {
 	c := s.lookup(args[0])
+	if cl := conn.c; cl != nil && cl.denied && cl.peer == "" && (c == nil || c.name != "dht.authpeer") {
+		conn.WriteError(errDenied)
+		conn.Close()
+		return false
+	}
 	if c == nil {
 		s.metrics.unknown.Inc()
 		conn.WriteError(unknownCommand(args))
@@ -155,7 +167,13 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		owner *cluster.Member
 		why   string // the error reply, if the command cannot run
 	)
+	refused, closing := s.refusal(conn.c, c)
 	switch {
+	case refused != "":
+		why = refused
+		if closing {
+			conn.Close()
+		}
 	case !c.arityOK(len(args)) || c.pairs && len(args)%2 == 0:
 		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name)
 	case c.firstKey > 0:

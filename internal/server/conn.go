@@ -44,6 +44,18 @@ type client struct {
 	id int64
 	// name is CLIENT SETNAME's; only the side that runs commands touches it.
 	name string
+	// authed is set once the client may run commands: at once when no password is
+	// needed, else by AUTH or HELLO ... AUTH. Only the side that runs commands
+	// touches it (as name).
+	authed bool
+	// peer is the name of the node this connection authenticated as (DHT.AUTHPEER),
+	// or empty for a client's connection.
+	peer string
+	// denied is set for a client that protected mode refuses: it may only
+	// authenticate as a peer.
+	denied bool
+	// nonce is the challenge DHT.AUTHPEER gave nonceFor, good for one answer.
+	nonce, nonceFor string
 	// readonly is set by READONLY: reads of a group this node replicates but does not
 	// lead are served here, still linearizable (through a read index).
 	readonly bool
@@ -166,6 +178,8 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	cl := &client{s: s, gc: gc, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
 	cl.loop.c, cl.loop.db = cl, s.store
+	cl.denied = deniedByProtectedMode(s.protected, s.hasPassword, gc.RemoteAddr())
+	cl.authed = !s.hasPassword && !cl.denied
 	cl.lastRead.Store(s.clock.nanos.Load())
 	gc.SetContext(cl)
 	s.clients[cl] = struct{}{}

@@ -30,6 +30,20 @@ func startNode(t testing.TB, edit func(*config.Config)) string {
 	if edit != nil {
 		edit(&cfg)
 	}
+	s := runServer(t, cfg)
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("the node never passed its barrier")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return s.Addr()
+}
+
+// runServer runs node n1 of cfg in this process until the test ends.
+func runServer(t testing.TB, cfg config.Config) *Server {
+	t.Helper()
 	s, err := New(Options{Config: cfg, Self: "n1"})
 	if err != nil {
 		t.Fatal(err)
@@ -43,14 +57,7 @@ func startNode(t testing.TB, edit func(*config.Config)) string {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for !s.Healthy() {
-		if time.Now().After(deadline) {
-			t.Fatal("the node never passed its barrier")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return s.Addr()
+	return s
 }
 
 // exchange writes in to a new connection in the given chunk sizes (cycled; none means

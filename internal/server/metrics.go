@@ -19,6 +19,7 @@ type metrics struct {
 	forwarded     prometheus.Counter
 	forwardErrors prometheus.Counter
 	peerUp        *prometheus.GaugeVec
+	authFailures  prometheus.Counter
 	// Replication.
 	proposals     prometheus.Counter
 	commitLatency prometheus.Histogram
@@ -42,6 +43,9 @@ func newMetrics(s *Server) *metrics {
 		}),
 		forwardErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dht_forward_errors_total", Help: "Forwarded commands that got no reply.",
+		}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_auth_failures_total", Help: "Failed authentications: wrong passwords of clients, wrong cluster secrets of peers.",
 		}),
 		peerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dht_peer_up", Help: "1 when the peer answers probes with the same config.",
@@ -72,7 +76,7 @@ func newMetrics(s *Server) *metrics {
 	for name := range s.peers {
 		m.peerUp.WithLabelValues(name).Set(0)
 	}
-	r.MustRegister(byCmd, m.unknown, m.forwarded, m.forwardErrors, m.peerUp,
+	r.MustRegister(byCmd, m.unknown, m.forwarded, m.forwardErrors, m.peerUp, m.authFailures,
 		m.commitLatency, m.leaderChanges, m.snapshots, m.raftSent, m.raftDropped,
 		m.proposals,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_keys", Help: "Keys stored on this node."},
@@ -110,13 +114,15 @@ func counterValue(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// newAdminServer serves /metrics, /healthz (200 when cluster_state is ok) and the Go
-// profiler under /debug/pprof/.
+// newAdminServer serves /metrics, /healthz (200 when cluster_state is ok) and, when
+// enabled, the Go profiler under /debug/pprof/.
 func (s *Server) newAdminServer() *http.Server {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if s.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if s.members.Healthy() {

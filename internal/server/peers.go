@@ -35,6 +35,9 @@ func (s *Server) probeLoop(p *peerLink) {
 		if s.ctx.Err() != nil {
 			return
 		}
+		if wrong := errors.Is(err, errWrongSecret); p.wrongSecret.Swap(wrong) != wrong && wrong {
+			s.log.Error("peer refused this node's cluster secret; it is not admitted", "peer", p.member.Name, "addr", p.member.Addr, "err", err)
+		}
 		pr := cluster.Probe{Err: err}
 		var groups string
 		if err == nil {
@@ -107,10 +110,27 @@ func (s *Server) barrierLog() {
 		if s.members.BarrierPassed() {
 			return
 		}
-		if waiting := s.members.NotUp(); len(waiting) > 0 {
-			s.log.Info("startup barrier: waiting for nodes", "waiting", strings.Join(waiting, ","))
+		if waiting := s.waitingFor(); waiting != "" {
+			s.log.Info("startup barrier: waiting for nodes", "waiting", waiting)
 		}
 	}
+}
+
+// waitingFor lists the peers that are not up, and says of those that refuse this
+// node's cluster secret that they do: "n2,n3 (n3: wrong cluster secret)".
+func (s *Server) waitingFor() string {
+	names := s.members.NotUp()
+	out := strings.Join(names, ",")
+	var why []string
+	for _, n := range names {
+		if p := s.peers[n]; p != nil && p.wrongSecret.Load() {
+			why = append(why, n+": "+errWrongSecret.Error())
+		}
+	}
+	if len(why) > 0 {
+		out += " (" + strings.Join(why, "; ") + ")"
+	}
+	return out
 }
 
 // errClusterDown is the text of -CLUSTERDOWN replies, with the reason appended.
@@ -119,7 +139,7 @@ const errClusterDown = "CLUSTERDOWN The cluster is down"
 // unavailable returns the reason a data command cannot run now for an owner, or "".
 func (s *Server) unavailable(owner *cluster.Member) string {
 	if !s.members.BarrierPassed() {
-		return fmt.Sprintf("%s: startup barrier: waiting for nodes %s", errClusterDown, strings.Join(s.members.NotUp(), ","))
+		return fmt.Sprintf("%s: startup barrier: waiting for nodes %s", errClusterDown, s.waitingFor())
 	}
 	if owner.Name == s.self.Name {
 		return ""

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -171,6 +172,13 @@ func (l *raftLink) write(req []byte) error {
 		if err != nil {
 			return fmt.Errorf("dial: %w", err)
 		}
+		ctx, cancel := context.WithTimeout(l.s.replCtx, l.s.cfg.Timeouts.PeerRequest.Duration)
+		err = l.s.authPeer(ctx, c, l.to)
+		cancel()
+		if err != nil {
+			_ = c.Close()
+			return err
+		}
 		l.conn = c
 	}
 	if err := l.conn.SetWriteDeadline(time.Now().Add(l.s.cfg.Timeouts.PeerRequest.Duration)); err != nil {
@@ -213,6 +221,10 @@ func cmdRaft(s *Server, conn *session, args [][]byte) {
 	}
 	if _, ok := s.slots.Member(string(args[1])); !ok {
 		refuse(fmt.Sprintf("ERR DHT.RAFT from %q, which is not a node of this cluster", truncate(args[1], 64)))
+		return
+	}
+	if string(args[1]) != conn.c.peer {
+		refuse(fmt.Sprintf("ERR DHT.RAFT from %q on a connection of %s", truncate(args[1], 64), conn.c.peer))
 		return
 	}
 	var byGroup map[int][]raftpb.Message

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,9 @@ type Options struct {
 	// EventLoops is how many event loops serve clients; 0 means one per P
 	// (GOMAXPROCS).
 	EventLoops int
+	// PProf serves Go's profiler on the admin server, as admin.pprof in the config
+	// does.
+	PProf bool
 }
 
 // drainTimeout bounds how long shutdown waits for clients to finish.
@@ -59,6 +63,17 @@ type Server struct {
 	limits  Limits
 	started time.Time
 	loops   int
+
+	// hasPassword is set when clients must authenticate; passwordSum is the
+	// password's SHA-256, compared in constant time.
+	hasPassword bool
+	passwordSum [32]byte
+	// refusals limits the logging of refused peers.
+	refusals refusalLog
+	// protected is protected mode (see deniedByProtectedMode).
+	protected bool
+	// peerSecret is the key of the peer handshake (see cmdAuthPeer).
+	peerSecret []byte
 
 	commands map[string]*command
 	peers    map[string]*peerLink // by name
@@ -80,6 +95,7 @@ type Server struct {
 
 	listen     string // host:port for the event loops to bind
 	adminLn    net.Listener
+	pprof      bool // serve /debug/pprof/ on the admin server
 	engine     chan gnet.Engine
 	draining   atomic.Bool
 	serving    atomic.Bool
@@ -101,6 +117,8 @@ type peerLink struct {
 	member *cluster.Member
 	data   *peer.Pool
 	probe  *peer.Pool
+	// wrongSecret is set while the peer refuses this node's cluster secret.
+	wrongSecret atomic.Bool
 }
 
 // New validates opts and listens. Serving starts with Run.
@@ -146,6 +164,11 @@ func New(opts Options) (*Server, error) {
 		registry: prometheus.NewRegistry(),
 	}
 	s.clock.set(time.Now())
+	if cfg.Auth.Password != "" {
+		s.hasPassword, s.passwordSum = true, sha256.Sum256([]byte(cfg.Auth.Password))
+	}
+	s.peerSecret = []byte(cfg.PeerSecret())
+	s.protected = cfg.Protected()
 	var names []string
 	for i := range slots.Members() {
 		m := &slots.Members()[i]
@@ -153,10 +176,11 @@ func New(opts Options) (*Server, error) {
 			continue
 		}
 		names = append(names, m.Name)
+		auth := func(ctx context.Context, nc net.Conn) error { return s.authPeer(ctx, nc, m) }
 		s.peers[m.Name] = &peerLink{
 			member: m,
-			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration}),
-			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4}),
+			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth}),
+			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4, OnDial: auth}),
 		}
 	}
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
@@ -192,11 +216,33 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	if admin != "" {
+		admin, err = adminAddr(admin, log)
+		if err != nil {
+			return nil, fmt.Errorf("server: admin listen: %w", err)
+		}
 		if s.adminLn, err = net.Listen("tcp", admin); err != nil {
 			return nil, fmt.Errorf("server: admin listen: %w", err)
 		}
 	}
+	s.pprof = opts.PProf || cfg.Admin.PProf
 	return s, nil
+}
+
+// adminAddr is where the admin server listens: addr, but on loopback when addr
+// names no host (":9001"). The admin server asks for no password, so a host that
+// others can reach is honored with a warning.
+func adminAddr(addr string, log *slog.Logger) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if host == "" {
+		return net.JoinHostPort("127.0.0.1", port), nil
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		log.Warn("the admin HTTP server listens on an address other hosts may reach; it asks for no password", "admin_addr", addr)
+	}
+	return addr, nil
 }
 
 // newReplication creates this node's Raft groups: one per slot range it replicates.
