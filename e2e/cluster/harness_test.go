@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -188,6 +189,62 @@ func startNode(t testing.TB, cfgPath string, cfg config.Config, name string, ext
 func (p *proc) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
+}
+
+// pause stops the process with SIGSTOP and waits until every one of its threads has
+// stopped: the kernel stops a multi-threaded process one thread at a time, and on a
+// loaded machine its other threads can go on serving for milliseconds after kill
+// returns.
+func (p *proc) pause(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	tasks := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		stopped, err := allThreadsStopped(tasks)
+		if err != nil {
+			t.Fatalf("pausing %s: %v", p.name, err)
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not every thread stopped within 10s of SIGSTOP", p.name)
+		}
+	}
+}
+
+// resume continues a paused process.
+func (p *proc) resume(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// allThreadsStopped reports whether every thread listed under a /proc/PID/task
+// directory is in state T (stopped).
+func allThreadsStopped(tasks string) (bool, error) {
+	ents, err := os.ReadDir(tasks)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ents {
+		stat, err := os.ReadFile(filepath.Join(tasks, e.Name(), "stat"))
+		if err != nil {
+			return false, err
+		}
+		// The state follows the command name, which is in parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) {
+			return false, fmt.Errorf("unexpected %s/stat: %q", e.Name(), stat)
+		}
+		if stat[i+2] != 'T' {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // stop sends sig and waits for the exit.

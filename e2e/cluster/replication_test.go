@@ -215,15 +215,11 @@ func TestReplicatedKillPauseRestart(t *testing.T) {
 	g = (g + 1 + rng.IntN(2)) % 3
 	paused := waitLeader(t, addrs, g, 10*time.Second)
 	t.Logf("SIGSTOP %s, leader of group %d", paused, g)
-	if err := procs[paused].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	procs[paused].pause(t)
 	next = waitLeader(t, others(paused), g, 10*time.Second, paused)
 	t.Logf("group %d: %s leads while %s is paused", g, next, paused)
 	time.Sleep(time.Second)
-	if err := procs[paused].cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	procs[paused].resume(t)
 	t.Logf("SIGCONT %s", paused)
 
 	checkHistory(t, <-hist, addrs)
@@ -245,9 +241,7 @@ func TestReplicatedMajorityLoss(t *testing.T) {
 		}
 	}
 	for _, p := range procs[1:] {
-		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
+		p.pause(t)
 	}
 	survivor := redis.NewClient(&redis.Options{Addr: procs[0].addr, MaxRetries: -1, ReadTimeout: 10 * time.Second})
 	defer survivor.Close()
@@ -268,9 +262,7 @@ func TestReplicatedMajorityLoss(t *testing.T) {
 		t.Fatalf("get with 2 of 3 nodes paused: %v, want -CLUSTERDOWN", err)
 	}
 	for _, p := range procs[1:] {
-		if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-			t.Fatal(err)
-		}
+		p.resume(t)
 	}
 	for _, a := range addrs {
 		waitState(t, a, "ok", 20*time.Second)
@@ -376,9 +368,7 @@ func TestReplicatedWait(t *testing.T) {
 			break
 		}
 	}
-	if err := paused.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	paused.pause(t)
 	defer func() { _ = paused.cmd.Process.Signal(syscall.SIGCONT) }()
 	if err := c.Set(ctx, key, "v2", 0).Err(); err != nil {
 		t.Fatalf("write with one follower paused: %v", err)
