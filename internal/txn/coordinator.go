@@ -1,0 +1,339 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Groups carries commands to the groups.
+type Groups interface {
+	// Call has the group that cmd.Route belongs to apply cmd (replicated, through its
+	// leader) and returns its reply. An error means cmd may or may not have been
+	// applied.
+	Call(ctx context.Context, cmd Command) (Reply, error)
+}
+
+// Point is a step of the coordinator at which a test may make it stop, as if it
+// died there.
+type Point int
+
+// The failpoints.
+const (
+	// AfterPrepare: every participant voted yes; no decision is written.
+	AfterPrepare Point = iota + 1
+	// AfterDecision: the record says committed; no participant knows.
+	AfterDecision
+	// AfterFirstCommit: one participant committed, the others not.
+	AfterFirstCommit
+)
+
+// Errors of Run.
+var (
+	// ErrNotCommitted: the transaction did not commit and never will (its locks are
+	// released, or will be once they are found stuck).
+	ErrNotCommitted = errors.New("txn: not committed")
+	// ErrUnknown: the decision was asked for but its answer was lost; the
+	// transaction may have committed.
+	ErrUnknown = errors.New("txn: outcome unknown")
+)
+
+// Coordinator runs transactions over the groups. Its exported fields are set before
+// its first use; it may then run many transactions at once.
+type Coordinator struct {
+	Groups Groups
+	// GroupOf is the group of a key.
+	GroupOf func(key []byte) int
+	// Node tells this coordinator's transactions from other nodes'.
+	Node uint32
+	// Now is the clock the transactions' ages are taken from.
+	Now func() time.Time
+	// Poll is how long a transaction that waits for a lock sleeps before asking
+	// again, and the unit of the backoff of one that gave up.
+	Poll time.Duration
+	// Cleanup bounds the steps taken after the caller's context ended: releasing the
+	// locks of an aborted attempt.
+	Cleanup time.Duration
+	// Failpoint, when set, is called at each Point; an error makes the coordinator
+	// stop there and return it, leaving everything as a dead coordinator would
+	// (tests only).
+	Failpoint func(Point) error
+
+	seq atomic.Uint64
+}
+
+// Result is the outcome of a transaction.
+type Result struct {
+	// Committed is set once the transaction is decided: its writes will be made,
+	// or its reads were all made under its locks. It is false for an MSETNX that
+	// found a key.
+	Committed bool
+	// Existed is how many of a write's keys existed (DEL's reply).
+	Existed int
+	// Values and Found are what a read found, in the order of its operations.
+	Values [][]byte
+	Found  []bool
+	// Participants is how many groups took part, Attempts how many times the
+	// transaction was started, Recovered how many stuck transactions it resolved on
+	// its way.
+	Participants, Attempts, Recovered int
+}
+
+// part is one group's share of a transaction.
+type part struct {
+	route []byte
+	ops   []Op
+	index []int // of each op in the transaction
+}
+
+// Run runs a transaction of ops (all reads or all writes) and resolves it in every
+// group before it returns.
+func (c *Coordinator) Run(ctx context.Context, ops []Op) (Result, error) {
+	res, finish, err := c.Start(ctx, ops)
+	if err != nil {
+		return res, err
+	}
+	return res, finish(ctx)
+}
+
+// Start runs a transaction of ops up to its decision, which is final once Start
+// returns; finish then tells the participants and forgets the record. A caller may
+// answer its client between the two: a participant that is not told in time
+// resolves the transaction from its record.
+func (c *Coordinator) Start(ctx context.Context, ops []Op) (Result, func(context.Context) error, error) {
+	nothing := func(context.Context) error { return nil }
+	if err := checkOps(ops); err != nil || len(ops) == 0 {
+		return Result{}, nothing, fmt.Errorf("%w: no operations, or reads mixed with writes", ErrNotCommitted)
+	}
+	parts := c.split(ops)
+	res := Result{Participants: len(parts)}
+	ts := c.Now().UnixNano()
+	for {
+		res.Attempts++
+		id := ID{TS: ts, Node: c.Node, Seq: c.seq.Add(1)}
+		done, err := c.attempt(ctx, id, ops[0].Key, parts, &res)
+		if err != nil || done {
+			if err != nil || !res.Committed {
+				return res, nothing, err
+			}
+			return res, func(ctx context.Context) error { return c.finish(ctx, id, ops[0].Key, parts) }, nil
+		}
+		if err := sleep(ctx, c.backoff(res.Attempts, id)); err != nil {
+			return res, nothing, fmt.Errorf("%w: %w", ErrNotCommitted, err)
+		}
+	}
+}
+
+func (c *Coordinator) split(ops []Op) []part {
+	var parts []part
+	groups := map[int]int{}
+	for i, op := range ops {
+		g := c.GroupOf(op.Key)
+		j, ok := groups[g]
+		if !ok {
+			j = len(parts)
+			groups[g] = j
+			parts = append(parts, part{route: op.Key})
+		}
+		parts[j].ops = append(parts[j].ops, op)
+		parts[j].index = append(parts[j].index, i)
+	}
+	return parts
+}
+
+// attempt runs one attempt up to the decision. done is false when the attempt gave
+// up under wait-die, and another should start.
+func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts []part, res *Result) (done bool, err error) {
+	replies := make([]Reply, len(parts))
+	errs := make([]error, len(parts))
+	var recovered atomic.Int64
+	parallel(len(parts), func(i int) {
+		replies[i], errs[i] = c.prepare(ctx, id, record, parts[i], &recovered)
+	})
+	res.Recovered += int(recovered.Load())
+	var failed error
+	no, die := false, false
+	for i, r := range replies {
+		switch {
+		case errs[i] != nil:
+			failed = errs[i]
+		case r.Vote == VoteNo:
+			no = true
+		case r.Vote != VoteYes:
+			die = true
+		}
+	}
+	if failed != nil || no || die {
+		c.release(ctx, id, parts)
+		switch {
+		case failed != nil:
+			return true, fmt.Errorf("%w: %w", ErrNotCommitted, failed)
+		case die:
+			return false, nil
+		}
+		return true, nil
+	}
+	if err := c.failpoint(AfterPrepare); err != nil {
+		return true, err
+	}
+	var r Reply
+	for {
+		r, err = c.Groups.Call(ctx, Command{Verb: Decide, Route: record, ID: id, Commit: true})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return true, fmt.Errorf("%w: %w", ErrUnknown, err)
+		}
+	}
+	if r.Status != StatusCommitted {
+		// A participant found the transaction stuck and aborted it first (and may
+		// have let a writer past a read lock since).
+		c.release(ctx, id, parts)
+		return false, nil
+	}
+	res.Committed = true
+	for _, r := range replies {
+		res.Existed += r.Existed
+	}
+	if parts[0].ops[0].Kind == OpRead {
+		n := 0
+		for _, p := range parts {
+			n += len(p.index)
+		}
+		res.Values, res.Found = make([][]byte, n), make([]bool, n)
+		for i, p := range parts {
+			for j, k := range p.index {
+				res.Values[k], res.Found[k] = replies[i].Values[j], replies[i].Found[j]
+			}
+		}
+	}
+	if err := c.failpoint(AfterDecision); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// prepare asks one group to prepare, waiting while a younger transaction holds a
+// key, and resolving a holder found stuck.
+func (c *Coordinator) prepare(ctx context.Context, id ID, record []byte, p part, recovered *atomic.Int64) (Reply, error) {
+	for {
+		r, err := c.Groups.Call(ctx, Command{Verb: Prepare, Route: p.route, ID: id, Record: record, Ops: p.ops})
+		if err != nil {
+			return r, err
+		}
+		if r.Vote == VoteYes && p.ops[0].Kind == OpRead && (len(r.Values) != len(p.ops) || len(r.Found) != len(p.ops)) {
+			return r, fmt.Errorf("txn %s: a read of %d keys answered with %d values", id, len(p.ops), len(r.Values))
+		}
+		if r.HolderStuck {
+			if _, err := Recover(ctx, c.Groups, Stuck{ID: r.Holder, Route: p.route, Record: r.HolderRecord}); err == nil {
+				recovered.Add(1)
+			}
+		}
+		if r.Vote != VoteWait {
+			return r, nil
+		}
+		if err := sleep(ctx, c.Poll); err != nil {
+			return r, err
+		}
+	}
+}
+
+// release aborts the attempt in every group, best effort: a lock left behind is
+// found stuck later.
+func (c *Coordinator) release(ctx context.Context, id ID, parts []part) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Cleanup)
+	defer cancel()
+	parallel(len(parts), func(i int) {
+		_, _ = c.Groups.Call(ctx, Command{Verb: Abort, Route: parts[i].route, ID: id})
+	})
+}
+
+// finish commits a decided transaction in every group, then forgets its record.
+func (c *Coordinator) finish(ctx context.Context, id ID, record []byte, parts []part) error {
+	commit := func(i int) error {
+		_, err := c.Groups.Call(ctx, Command{Verb: Commit, Route: parts[i].route, ID: id})
+		return err
+	}
+	errs := make([]error, len(parts))
+	rest := 0
+	if c.Failpoint != nil {
+		errs[0] = commit(0)
+		if err := c.failpoint(AfterFirstCommit); err != nil {
+			return err
+		}
+		rest = 1
+	}
+	parallel(len(parts)-rest, func(i int) { errs[rest+i] = commit(rest + i) })
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("txn %s: committed, but not every group was told (they will ask): %w", id, err)
+	}
+	if _, err := c.Groups.Call(ctx, Command{Verb: Forget, Route: record, ID: id}); err != nil {
+		return fmt.Errorf("txn %s: committed, but its record stays: %w", id, err)
+	}
+	return nil
+}
+
+func (c *Coordinator) failpoint(p Point) error {
+	if c.Failpoint == nil {
+		return nil
+	}
+	return c.Failpoint(p)
+}
+
+// backoff is how long attempt n sleeps before the next: Poll doubled with each
+// attempt up to 64 times, with jitter drawn from the attempt's id.
+func (c *Coordinator) backoff(n int, id ID) time.Duration {
+	d := c.Poll << min(n, 6)
+	r := rand.New(rand.NewPCG(uint64(id.TS), id.Seq<<32|uint64(id.Node)))
+	return d/2 + time.Duration(r.Int64N(int64(d)/2+1))
+}
+
+// Recover resolves a transaction found stuck in the group of s.Route: from its
+// record, which it writes as aborted when there is none (a transaction that is not
+// committed by then never will be). A read needs this as much as a write: the
+// record tells its coordinator that a read lock was taken from it. It returns what
+// it decided.
+func Recover(ctx context.Context, g Groups, s Stuck) (Status, error) {
+	r, err := g.Call(ctx, Command{Verb: Decide, Route: s.Record, ID: s.ID, Commit: false})
+	if err != nil {
+		return StatusNone, fmt.Errorf("txn %s: record: %w", s.ID, err)
+	}
+	st := r.Status
+	verb := Abort
+	if st == StatusCommitted {
+		verb = Commit
+	}
+	if _, err := g.Call(ctx, Command{Verb: verb, Route: s.Route, ID: s.ID}); err != nil {
+		return StatusNone, fmt.Errorf("txn %s: %s: %w", s.ID, verb, err)
+	}
+	return st, nil
+}
+
+// parallel runs fn(0..n-1) at once and waits for them.
+func parallel(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { fn(i) })
+	}
+	wg.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,373 @@
+package txn
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// KV is a group's keys as a participant reads and writes them. Get must treat an
+// expired key as absent; Put clears any expiry, as MSET does.
+type KV interface {
+	Get(key []byte) (value []byte, ok bool)
+	Put(key, value []byte)
+	Del(key []byte)
+}
+
+// Options are a participant's timeouts.
+type Options struct {
+	// Timeout is how long a transaction may hold locks before it is stuck: the
+	// group's leader then resolves it from its record (see Recover).
+	Timeout time.Duration
+	// Retain is how long a resolved transaction is remembered, so that a late or
+	// repeated Prepare of it locks nothing, and how long an aborted record is kept.
+	Retain time.Duration
+}
+
+// DefaultOptions are the timeouts the server uses.
+var DefaultOptions = Options{Timeout: 2 * time.Second, Retain: time.Minute}
+
+// Participant is the transaction state of one group: the locks and intents of the
+// transactions prepared in it, those it resolved lately, and the records of the
+// transactions whose first key it owns. It changes only through Apply, which is
+// deterministic given the state, the command and the log time, so that every replica
+// of the group agrees; it is not safe for concurrent use.
+type Participant struct {
+	opts     Options
+	locks    map[string]*lock
+	prepared map[ID]*intent
+	resolved map[ID]Status
+	records  map[ID]Status
+	// expiry lists resolved transactions and aborted records in the order they
+	// were made, for pruning them once Retain has passed.
+	expiry []expiring
+}
+
+// lock is the lock on one key: one writer, or any number of readers.
+type lock struct {
+	writer  ID
+	readers []ID
+}
+
+// intent is a prepared transaction: its operations in this group, what it voted,
+// and when (log time, Unix ns).
+type intent struct {
+	route, record []byte
+	ops           []Op
+	at            int64
+	reply         Reply
+}
+
+type expiring struct {
+	id     ID
+	at     int64
+	record bool
+}
+
+// NewParticipant returns a participant with no transactions.
+func NewParticipant(opts Options) *Participant {
+	return &Participant{opts: opts, locks: map[string]*lock{}, prepared: map[ID]*intent{},
+		resolved: map[ID]Status{}, records: map[ID]Status{}}
+}
+
+// Apply carries out one command at log time now against the group's keys.
+func (p *Participant) Apply(kv KV, now time.Time, c Command) Reply {
+	ns := now.UnixNano()
+	p.prune(ns)
+	switch c.Verb {
+	case Prepare:
+		return p.prepare(kv, ns, c)
+	case Commit, Abort:
+		return Reply{Status: p.resolve(kv, ns, c.ID, c.Verb == Commit)}
+	case Decide:
+		if st, ok := p.records[c.ID]; ok {
+			return Reply{Status: st}
+		}
+		st := StatusAborted
+		if c.Commit {
+			st = StatusCommitted
+		} else {
+			p.expiry = append(p.expiry, expiring{id: c.ID, at: ns, record: true})
+		}
+		p.records[c.ID] = st
+		return Reply{Status: st}
+	case Forget:
+		delete(p.records, c.ID)
+		return Reply{}
+	}
+	return Reply{}
+}
+
+func (p *Participant) prepare(kv KV, now int64, c Command) Reply {
+	if in, ok := p.prepared[c.ID]; ok {
+		return in.reply
+	}
+	if st, ok := p.resolved[c.ID]; ok {
+		return Reply{Vote: VoteResolved, Status: st}
+	}
+	if r, conflict := p.conflict(now, c); conflict {
+		return r
+	}
+	r := Reply{Vote: VoteYes}
+	seen := map[string]bool{}
+	for _, op := range c.Ops {
+		v, ok := kv.Get(op.Key)
+		switch op.Kind {
+		case OpRead:
+			r.Values, r.Found = append(r.Values, v), append(r.Found, ok)
+		case OpPutNX:
+			if ok {
+				return Reply{Vote: VoteNo}
+			}
+		case OpDel:
+			if ok && !seen[string(op.Key)] {
+				r.Existed++
+			}
+			seen[string(op.Key)] = true
+		}
+	}
+	for _, op := range c.Ops {
+		l := p.locks[string(op.Key)]
+		if l == nil {
+			l = &lock{}
+			p.locks[string(op.Key)] = l
+		}
+		if op.Kind != OpRead {
+			l.writer = c.ID
+		} else if !slices.Contains(l.readers, c.ID) {
+			l.readers = append(l.readers, c.ID)
+		}
+	}
+	p.prepared[c.ID] = &intent{route: c.Route, record: c.Record, ops: c.Ops, at: now, reply: r}
+	return r
+}
+
+// conflict applies wait-die to the locks c's keys meet: if any holder is older, c
+// dies; if all are younger, c waits.
+func (p *Participant) conflict(now int64, c Command) (Reply, bool) {
+	var r Reply
+	for _, op := range c.Ops {
+		l := p.locks[string(op.Key)]
+		if l == nil {
+			continue
+		}
+		holders := []ID{l.writer}
+		if op.Kind != OpRead {
+			holders = append(holders, l.readers...)
+		}
+		for _, h := range holders {
+			if h.IsZero() || h == c.ID {
+				continue
+			}
+			if h.Older(c.ID) {
+				return p.holderReply(VoteDie, h, now), true
+			}
+			if r.Vote == 0 {
+				r = p.holderReply(VoteWait, h, now)
+			}
+		}
+	}
+	return r, r.Vote != 0
+}
+
+// holderReply is the vote v for a transaction that met a lock of h.
+func (p *Participant) holderReply(v Vote, h ID, now int64) Reply {
+	r := Reply{Vote: v, Holder: h}
+	if in := p.prepared[h]; in != nil {
+		r.HolderRecord, r.HolderStuck = in.record, p.stuck(in, now)
+	}
+	return r
+}
+
+func (p *Participant) stuck(in *intent, now int64) bool {
+	return now-in.at > int64(p.opts.Timeout)
+}
+
+// resolve commits (applies the writes) or aborts transaction id here and releases
+// its locks. A transaction resolved before stays as it was.
+func (p *Participant) resolve(kv KV, now int64, id ID, commit bool) Status {
+	if st, ok := p.resolved[id]; ok {
+		return st
+	}
+	st := StatusAborted
+	if commit {
+		st = StatusCommitted
+	}
+	p.resolved[id] = st
+	p.expiry = append(p.expiry, expiring{id: id, at: now})
+	in, ok := p.prepared[id]
+	if !ok {
+		return st
+	}
+	delete(p.prepared, id)
+	for _, op := range in.ops {
+		if commit {
+			switch op.Kind {
+			case OpPut, OpPutNX:
+				kv.Put(op.Key, op.Value)
+			case OpDel:
+				kv.Del(op.Key)
+			}
+		}
+		l := p.locks[string(op.Key)]
+		if l == nil {
+			continue
+		}
+		if l.writer == id {
+			l.writer = ID{}
+		}
+		l.readers = slices.DeleteFunc(l.readers, func(r ID) bool { return r == id })
+		if l.writer.IsZero() && len(l.readers) == 0 {
+			delete(p.locks, string(op.Key))
+		}
+	}
+	return st
+}
+
+// prune forgets the resolved transactions and aborted records older than Retain.
+func (p *Participant) prune(now int64) {
+	n := 0
+	for n < len(p.expiry) && now-p.expiry[n].at > int64(p.opts.Retain) {
+		e := p.expiry[n]
+		if e.record {
+			delete(p.records, e.id)
+		} else {
+			delete(p.resolved, e.id)
+		}
+		n++
+	}
+	p.expiry = p.expiry[n:]
+}
+
+// WriteLocked reports whether a transaction holds a write lock on key: a read must
+// wait for it to resolve.
+func (p *Participant) WriteLocked(key []byte) bool {
+	l := p.locks[string(key)]
+	return l != nil && !l.writer.IsZero()
+}
+
+// Locked reports whether any transaction holds a lock on key: a write must wait for
+// it to resolve.
+func (p *Participant) Locked(key []byte) bool { return p.locks[string(key)] != nil }
+
+// Prepared returns how many transactions hold locks here.
+func (p *Participant) Prepared() int { return len(p.prepared) }
+
+// Stuck is a transaction that has held its locks in a group past the timeout.
+type Stuck struct {
+	ID ID
+	// Route is a key of the group, Record the transaction's first key.
+	Route, Record []byte
+}
+
+// Stuck lists the transactions prepared here before now less the timeout, oldest
+// first.
+func (p *Participant) Stuck(now time.Time) []Stuck {
+	var out []Stuck
+	for id, in := range p.prepared {
+		if p.stuck(in, now.UnixNano()) {
+			out = append(out, Stuck{ID: id, Route: in.route, Record: in.record})
+		}
+	}
+	slices.SortFunc(out, func(a, b Stuck) int {
+		if a.ID.Older(b.ID) {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// Snapshot version, for Restore to refuse what it cannot read.
+const snapshotVersion = 1
+
+// AppendSnapshot appends the participant's state to b, as Restore reads it.
+func (p *Participant) AppendSnapshot(b []byte) []byte {
+	b = append(b, snapshotVersion)
+	b = appendUvarint(b, len(p.prepared))
+	for id, in := range p.prepared {
+		b = appendID(b, id)
+		b = appendBytes(b, in.route)
+		b = appendBytes(b, in.record)
+		b = binary.AppendVarint(b, in.at)
+		b = appendBytes(b, AppendReply(nil, in.reply))
+		b = appendUvarint(b, len(in.ops))
+		for _, op := range in.ops {
+			b = append(b, byte(op.Kind))
+			b = appendBytes(b, op.Key)
+			b = appendBytes(b, op.Value)
+		}
+	}
+	b = appendUvarint(b, len(p.records))
+	for id, st := range p.records {
+		b = appendID(b, id)
+		b = append(b, byte(st))
+	}
+	b = appendUvarint(b, len(p.expiry))
+	for _, e := range p.expiry {
+		b = appendID(b, e.id)
+		b = binary.AppendVarint(b, e.at)
+		b = append(b, boolByte(e.record))
+		if !e.record {
+			b = append(b, byte(p.resolved[e.id]))
+		}
+	}
+	return b
+}
+
+func appendUvarint(b []byte, n int) []byte { return binary.AppendUvarint(b, uint64(n)) }
+
+// Restore replaces the participant's state with a snapshot's.
+func (p *Participant) Restore(data []byte) error {
+	q := NewParticipant(p.opts)
+	d := decoder{b: data}
+	if v := d.byte(); v != snapshotVersion {
+		return fmt.Errorf("txn: snapshot version %d, want %d", v, snapshotVersion)
+	}
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		id := d.id()
+		in := &intent{route: d.bytes(), record: d.bytes(), at: d.varint()}
+		r, err := ParseReply(d.bytes())
+		if err != nil {
+			return fmt.Errorf("txn: snapshot: %w", err)
+		}
+		in.reply = r
+		for m := d.uvarint(); m > 0 && d.err == nil; m-- {
+			in.ops = append(in.ops, Op{Kind: OpKind(d.byte()), Key: d.bytes(), Value: d.bytes()})
+		}
+		if len(in.ops) == 0 {
+			return errors.New("txn: snapshot: an intent without operations")
+		}
+		q.prepared[id] = in
+		for _, op := range in.ops {
+			l := q.locks[string(op.Key)]
+			if l == nil {
+				l = &lock{}
+				q.locks[string(op.Key)] = l
+			}
+			if op.Kind == OpRead {
+				l.readers = append(l.readers, id)
+			} else {
+				l.writer = id
+			}
+		}
+	}
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		id := d.id()
+		q.records[id] = Status(d.byte())
+	}
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		e := expiring{id: d.id(), at: d.varint(), record: d.byte() == 1}
+		if !e.record {
+			q.resolved[e.id] = Status(d.byte())
+		}
+		q.expiry = append(q.expiry, e)
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return errors.New("txn: malformed snapshot")
+	}
+	*p = *q
+	return nil
+}

@@ -1,0 +1,190 @@
+package txn
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+)
+
+var t0 = time.Unix(1_000_000, 0)
+
+func prep(p *Participant, kv KV, now time.Time, id ID, ops []Op) Reply {
+	return p.Apply(kv, now, Command{Verb: Prepare, Route: ops[0].Key, ID: id, Record: ops[0].Key, Ops: ops})
+}
+
+func TestWaitDieVotes(t *testing.T) {
+	p, kv := NewParticipant(testOptions), memKV{}
+	older, mid, younger := ID{TS: 1, Node: 1, Seq: 1}, ID{TS: 2, Node: 1, Seq: 2}, ID{TS: 3, Node: 1, Seq: 3}
+	if r := prep(p, kv, t0, mid, puts("g0a", "1")); r.Vote != VoteYes {
+		t.Fatalf("first prepare: %+v", r)
+	}
+	if r := prep(p, kv, t0, younger, puts("g0a", "2")); r.Vote != VoteDie || r.Holder != mid {
+		t.Errorf("younger meets older: %+v, want die", r)
+	}
+	if r := prep(p, kv, t0, older, reads("g0a")); r.Vote != VoteWait || r.Holder != mid || r.HolderStuck {
+		t.Errorf("older meets younger: %+v, want wait", r)
+	}
+	if r := prep(p, kv, t0.Add(testOptions.Timeout+1), older, reads("g0a")); !r.HolderStuck {
+		t.Errorf("after the timeout the holder is not stuck: %+v", r)
+	}
+	if !p.WriteLocked([]byte("g0a")) || p.Locked([]byte("g0b")) {
+		t.Error("WriteLocked/Locked disagree with the locks")
+	}
+	// A repeated prepare gets the same vote and locks nothing more.
+	if r := prep(p, kv, t0, mid, puts("g0a", "1")); r.Vote != VoteYes || p.Prepared() != 1 {
+		t.Errorf("repeated prepare: %+v, %d prepared", r, p.Prepared())
+	}
+	p.Apply(kv, t0, Command{Verb: Commit, ID: mid})
+	if string(kv["g0a"]) != "1" || p.Locked([]byte("g0a")) {
+		t.Errorf("after commit: g0a=%q, locked %v", kv["g0a"], p.Locked([]byte("g0a")))
+	}
+	// A prepare arriving after its transaction resolved locks nothing.
+	if r := prep(p, kv, t0, mid, puts("g0a", "1")); r.Vote != VoteResolved || r.Status != StatusCommitted || p.Prepared() != 0 {
+		t.Errorf("late prepare: %+v", r)
+	}
+	// ... and an abort that overtook its prepare keeps that prepare from locking.
+	p.Apply(kv, t0, Command{Verb: Abort, ID: younger})
+	if r := prep(p, kv, t0, younger, puts("g0a", "2")); r.Vote != VoteResolved || r.Status != StatusAborted {
+		t.Errorf("prepare after its abort: %+v", r)
+	}
+	// Once Retain has passed, it is forgotten.
+	if r := prep(p, kv, t0.Add(testOptions.Retain+time.Second), younger, puts("g0a", "2")); r.Vote != VoteYes {
+		t.Errorf("prepare after Retain: %+v", r)
+	}
+}
+
+func TestReadersShare(t *testing.T) {
+	p, kv := NewParticipant(testOptions), memKV{"g0a": []byte("v")}
+	r1, r2, w := ID{TS: 5, Seq: 1}, ID{TS: 6, Seq: 2}, ID{TS: 7, Seq: 3}
+	for _, id := range []ID{r1, r2} {
+		if r := prep(p, kv, t0, id, reads("g0a", "g0b")); r.Vote != VoteYes || string(r.Values[0]) != "v" || r.Found[1] {
+			t.Fatalf("read %s: %+v", id, r)
+		}
+	}
+	if p.WriteLocked([]byte("g0a")) || !p.Locked([]byte("g0a")) {
+		t.Error("a read lock is not a write lock, but is a lock")
+	}
+	if r := prep(p, kv, t0, w, puts("g0a", "x")); r.Vote != VoteDie {
+		t.Errorf("a younger write meets older readers: %+v", r)
+	}
+	p.Apply(kv, t0, Command{Verb: Abort, ID: r1})
+	p.Apply(kv, t0, Command{Verb: Commit, ID: r2})
+	if p.Locked([]byte("g0a")) || string(kv["g0a"]) != "v" {
+		t.Error("released reads left a lock or wrote")
+	}
+}
+
+func TestRecords(t *testing.T) {
+	p, kv := NewParticipant(testOptions), memKV{}
+	a, b := ID{TS: 1, Seq: 1}, ID{TS: 1, Seq: 2}
+	if r := p.Apply(kv, t0, Command{Verb: Decide, ID: a, Commit: true}); r.Status != StatusCommitted {
+		t.Errorf("decide commit: %+v", r)
+	}
+	if r := p.Apply(kv, t0, Command{Verb: Decide, ID: a, Commit: false}); r.Status != StatusCommitted {
+		t.Errorf("a committed record was changed: %+v", r)
+	}
+	if r := p.Apply(kv, t0, Command{Verb: Decide, ID: b, Commit: false}); r.Status != StatusAborted {
+		t.Errorf("decide abort: %+v", r)
+	}
+	// Aborted records go after Retain; committed ones stay until forgotten.
+	p.Apply(kv, t0.Add(testOptions.Retain+time.Second), Command{Verb: Forget, ID: ID{TS: 9}})
+	if _, ok := p.records[b]; ok {
+		t.Error("the aborted record outlived Retain")
+	}
+	if _, ok := p.records[a]; !ok {
+		t.Error("the committed record was pruned")
+	}
+	p.Apply(kv, t0, Command{Verb: Forget, ID: a})
+	if len(p.records) != 0 {
+		t.Error("Forget left the record")
+	}
+}
+
+func TestSnapshotRestore(t *testing.T) {
+	p, kv := NewParticipant(testOptions), memKV{"g0c": []byte("c")}
+	w, r, done := ID{TS: 1, Seq: 1}, ID{TS: 2, Seq: 2}, ID{TS: 3, Seq: 3}
+	prep(p, kv, t0, w, append(puts("g0a", "1"), Op{Kind: OpDel, Key: []byte("g0c")}))
+	prep(p, kv, t0, r, reads("g0b"))
+	p.Apply(kv, t0, Command{Verb: Abort, ID: done})
+	p.Apply(kv, t0, Command{Verb: Decide, ID: done, Commit: false})
+	p.Apply(kv, t0, Command{Verb: Decide, ID: w, Commit: true})
+	snap := p.AppendSnapshot(nil)
+
+	q := NewParticipant(testOptions)
+	if err := q.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(q.AppendSnapshot(nil)[:1], snap[:1]) || q.Prepared() != 2 || !q.WriteLocked([]byte("g0a")) || !q.Locked([]byte("g0b")) {
+		t.Fatalf("restored: %d prepared, locks %v", q.Prepared(), q.locks)
+	}
+	if s := q.Stuck(t0.Add(time.Hour)); len(s) != 2 || s[0].ID != w || s[1].ID != r {
+		t.Errorf("stuck after restore: %+v", s)
+	}
+	if r := prep(q, kv, t0, done, puts("g0z", "1")); r.Vote != VoteResolved {
+		t.Errorf("the restored participant forgot an abort: %+v", r)
+	}
+	if r := q.Apply(kv, t0, Command{Verb: Decide, ID: w, Commit: false}); r.Status != StatusCommitted {
+		t.Errorf("the restored record: %+v", r)
+	}
+	q.Apply(kv, t0, Command{Verb: Commit, ID: w})
+	if string(kv["g0a"]) != "1" || kv["g0c"] != nil {
+		t.Errorf("commit after restore: %q", kv)
+	}
+	for _, bad := range [][]byte{nil, {9}, snap[:len(snap)-1], append(snap[:len(snap):len(snap)], 0)} {
+		if err := NewParticipant(testOptions).Restore(bad); err == nil {
+			t.Errorf("Restore(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCommandRoundTrip(t *testing.T) {
+	cmds := []Command{
+		{Verb: Prepare, Route: []byte("k"), ID: ID{TS: -5, Node: 3, Seq: 9}, Record: []byte("r"),
+			Ops: []Op{{Kind: OpPut, Key: []byte("a"), Value: []byte("")}, {Kind: OpDel, Key: []byte("b")}, {Kind: OpPutNX, Key: []byte("c"), Value: []byte("x")}}},
+		{Verb: Prepare, Route: []byte("k"), ID: ID{TS: 1}, Record: []byte("r"), Ops: reads("a", "b")},
+		{Verb: Decide, Route: []byte("k"), ID: ID{TS: 1}, Commit: true},
+		{Verb: Commit, Route: []byte("k"), ID: ID{TS: 1}},
+		{Verb: Abort, Route: []byte("k"), ID: ID{TS: 1}},
+		{Verb: Forget, Route: []byte("k"), ID: ID{TS: 1}},
+	}
+	for _, c := range cmds {
+		got, err := ParseCommand(c.AppendArgs(nil))
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
+			t.Errorf("round trip of %+v: %+v, %v", c, got, err)
+		}
+	}
+	for _, bad := range [][]string{
+		{}, {"PREPARE", "k"}, {"NOPE", "k", "1.1.1"}, {"COMMIT", "k", "1.1"}, {"COMMIT", "k", "1.1.1", "x"},
+		{"PREPARE", "k", "1.1.1", "r"}, {"PREPARE", "k", "1.1.1", "r", "2", "a"}, {"PREPARE", "k", "1.1.1", "r", "9", "a"},
+		{"PREPARE", "k", "1.1.1", "r", "1", "a", "4", "b"}, {"DECIDE", "k", "1.1.1", "maybe"},
+	} {
+		args := make([][]byte, len(bad))
+		for i, a := range bad {
+			args[i] = []byte(a)
+		}
+		if c, err := ParseCommand(args); err == nil {
+			t.Errorf("ParseCommand(%q) = %+v, want an error", bad, c)
+		}
+	}
+	r := Reply{Vote: VoteWait, Holder: ID{TS: 4, Node: 2, Seq: 7}, HolderRecord: []byte("h"), HolderStuck: true, Status: StatusAborted,
+		Existed: 3, Values: [][]byte{[]byte("v"), nil}, Found: []bool{true, false}}
+	if got, err := ParseReply(AppendReply(nil, r)); err != nil || fmt.Sprint(got) != fmt.Sprint(r) {
+		t.Errorf("reply round trip: %+v, %v", got, err)
+	}
+}
+
+func FuzzParseCommand(f *testing.F) {
+	f.Add([]byte("PREPARE\x00k\x001.1.1\x00r\x002\x00a\x00v"))
+	f.Add([]byte("DECIDE\x00k\x001.2.3\x00true"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseCommand(bytes.Split(data, []byte{0}))
+		if err != nil {
+			return
+		}
+		if _, err := ParseCommand(c.AppendArgs(nil)); err != nil {
+			t.Errorf("a parsed command does not parse again: %v", err)
+		}
+		_, _ = ParseReply(data)
+	})
+}
