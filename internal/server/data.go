@@ -175,10 +175,13 @@ func cmdTTL(s *Server, conn *session, args [][]byte) {
 	}
 }
 
+// cmdMGet reads every key as of one instant, so that it sees an MSET whole or not
+// at all.
 func cmdMGet(s *Server, conn *session, args [][]byte) {
-	conn.WriteArray(len(args) - 1)
-	for _, k := range args[1:] {
-		if v, ok := conn.db.Get(k); ok {
+	vals, found := conn.db.GetMany(args[1:])
+	conn.WriteArray(len(vals))
+	for i, v := range vals {
+		if found[i] {
 			conn.WriteBulk(v)
 		} else {
 			conn.WriteNull()

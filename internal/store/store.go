@@ -374,6 +374,28 @@ func (s *Store) Exists(keys ...[]byte) int {
 	return n
 }
 
+// GetMany returns the values of keys, and whether each exists, as of one instant: a
+// multi-key write is seen whole or not at all. Expired keys are reported absent (and
+// left for Get or the sweeper to remove). The returned slices must not be modified.
+func (s *Store) GetMany(keys [][]byte) (vals [][]byte, found []bool) {
+	var idxBuf, orderBuf [8]int
+	idx, order := s.stripeIndexes(keys, idxBuf[:0], orderBuf[:0])
+	vals, found = make([][]byte, len(keys)), make([]bool, len(keys))
+	s.rlockAll(order)
+	defer s.runlockAll(order)
+	var now int64
+	for i, key := range keys {
+		e, ok := s.stripes[idx[i]].m[string(key)]
+		if ok && e.exp != 0 && now == 0 {
+			now = s.nowNanos()
+		}
+		if ok && !e.expired(now) {
+			vals[i], found[i] = e.val, true
+		}
+	}
+	return vals, found
+}
+
 // MSet writes every key-value pair atomically, clearing any expiry, as
 // MSET does. If a key appears more than once, its last value wins. MSet
 // copies all keys and values.

@@ -841,3 +841,35 @@ func BenchmarkMSet(b *testing.B) {
 		i++
 	}
 }
+
+// TestGetManySeesMSetWhole: a GetMany running alongside MSets of the same keys
+// always finds every key holding the same MSet's value.
+func TestGetManySeesMSetWhole(t *testing.T) {
+	s, clock := newTestStore(16)
+	keys := [][]byte{bs("a"), bs("b"), bs("c"), bs("d"), bs("e")}
+	s.Set(bs("gone"), bs("x"), SetArgs{TTL: time.Second})
+	clock.Advance(time.Hour)
+	if vals, found := s.GetMany([][]byte{bs("gone"), bs("none")}); found[0] || found[1] || vals[0] != nil {
+		t.Errorf("GetMany found an expired or missing key: %q %v", vals, found)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 2000 {
+			v := strconv.AppendInt(nil, int64(i), 10)
+			pairs := make([][2][]byte, len(keys))
+			for j, k := range keys {
+				pairs[j] = [2][]byte{k, v}
+			}
+			s.MSet(pairs)
+		}
+	})
+	for range 2000 {
+		vals, found := s.GetMany(keys)
+		for i := range keys {
+			if found[i] != found[0] || string(vals[i]) != string(vals[0]) {
+				t.Fatalf("GetMany saw part of an MSet: %q %v", vals, found)
+			}
+		}
+	}
+	wg.Wait()
+}
