@@ -302,6 +302,7 @@ func cmdInfo(s *Server, conn *session, args [][]byte) {
 			fmt.Sprintf("acl_access_denied_auth:%d", int64(counterValue(s.metrics.authFailures))),
 		}},
 		{"Replication", s.replicationInfo()},
+		{"Transactions", s.txnInfo()},
 		{"Cluster", []string{"cluster_enabled:1"}},
 		{"Keyspace", []string{fmt.Sprintf("db0:keys=%d,expires=0,avg_ttl=0", s.store.Len())}},
 	}

@@ -38,6 +38,9 @@ type command struct {
 	// peerOnly is set for the commands only other nodes may send, on a connection
 	// that authenticated as a node's (DHT.AUTHPEER).
 	peerOnly bool
+	// multiGroup is set for the multi-key commands that may name keys of several
+	// groups: a transaction across them (see txn.go).
+	multiGroup bool
 }
 
 func (c *command) arityOK(n int) bool {
@@ -122,12 +125,14 @@ func commandTable() map[string]*command {
 		{name: "dht.raft", arity: -3, flags: []string{"fast", "stale"}, run: cmdRaft, peerOnly: true},
 		{name: "wait", arity: 3, flags: []string{}, run: cmdWait, waits: true},
 		{name: "dht.keycount", arity: -1, flags: []string{"fast", "stale"}, run: cmdKeyCount, peerOnly: true},
+		{name: "dht.txn", arity: -4, flags: []string{"write"}, firstKey: 2, lastKey: 2, step: 1, run: cmdTxn, peerOnly: true},
 		{name: "dht.barrier", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdBarrier, waits: true, blocking: barrierWait},
 	}
 	m := make(map[string]*command, len(cmds))
 	for _, c := range cmds {
 		c.writes = slices.Contains(c.flags, "write")
 		c.pairs = c.step == 2
+		c.multiGroup = crossGroupCommand(c.name)
 		m[c.name] = c
 	}
 	return m
@@ -166,6 +171,7 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 	var (
 		owner *cluster.Member
 		why   string // the error reply, if the command cannot run
+		cross bool   // the keys are in several groups
 	)
 	refused, closing := s.refusal(conn.c, c)
 	switch {
@@ -176,6 +182,8 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		}
 	case !c.arityOK(len(args)) || c.pairs && len(args)%2 == 0:
 		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name)
+	case c.multiGroup && s.crossGroup(c, args):
+		cross = true
 	case c.firstKey > 0:
 		owner, why = s.route(c, args)
 	}
@@ -183,13 +191,27 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 	// In a replicated cluster every keyed command waits: for consensus, or for its
 	// group to have a leader.
 	replicated := why == "" && c.firstKey > 0 && s.repl != nil && !c.waits
-	if why == "" && (forward || c.waits || replicated) && !mayWait {
+	// Without replication a keyed command runs here once no transaction holds its
+	// keys.
+	local := why == "" && c.firstKey > 0 && s.repl == nil && !forward && !c.waits && c.name != "dht.txn"
+	if why == "" && (forward || c.waits || replicated || cross) && !mayWait {
 		return true
+	}
+	if local && !mayWait {
+		if s.runUnlocked(conn, c, args) != nil {
+			return true
+		}
+		c.calls.Inc()
+		return false
 	}
 	c.calls.Inc()
 	switch {
 	case why != "":
 		conn.WriteError(why)
+	case cross:
+		s.execTxn(conn, c, args)
+	case local:
+		s.runWaiting(conn, c, args)
 	case replicated:
 		s.execRouted(conn, c, args, raw)
 	case forward:
@@ -208,7 +230,7 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 // command cannot go there (CROSSSLOT, CLUSTERDOWN, MOVED) when it cannot.
 func (s *Server) route(c *command, args [][]byte) (owner *cluster.Member, why string) {
 	slot, cross := commandSlot(c, args)
-	if cross {
+	if cross && !c.multiGroup {
 		return nil, "CROSSSLOT Keys in request don't hash to the same slot"
 	}
 	// In a replicated cluster, data goes to the slot's group leader; a command that

@@ -48,7 +48,12 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 		}
 		args, cmds = a, left
 		if c := sh.s.lookup(args[0]); c != nil {
-			c.run(sh.s, &w, args)
+			switch {
+			case c.name == "dht.txn" || c.firstKey == 0:
+				c.run(sh.s, &w, args)
+			case sh.s.runUnlocked(&w, c, args) != nil:
+				w.WriteError(errTxnLocked)
+			}
 		} else {
 			w.WriteError(unknownCommand(args))
 		}
@@ -59,13 +64,20 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 // Snapshot returns the range's keys.
 func (sh *shard) Snapshot() ([]byte, error) {
 	sh.s.metrics.snapshots.WithLabelValues("taken").Inc()
-	return sh.s.store.AppendRange(nil, sh.slots), nil
+	return sh.s.appendTxnSnapshot(sh.group, sh.s.store.AppendRange(nil, sh.slots)), nil
 }
 
 // Restore replaces the range's keys with a snapshot's.
 func (sh *shard) Restore(data []byte) error {
 	sh.s.metrics.snapshots.WithLabelValues("restored").Inc()
-	if err := sh.s.store.LoadRange(sh.slots, data); err != nil {
+	keys, txns, err := splitTxnSnapshot(data)
+	if err == nil {
+		err = sh.s.store.LoadRange(sh.slots, keys)
+	}
+	if err == nil {
+		err = sh.s.restoreTxn(sh.group, txns)
+	}
+	if err != nil {
 		return fmt.Errorf("group %d: %w", sh.group, err)
 	}
 	return nil
@@ -207,7 +219,7 @@ func (s *Server) readDB(group int) *store.Store {
 func (s *Server) runRead(conn *session, c *command, args [][]byte, group int) {
 	db := conn.db
 	conn.db = s.readDB(group)
-	c.run(s, conn, args)
+	s.runWaiting(conn, c, args)
 	conn.db = db
 }
 
@@ -248,9 +260,24 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		return true
 	}
 	start := time.Now()
-	s.metrics.proposals.Inc()
-	p := s.repl.Propose(group, appendCommand(nil, args))
-	res, err := p.Wait(ctx)
+	deadline, _ := ctx.Deadline()
+	var (
+		p   *replica.Proposal
+		res []byte
+		err error
+	)
+	for {
+		s.metrics.proposals.Inc()
+		p = s.repl.Propose(group, appendCommand(nil, args))
+		res, err = p.Wait(ctx)
+		if err != nil || !isTxnLocked(res) {
+			break
+		}
+		if !s.waitReleased(group, deadline) {
+			conn.WriteError(s.errTxnTimeout())
+			return true
+		}
+	}
 	switch {
 	case err == nil:
 		s.metrics.commitLatency.Observe(time.Since(start).Seconds())
@@ -302,7 +329,7 @@ func (s *Server) localKind(conn *session, q *queued) (kind runKind, group int) {
 		return notLocal, 0
 	}
 	slot, cross := commandSlot(c, q.args)
-	if cross || slot < 0 {
+	if slot < 0 || cross && (!c.multiGroup || s.crossGroup(c, q.args)) {
 		return notLocal, 0
 	}
 	group = s.slots.Group(slot)
@@ -419,8 +446,14 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 				w.WriteError("ERR replicated command left no reply")
 				continue
 			}
-			w.WriteRaw(results[gi][:size])
+			locked := isTxnLocked(results[gi][:size])
+			if !locked {
+				w.WriteRaw(results[gi][:size])
+			}
 			results[gi] = results[gi][size:]
+			if locked {
+				s.execRouted(w, c, q.args, q.raw)
+			}
 		case definite(err):
 			s.execRouted(w, c, q.args, q.raw)
 		default:

@@ -90,6 +90,7 @@ type Server struct {
 	replCtx    context.Context
 	replCancel context.CancelFunc
 	barriers   *barriers
+	txn        *txnState
 	metrics    *metrics
 	registry   *prometheus.Registry
 
@@ -185,6 +186,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
 	s.metrics = newMetrics(s)
+	s.txn = newTxnState(s)
 	if slots.Replicated() {
 		if err := s.newReplication(); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
@@ -352,6 +354,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Go(s.barrierLog)
 	wg.Go(s.sweepLoop)
+	wg.Go(s.recoverLoop)
 	if s.cfg.Limits.IdleTimeout.Duration > 0 {
 		wg.Go(s.idleLoop)
 	}

@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -140,7 +141,26 @@ func (p *Participant) prepare(kv KV, now int64, c Command) Reply {
 			l.readers = append(l.readers, c.ID)
 		}
 	}
-	p.prepared[c.ID] = &intent{route: c.Route, record: c.Record, ops: c.Ops, at: now, reply: r}
+	p.prepared[c.ID] = &intent{route: bytes.Clone(c.Route), record: bytes.Clone(c.Record), ops: cloneOps(c.Ops), at: now, reply: cloneReply(r)}
+	return r
+}
+
+// cloneOps copies ops, which may point into a buffer the caller reuses.
+func cloneOps(ops []Op) []Op {
+	out := make([]Op, len(ops))
+	for i, op := range ops {
+		out[i] = Op{Kind: op.Kind, Key: bytes.Clone(op.Key), Value: bytes.Clone(op.Value)}
+	}
+	return out
+}
+
+// cloneReply copies the values of r, which may be the caller's.
+func cloneReply(r Reply) Reply {
+	r.Values = slices.Clone(r.Values)
+	for i, v := range r.Values {
+		r.Values[i] = bytes.Clone(v)
+	}
+	r.Found = slices.Clone(r.Found)
 	return r
 }
 
