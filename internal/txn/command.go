@@ -86,6 +86,8 @@ const (
 	Abort
 	// Decide writes the transaction's record in the group of its first key: Commit
 	// true asks for committed, false for aborted; a record already there stays.
+	// A commit carries the record group's own Ops (and Record), which the group
+	// prepares and, on a yes, commits with the record in one step.
 	Decide
 	// Forget drops the record of a transaction whose participants all resolved.
 	Forget
@@ -106,11 +108,12 @@ type Command struct {
 	Verb  Verb
 	Route []byte
 	ID    ID
-	// Record is the transaction's first key, whose group holds its record (Prepare).
+	// Record is the transaction's first key, whose group holds its record
+	// (Prepare, and Decide with Ops).
 	Record []byte
 	// Commit is the decision asked for (Decide).
 	Commit bool
-	// Ops are the group's keys (Prepare).
+	// Ops are the group's keys (Prepare; Decide of a commit).
 	Ops []Op
 }
 
@@ -119,20 +122,22 @@ type Command struct {
 const maxOps = 1 << 20
 
 // AppendArgs appends the command's arguments, as ParseCommand reads them: the verb,
-// the route, the id, then Record and Ops for Prepare or the decision for Decide.
+// the route, the id, then the decision for Decide, then Record and Ops where there
+// are Ops.
 func (c Command) AppendArgs(args [][]byte) [][]byte {
 	args = append(args, []byte(c.Verb.String()), c.Route, []byte(c.ID.String()))
-	switch c.Verb {
-	case Prepare:
-		args = append(args, c.Record)
-		for _, op := range c.Ops {
-			args = append(args, []byte{byte('0' + op.Kind)}, op.Key)
-			if op.Kind == OpPut || op.Kind == OpPutNX {
-				args = append(args, op.Value)
-			}
-		}
-	case Decide:
+	if c.Verb == Decide {
 		args = append(args, []byte(strconv.FormatBool(c.Commit)))
+	}
+	if len(c.Ops) == 0 {
+		return args
+	}
+	args = append(args, c.Record)
+	for _, op := range c.Ops {
+		args = append(args, []byte{byte('0' + op.Kind)}, op.Key)
+		if op.Kind == OpPut || op.Kind == OpPutNX {
+			args = append(args, op.Value)
+		}
 	}
 	return args
 }
@@ -164,43 +169,52 @@ func ParseCommand(args [][]byte) (Command, error) {
 		if len(rest) < 3 {
 			return Command{}, errors.New("txn: PREPARE without operations")
 		}
-		c.Record, rest = rest[0], rest[1:]
-		for len(rest) > 0 {
-			if len(rest[0]) != 1 || len(rest) < 2 || len(c.Ops) >= maxOps {
-				return Command{}, errors.New("txn: PREPARE: malformed operation")
-			}
-			op := Op{Kind: OpKind(rest[0][0] - '0'), Key: rest[1]}
-			rest = rest[2:]
-			switch op.Kind {
-			case OpPut, OpPutNX:
-				if len(rest) == 0 {
-					return Command{}, errors.New("txn: PREPARE: a put without its value")
-				}
-				op.Value, rest = rest[0], rest[1:]
-			case OpRead, OpDel:
-			default:
-				return Command{}, fmt.Errorf("txn: PREPARE: unknown operation %.8q", op.Kind)
-			}
-			c.Ops = append(c.Ops, op)
-		}
-		if err := checkOps(c.Ops); err != nil {
-			return Command{}, err
-		}
+		return c, c.parseOps(rest)
 	case Decide:
-		if len(rest) != 1 {
-			return Command{}, errors.New("txn: DECIDE wants one decision")
+		if len(rest) == 0 {
+			return Command{}, errors.New("txn: DECIDE without a decision")
 		}
 		b, err := strconv.ParseBool(string(rest[0]))
 		if err != nil {
 			return Command{}, fmt.Errorf("txn: DECIDE: %w", err)
 		}
 		c.Commit = b
+		if len(rest) > 1 {
+			if !c.Commit || len(rest) < 4 {
+				return Command{}, errors.New("txn: DECIDE: operations only with a commit")
+			}
+			return c, c.parseOps(rest[1:])
+		}
 	default:
 		if len(rest) != 0 {
 			return Command{}, fmt.Errorf("txn: %s takes no more arguments", c.Verb)
 		}
 	}
 	return c, nil
+}
+
+// parseOps reads Record and Ops from args.
+func (c *Command) parseOps(args [][]byte) error {
+	c.Record, args = args[0], args[1:]
+	for len(args) > 0 {
+		if len(args[0]) != 1 || len(args) < 2 || len(c.Ops) >= maxOps {
+			return fmt.Errorf("txn: %s: malformed operation", c.Verb)
+		}
+		op := Op{Kind: OpKind(args[0][0] - '0'), Key: args[1]}
+		args = args[2:]
+		switch op.Kind {
+		case OpPut, OpPutNX:
+			if len(args) == 0 {
+				return fmt.Errorf("txn: %s: a put without its value", c.Verb)
+			}
+			op.Value, args = args[0], args[1:]
+		case OpRead, OpDel:
+		default:
+			return fmt.Errorf("txn: %s: unknown operation %.8q", c.Verb, op.Kind)
+		}
+		c.Ops = append(c.Ops, op)
+	}
+	return checkOps(c.Ops)
 }
 
 // checkOps refuses a transaction that mixes reads and writes.

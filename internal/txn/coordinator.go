@@ -146,21 +146,23 @@ func (c *Coordinator) split(ops []Op) []part {
 }
 
 // attempt runs one attempt up to the decision. done is false when the attempt gave
-// up under wait-die, and another should start.
+// up under wait-die, and another should start. parts[0], the record group's share,
+// is prepared and decided in one step once every other group voted yes.
 func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts []part, res *Result) (done bool, err error) {
+	others := parts[1:]
 	replies := make([]Reply, len(parts))
 	errs := make([]error, len(parts))
 	var recovered atomic.Int64
-	parallel(len(parts), func(i int) {
-		replies[i], errs[i] = c.prepare(ctx, id, record, parts[i], &recovered)
+	defer func() { res.Recovered += int(recovered.Load()) }()
+	parallel(len(others), func(i int) {
+		replies[i+1], errs[i+1] = c.prepare(ctx, Prepare, id, record, others[i], &recovered)
 	})
-	res.Recovered += int(recovered.Load())
 	var failed error
 	no, die := false, false
-	for i, r := range replies {
+	for i, r := range replies[1:] {
 		switch {
-		case errs[i] != nil:
-			failed = errs[i]
+		case errs[i+1] != nil:
+			failed = errs[i+1]
 		case r.Vote == VoteNo:
 			no = true
 		case r.Vote != VoteYes:
@@ -168,7 +170,7 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 		}
 	}
 	if failed != nil || no || die {
-		c.release(ctx, id, parts)
+		c.release(ctx, id, others)
 		switch {
 		case failed != nil:
 			return true, fmt.Errorf("%w: %w", ErrNotCommitted, failed)
@@ -180,20 +182,28 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 	if err := c.failpoint(AfterPrepare); err != nil {
 		return true, err
 	}
-	var r Reply
 	for {
-		r, err = c.Groups.Call(ctx, Command{Verb: Decide, Route: record, ID: id, Commit: true})
-		if err == nil {
+		replies[0], errs[0] = c.prepare(ctx, Decide, id, record, parts[0], &recovered)
+		if errs[0] == nil || ctx.Err() != nil {
 			break
 		}
-		if ctx.Err() != nil {
-			return true, fmt.Errorf("%w: %w", ErrUnknown, err)
-		}
 	}
-	if r.Status != StatusCommitted {
+	if errs[0] != nil {
+		// The record may say committed: only the record may resolve the others now.
+		return true, fmt.Errorf("%w: %w", ErrUnknown, errs[0])
+	}
+	switch r := replies[0]; {
+	case r.Status == StatusCommitted:
+	case r.Status == StatusAborted:
 		// A participant found the transaction stuck and aborted it first (and may
 		// have let a writer past a read lock since).
-		c.release(ctx, id, parts)
+		c.release(ctx, id, others)
+		return false, nil
+	case r.Vote == VoteNo:
+		c.release(ctx, id, others)
+		return true, nil
+	default:
+		c.release(ctx, id, others)
 		return false, nil
 	}
 	res.Committed = true
@@ -218,11 +228,12 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 	return true, nil
 }
 
-// prepare asks one group to prepare, waiting while a younger transaction holds a
-// key, and resolving a holder found stuck.
-func (c *Coordinator) prepare(ctx context.Context, id ID, record []byte, p part, recovered *atomic.Int64) (Reply, error) {
+// prepare asks one group to prepare (or, verb Decide, to prepare and decide),
+// waiting while a younger transaction holds a key, and resolving a holder found
+// stuck.
+func (c *Coordinator) prepare(ctx context.Context, verb Verb, id ID, record []byte, p part, recovered *atomic.Int64) (Reply, error) {
 	for {
-		r, err := c.Groups.Call(ctx, Command{Verb: Prepare, Route: p.route, ID: id, Record: record, Ops: p.ops})
+		r, err := c.Groups.Call(ctx, Command{Verb: verb, Route: p.route, ID: id, Record: record, Ops: p.ops, Commit: verb == Decide})
 		if err != nil {
 			return r, err
 		}
@@ -253,8 +264,10 @@ func (c *Coordinator) release(ctx context.Context, id ID, parts []part) {
 	})
 }
 
-// finish commits a decided transaction in every group, then forgets its record.
+// finish commits a decided transaction in every group but the record's (which
+// committed with the decision), then forgets the record.
 func (c *Coordinator) finish(ctx context.Context, id ID, record []byte, parts []part) error {
+	parts = parts[1:]
 	commit := func(i int) error {
 		_, err := c.Groups.Call(ctx, Command{Verb: Commit, Route: parts[i].route, ID: id})
 		return err

@@ -156,7 +156,7 @@ func TestCoordinatorDies(t *testing.T) {
 // aborted as stuck cannot commit it any more.
 func TestLateDecisionLoses(t *testing.T) {
 	m := newMemGroups(2, testOptions)
-	id := ID{TS: 1, Node: 1, Seq: 1}
+	id := ID{TS: m.clock().UnixNano(), Node: 1, Seq: 1}
 	for _, k := range []string{"g0a", "g1b"} {
 		r, err := m.Call(t.Context(), Command{Verb: Prepare, Route: []byte(k), ID: id, Record: []byte("g0a"), Ops: puts(k, "x")})
 		if err != nil || r.Vote != VoteYes {

@@ -153,8 +153,15 @@ func (m *memGroups) records() int {
 	return n
 }
 
-func newCoordinator(g Groups) *Coordinator {
-	return &Coordinator{Groups: g, GroupOf: groupOf, Node: 1, Now: time.Now,
+// clock is the groups' log clock, which the coordinators take their ids' times from.
+func (m *memGroups) clock() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.now
+}
+
+func newCoordinator(m *memGroups) *Coordinator {
+	return &Coordinator{Groups: m, GroupOf: groupOf, Node: 1, Now: m.clock,
 		Poll: time.Millisecond, Cleanup: time.Second}
 }
 

@@ -40,7 +40,8 @@ type Participant struct {
 	locks    map[string]*lock
 	prepared map[ID]*intent
 	resolved map[ID]Status
-	records  map[ID]Status
+	// records are the replies their Decide gave, by transaction (with Status).
+	records map[ID]Reply
 	// expiry lists resolved transactions and aborted records in the order they
 	// were made, for pruning them once Retain has passed.
 	expiry []expiring
@@ -70,7 +71,7 @@ type expiring struct {
 // NewParticipant returns a participant with no transactions.
 func NewParticipant(opts Options) *Participant {
 	return &Participant{opts: opts, locks: map[string]*lock{}, prepared: map[ID]*intent{},
-		resolved: map[ID]Status{}, records: map[ID]Status{}}
+		resolved: map[ID]Status{}, records: map[ID]Reply{}}
 }
 
 // Apply carries out one command at log time now against the group's keys.
@@ -83,22 +84,39 @@ func (p *Participant) Apply(kv KV, now time.Time, c Command) Reply {
 	case Commit, Abort:
 		return Reply{Status: p.resolve(kv, ns, c.ID, c.Verb == Commit)}
 	case Decide:
-		if st, ok := p.records[c.ID]; ok {
-			return Reply{Status: st}
-		}
-		st := StatusAborted
-		if c.Commit {
-			st = StatusCommitted
-		} else {
-			p.expiry = append(p.expiry, expiring{id: c.ID, at: ns, record: true})
-		}
-		p.records[c.ID] = st
-		return Reply{Status: st}
+		return p.decide(kv, ns, c)
 	case Forget:
 		delete(p.records, c.ID)
 		return Reply{}
 	}
 	return Reply{}
+}
+
+// decide writes the record of c.ID, unless there is one already, whose reply it
+// repeats. With Ops (the record group's own keys), the group prepares them first and
+// writes the record only on a yes, committing them at once: the decision and this
+// group's share are one step.
+func (p *Participant) decide(kv KV, now int64, c Command) Reply {
+	if r, ok := p.records[c.ID]; ok {
+		return r
+	}
+	commit := c.Commit && !p.tooOld(now, c.ID)
+	var r Reply
+	if len(c.Ops) > 0 && commit {
+		if r = p.prepare(kv, now, c); r.Vote != VoteYes {
+			return r
+		}
+		p.resolve(kv, now, c.ID, true)
+		r = cloneReply(r)
+	}
+	r.Status = StatusAborted
+	if commit {
+		r.Status = StatusCommitted
+	} else {
+		p.expiry = append(p.expiry, expiring{id: c.ID, at: now, record: true})
+	}
+	p.records[c.ID] = r
+	return r
 }
 
 func (p *Participant) prepare(kv KV, now int64, c Command) Reply {
@@ -107,6 +125,9 @@ func (p *Participant) prepare(kv KV, now int64, c Command) Reply {
 	}
 	if st, ok := p.resolved[c.ID]; ok {
 		return Reply{Vote: VoteResolved, Status: st}
+	}
+	if p.tooOld(now, c.ID) {
+		return Reply{Vote: VoteResolved, Status: StatusAborted}
 	}
 	if r, conflict := p.conflict(now, c); conflict {
 		return r
@@ -190,6 +211,14 @@ func (p *Participant) conflict(now int64, c Command) (Reply, bool) {
 		}
 	}
 	return r, r.Vote != 0
+}
+
+// tooOld reports whether transaction id started more than Retain before now: what
+// this group knew of it may be forgotten (an aborted record, a resolution), so it
+// may neither lock nor commit any more. Coordinators give up long before (their
+// clocks must be within Retain less their deadline of the groups' leaders').
+func (p *Participant) tooOld(now int64, id ID) bool {
+	return now-id.TS > int64(p.opts.Retain)
 }
 
 // holderReply is the vote v for a transaction that met a lock of h.
@@ -301,7 +330,7 @@ func (p *Participant) Stuck(now time.Time) []Stuck {
 }
 
 // Snapshot version, for Restore to refuse what it cannot read.
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 // AppendSnapshot appends the participant's state to b, as Restore reads it.
 func (p *Participant) AppendSnapshot(b []byte) []byte {
@@ -321,9 +350,9 @@ func (p *Participant) AppendSnapshot(b []byte) []byte {
 		}
 	}
 	b = appendUvarint(b, len(p.records))
-	for id, st := range p.records {
+	for id, r := range p.records {
 		b = appendID(b, id)
-		b = append(b, byte(st))
+		b = appendBytes(b, AppendReply(nil, r))
 	}
 	b = appendUvarint(b, len(p.expiry))
 	for _, e := range p.expiry {
@@ -376,7 +405,11 @@ func (p *Participant) Restore(data []byte) error {
 	}
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
 		id := d.id()
-		q.records[id] = Status(d.byte())
+		r, err := ParseReply(d.bytes())
+		if err != nil {
+			return fmt.Errorf("txn: snapshot: record: %w", err)
+		}
+		q.records[id] = r
 	}
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
 		e := expiring{id: d.id(), at: d.varint(), record: d.byte() == 1}

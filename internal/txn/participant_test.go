@@ -9,13 +9,16 @@ import (
 
 var t0 = time.Unix(1_000_000, 0)
 
+// t0ns is t0 in Unix ns: the transactions of these tests start around then.
+var t0ns = t0.UnixNano()
+
 func prep(p *Participant, kv KV, now time.Time, id ID, ops []Op) Reply {
 	return p.Apply(kv, now, Command{Verb: Prepare, Route: ops[0].Key, ID: id, Record: ops[0].Key, Ops: ops})
 }
 
 func TestWaitDieVotes(t *testing.T) {
 	p, kv := NewParticipant(testOptions), memKV{}
-	older, mid, younger := ID{TS: 1, Node: 1, Seq: 1}, ID{TS: 2, Node: 1, Seq: 2}, ID{TS: 3, Node: 1, Seq: 3}
+	older, mid, younger := ID{TS: t0ns + 1, Node: 1, Seq: 1}, ID{TS: t0ns + 2, Node: 1, Seq: 2}, ID{TS: t0ns + 3, Node: 1, Seq: 3}
 	if r := prep(p, kv, t0, mid, puts("g0a", "1")); r.Vote != VoteYes {
 		t.Fatalf("first prepare: %+v", r)
 	}
@@ -48,15 +51,15 @@ func TestWaitDieVotes(t *testing.T) {
 	if r := prep(p, kv, t0, younger, puts("g0a", "2")); r.Vote != VoteResolved || r.Status != StatusAborted {
 		t.Errorf("prepare after its abort: %+v", r)
 	}
-	// Once Retain has passed, it is forgotten.
-	if r := prep(p, kv, t0.Add(testOptions.Retain+time.Second), younger, puts("g0a", "2")); r.Vote != VoteYes {
-		t.Errorf("prepare after Retain: %+v", r)
+	// Once Retain has passed, it is forgotten, and refused as too old.
+	if r := prep(p, kv, t0.Add(testOptions.Retain+time.Second), younger, puts("g0a", "2")); r.Vote != VoteResolved || len(p.resolved) != 0 {
+		t.Errorf("prepare after Retain: %+v, %d remembered", r, len(p.resolved))
 	}
 }
 
 func TestReadersShare(t *testing.T) {
 	p, kv := NewParticipant(testOptions), memKV{"g0a": []byte("v")}
-	r1, r2, w := ID{TS: 5, Seq: 1}, ID{TS: 6, Seq: 2}, ID{TS: 7, Seq: 3}
+	r1, r2, w := ID{TS: t0ns + 5, Seq: 1}, ID{TS: t0ns + 6, Seq: 2}, ID{TS: t0ns + 7, Seq: 3}
 	for _, id := range []ID{r1, r2} {
 		if r := prep(p, kv, t0, id, reads("g0a", "g0b")); r.Vote != VoteYes || string(r.Values[0]) != "v" || r.Found[1] {
 			t.Fatalf("read %s: %+v", id, r)
@@ -77,7 +80,7 @@ func TestReadersShare(t *testing.T) {
 
 func TestRecords(t *testing.T) {
 	p, kv := NewParticipant(testOptions), memKV{}
-	a, b := ID{TS: 1, Seq: 1}, ID{TS: 1, Seq: 2}
+	a, b := ID{TS: t0ns + 1, Seq: 1}, ID{TS: t0ns + 1, Seq: 2}
 	if r := p.Apply(kv, t0, Command{Verb: Decide, ID: a, Commit: true}); r.Status != StatusCommitted {
 		t.Errorf("decide commit: %+v", r)
 	}
@@ -88,7 +91,7 @@ func TestRecords(t *testing.T) {
 		t.Errorf("decide abort: %+v", r)
 	}
 	// Aborted records go after Retain; committed ones stay until forgotten.
-	p.Apply(kv, t0.Add(testOptions.Retain+time.Second), Command{Verb: Forget, ID: ID{TS: 9}})
+	p.Apply(kv, t0.Add(testOptions.Retain+time.Second), Command{Verb: Forget, ID: ID{TS: t0ns + 9}})
 	if _, ok := p.records[b]; ok {
 		t.Error("the aborted record outlived Retain")
 	}
@@ -99,11 +102,36 @@ func TestRecords(t *testing.T) {
 	if len(p.records) != 0 {
 		t.Error("Forget left the record")
 	}
+	// A commit carrying the group's own keys: prepared and committed with the record;
+	// asked again, the same answer.
+	c := ID{TS: t0ns + 2, Seq: 3}
+	kv["g0a"] = []byte("v")
+	decide := Command{Verb: Decide, ID: c, Commit: true, Record: []byte("g0a"), Ops: reads("g0a", "g0b")}
+	for range 2 {
+		if r := p.Apply(kv, t0, decide); r.Status != StatusCommitted || r.Vote != VoteYes || string(r.Values[0]) != "v" || r.Found[1] || p.Locked([]byte("g0a")) {
+			t.Errorf("decide with operations: %+v", r)
+		}
+	}
+	// After an abort the answer says so, and nothing else.
+	d := ID{TS: t0ns + 2, Seq: 4}
+	p.Apply(kv, t0, Command{Verb: Decide, ID: d})
+	if r := p.Apply(kv, t0, Command{Verb: Decide, ID: d, Commit: true, Record: []byte("g0a"), Ops: reads("g0a")}); r.Status != StatusAborted || r.Vote != 0 || r.Values != nil {
+		t.Errorf("decide after an abort: %+v", r)
+	}
+	// A transaction started more than Retain ago can neither commit nor lock: what
+	// was known of it may be forgotten.
+	late := t0.Add(testOptions.Retain + time.Second)
+	if r := p.Apply(kv, late, Command{Verb: Decide, ID: ID{TS: t0ns, Seq: 5}, Commit: true}); r.Status != StatusAborted {
+		t.Errorf("decide of an old transaction: %+v", r)
+	}
+	if r := prep(p, kv, late, ID{TS: t0ns, Seq: 6}, puts("g0a", "x")); r.Vote != VoteResolved || p.Locked([]byte("g0a")) {
+		t.Errorf("prepare of an old transaction: %+v", r)
+	}
 }
 
 func TestSnapshotRestore(t *testing.T) {
 	p, kv := NewParticipant(testOptions), memKV{"g0c": []byte("c")}
-	w, r, done := ID{TS: 1, Seq: 1}, ID{TS: 2, Seq: 2}, ID{TS: 3, Seq: 3}
+	w, r, done := ID{TS: t0ns + 1, Seq: 1}, ID{TS: t0ns + 2, Seq: 2}, ID{TS: t0ns + 3, Seq: 3}
 	prep(p, kv, t0, w, append(puts("g0a", "1"), Op{Kind: OpDel, Key: []byte("g0c")}))
 	prep(p, kv, t0, r, reads("g0b"))
 	p.Apply(kv, t0, Command{Verb: Abort, ID: done})
@@ -140,13 +168,13 @@ func TestSnapshotRestore(t *testing.T) {
 
 func TestCommandRoundTrip(t *testing.T) {
 	cmds := []Command{
-		{Verb: Prepare, Route: []byte("k"), ID: ID{TS: -5, Node: 3, Seq: 9}, Record: []byte("r"),
+		{Verb: Prepare, Route: []byte("k"), ID: ID{TS: t0ns + -5, Node: 3, Seq: 9}, Record: []byte("r"),
 			Ops: []Op{{Kind: OpPut, Key: []byte("a"), Value: []byte("")}, {Kind: OpDel, Key: []byte("b")}, {Kind: OpPutNX, Key: []byte("c"), Value: []byte("x")}}},
-		{Verb: Prepare, Route: []byte("k"), ID: ID{TS: 1}, Record: []byte("r"), Ops: reads("a", "b")},
-		{Verb: Decide, Route: []byte("k"), ID: ID{TS: 1}, Commit: true},
-		{Verb: Commit, Route: []byte("k"), ID: ID{TS: 1}},
-		{Verb: Abort, Route: []byte("k"), ID: ID{TS: 1}},
-		{Verb: Forget, Route: []byte("k"), ID: ID{TS: 1}},
+		{Verb: Prepare, Route: []byte("k"), ID: ID{TS: t0ns + 1}, Record: []byte("r"), Ops: reads("a", "b")},
+		{Verb: Decide, Route: []byte("k"), ID: ID{TS: t0ns + 1}, Commit: true},
+		{Verb: Commit, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
+		{Verb: Abort, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
+		{Verb: Forget, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
 	}
 	for _, c := range cmds {
 		got, err := ParseCommand(c.AppendArgs(nil))
@@ -167,7 +195,7 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("ParseCommand(%q) = %+v, want an error", bad, c)
 		}
 	}
-	r := Reply{Vote: VoteWait, Holder: ID{TS: 4, Node: 2, Seq: 7}, HolderRecord: []byte("h"), HolderStuck: true, Status: StatusAborted,
+	r := Reply{Vote: VoteWait, Holder: ID{TS: t0ns + 4, Node: 2, Seq: 7}, HolderRecord: []byte("h"), HolderStuck: true, Status: StatusAborted,
 		Existed: 3, Values: [][]byte{[]byte("v"), nil}, Found: []bool{true, false}}
 	if got, err := ParseReply(AppendReply(nil, r)); err != nil || fmt.Sprint(got) != fmt.Sprint(r) {
 		t.Errorf("reply round trip: %+v, %v", got, err)
