@@ -259,6 +259,10 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		conn.WriteError(why)
 		return true
 	}
+	if vote := s.voteWithoutLog(c, args); vote != nil {
+		conn.WriteRaw(vote)
+		return true
+	}
 	start := time.Now()
 	deadline, _ := ctx.Deadline()
 	var (
@@ -266,12 +270,30 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		res []byte
 		err error
 	)
+	var awaited func()
+	defer func() {
+		if awaited != nil {
+			awaited()
+		}
+	}()
 	for {
+		for s.keysLocked(c, args) {
+			if awaited == nil {
+				awaited = s.await(c, args)
+			}
+			if !s.waitReleased(group, deadline) {
+				conn.WriteError(s.errTxnTimeout())
+				return true
+			}
+		}
 		s.metrics.proposals.Inc()
 		p = s.repl.Propose(group, appendCommand(nil, args))
 		res, err = p.Wait(ctx)
 		if err != nil || !isTxnLocked(res) {
 			break
+		}
+		if awaited == nil {
+			awaited = s.await(c, args)
 		}
 		if !s.waitReleased(group, deadline) {
 			conn.WriteError(s.errTxnTimeout())
@@ -339,7 +361,7 @@ func (s *Server) localKind(conn *session, q *queued) (kind runKind, group int) {
 		}
 		return notLocal, 0
 	}
-	if l := s.leaderOf(group); l == nil || l.Name != s.self.Name {
+	if l := s.leaderOf(group); l == nil || l.Name != s.self.Name || s.keysLocked(c, q.args) || s.voteWithoutLog(c, q.args) != nil {
 		return notLocal, 0
 	}
 	return localWrite, group

@@ -60,6 +60,44 @@ type txnGroup struct {
 	p  *txn.Participant
 	// released is closed, and replaced, whenever a transaction releases locks.
 	released chan struct{}
+	// waiting counts, by key, the ordinary commands here that wait for a
+	// transaction's lock: until they ran, new transactions are turned away from
+	// those keys (they retry), so that a stream of them cannot starve a GET or SET.
+	wmu     sync.Mutex
+	waiting map[string]int
+}
+
+// await registers that an ordinary command waits for its keys; the function it
+// returns unregisters it.
+func (s *Server) await(c *command, args [][]byte) func() {
+	tg := s.txn.groups[s.keyGroup(c, args)]
+	tg.wmu.Lock()
+	c.keys(args, func(k []byte) { tg.waiting[string(k)]++ })
+	tg.wmu.Unlock()
+	return func() {
+		tg.wmu.Lock()
+		defer tg.wmu.Unlock()
+		c.keys(args, func(k []byte) {
+			if tg.waiting[string(k)]--; tg.waiting[string(k)] <= 0 {
+				delete(tg.waiting, string(k))
+			}
+		})
+	}
+}
+
+// awaited reports whether an ordinary command waits for one of ops' keys.
+func (tg *txnGroup) awaited(ops []txn.Op) bool {
+	tg.wmu.Lock()
+	defer tg.wmu.Unlock()
+	if len(tg.waiting) == 0 {
+		return false
+	}
+	for _, op := range ops {
+		if tg.waiting[string(op.Key)] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func newTxnState(s *Server) *txnState {
@@ -84,7 +122,7 @@ func newTxnState(s *Server) *txnState {
 	}
 	s.registry.MustRegister(t.committed, t.aborted, t.recovered, t.participants, t.latency)
 	for range s.slots.Members() {
-		t.groups = append(t.groups, &txnGroup{p: txn.NewParticipant(txn.DefaultOptions), released: make(chan struct{})})
+		t.groups = append(t.groups, &txnGroup{p: txn.NewParticipant(txn.DefaultOptions), released: make(chan struct{}), waiting: map[string]int{}})
 	}
 	t.coord = &txn.Coordinator{
 		Groups:  txnGroups{s},
@@ -124,6 +162,13 @@ func cmdTxn(s *Server, conn *session, args [][]byte) {
 	if err != nil {
 		conn.WriteError("ERR " + err.Error())
 		return
+	}
+	if s.repl == nil {
+		// Run by this node alone: it answers as a leader does before proposing.
+		if vote := s.voteWithoutLog(s.commands["dht.txn"], args); vote != nil {
+			conn.WriteRaw(vote)
+			return
+		}
 	}
 	tg := s.txn.groups[s.slots.Group(keyspace.Slot(cmd.Route))]
 	tg.mu.Lock()
@@ -173,6 +218,41 @@ func (s *Server) lockedBy(tg *txnGroup, c *command, args [][]byte) bool {
 	return locked
 }
 
+// keysLocked reports whether a transaction holds keys an ordinary write must wait for.
+func (s *Server) keysLocked(c *command, args [][]byte) bool {
+	if c.name == "dht.txn" {
+		return false
+	}
+	tg := s.txn.groups[s.keyGroup(c, args)]
+	tg.mu.RLock()
+	defer tg.mu.RUnlock()
+	return s.lockedBy(tg, c, args)
+}
+
+// voteWithoutLog returns the reply of a DHT.TXN prepare that meets a lock, or keys
+// an ordinary command waits for, which a leader gives without replicating it (the
+// vote changes nothing), or nil.
+func (s *Server) voteWithoutLog(c *command, args [][]byte) []byte {
+	if c.name != "dht.txn" {
+		return nil
+	}
+	cmd, err := txn.ParseCommand(args[1:])
+	if err != nil {
+		return nil
+	}
+	tg := s.txn.groups[s.slots.Group(keyspace.Slot(cmd.Route))]
+	tg.mu.RLock()
+	r, conflict := tg.p.Conflict(time.Now(), cmd)
+	if !conflict && tg.p.WouldLock(cmd) && tg.awaited(cmd.Ops) {
+		r, conflict = txn.Reply{Vote: txn.VoteDie}, true
+	}
+	tg.mu.RUnlock()
+	if !conflict {
+		return nil
+	}
+	return redcon.AppendBulk(nil, txn.AppendReply(nil, r))
+}
+
 // runUnlocked runs a keyed command (not DHT.TXN) in its group unless a transaction
 // holds one of its keys; it returns the channel to wait on when one does.
 func (s *Server) runUnlocked(conn *session, c *command, args [][]byte) (wait <-chan struct{}) {
@@ -191,10 +271,13 @@ func (s *Server) runUnlocked(conn *session, c *command, args [][]byte) (wait <-c
 func (s *Server) runWaiting(conn *session, c *command, args [][]byte) {
 	deadline := time.NewTimer(s.cfg.Timeouts.Failover.Duration)
 	defer deadline.Stop()
-	for {
+	for waited := false; ; waited = true {
 		wait := s.runUnlocked(conn, c, args)
 		if wait == nil {
 			return
+		}
+		if !waited {
+			defer s.await(c, args)()
 		}
 		select {
 		case <-wait:

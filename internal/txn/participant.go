@@ -185,6 +185,28 @@ func cloneReply(r Reply) Reply {
 	return r
 }
 
+// Conflict returns the vote a Prepare (or a Decide with operations) would get at
+// now for meeting locks, if it would meet any. Such a vote changes nothing, so a
+// leader may answer it without replicating the command.
+func (p *Participant) Conflict(now time.Time, c Command) (Reply, bool) {
+	if !p.WouldLock(c) {
+		return Reply{}, false
+	}
+	return p.conflict(now.UnixNano(), c)
+}
+
+// WouldLock reports whether c asks to take locks anew: a Prepare, or a Decide with
+// operations, of a transaction that holds none here and was not resolved here.
+func (p *Participant) WouldLock(c Command) bool {
+	if c.Verb != Prepare && (c.Verb != Decide || len(c.Ops) == 0) {
+		return false
+	}
+	_, prepared := p.prepared[c.ID]
+	_, recorded := p.records[c.ID]
+	_, resolved := p.resolved[c.ID]
+	return !prepared && !recorded && !resolved
+}
+
 // conflict applies wait-die to the locks c's keys meet: if any holder is older, c
 // dies; if all are younger, c waits.
 func (p *Participant) conflict(now int64, c Command) (Reply, bool) {

@@ -25,6 +25,12 @@ func TestWaitDieVotes(t *testing.T) {
 	if r := prep(p, kv, t0, younger, puts("g0a", "2")); r.Vote != VoteDie || r.Holder != mid {
 		t.Errorf("younger meets older: %+v, want die", r)
 	}
+	if r, ok := p.Conflict(t0, Command{Verb: Prepare, ID: younger, Ops: puts("g0a", "2")}); !ok || r.Vote != VoteDie {
+		t.Errorf("Conflict = %+v, %v; want die", r, ok)
+	}
+	if _, ok := p.Conflict(t0, Command{Verb: Prepare, ID: younger, Ops: puts("g0b", "2")}); ok {
+		t.Error("Conflict over a free key")
+	}
 	if r := prep(p, kv, t0, older, reads("g0a")); r.Vote != VoteWait || r.Holder != mid || r.HolderStuck {
 		t.Errorf("older meets younger: %+v, want wait", r)
 	}
