@@ -324,6 +324,9 @@ func (c *Client) thread(ctx context.Context, t int, exec Executor, stop *atomic.
 				failed++
 			} else if res.acks != nil {
 				res.acks.note(reqs[i].Op, outs[i].Hit, nums[i], seqs[i])
+				if reqs[i].Op == OpMultiPut {
+					res.acks.noteMultiPut(nums[i], seqs[i], seqs[0])
+				}
 			}
 		}
 		res.stats.Retries += info.Retries

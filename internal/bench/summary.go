@@ -161,8 +161,8 @@ func verifyText(v *VerifyResult) string {
 	if v.OK() {
 		return fmt.Sprintf("verify: ok (%d keys read back, %d won by put-if-absent)", v.Keys, v.Won)
 	}
-	s := fmt.Sprintf("verify: FAILED: %d keys read back: %d missing, %d with the wrong value, %d won twice",
-		v.Keys, v.Missing, v.WrongValue, v.DoubleWins)
+	s := fmt.Sprintf("verify: FAILED: %d keys read back: %d missing, %d with the wrong value, %d won twice, %d multi-puts partly applied",
+		v.Keys, v.Missing, v.WrongValue, v.DoubleWins, v.PartialMultiPuts)
 	for _, p := range v.Problems {
 		s += "\n  " + p
 	}

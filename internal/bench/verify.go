@@ -16,10 +16,26 @@ type acks struct {
 	exists map[int64]struct{}
 	// doubleWins are keys the thread won twice.
 	doubleWins []int64
+	// multi are the acknowledged multi-puts, by sequence number.
+	multi map[int64]multiPut
+}
+
+// multiPut is an acknowledged multi-put: its keys, and the sequence number of the
+// first request of its batch (every request before that one was acknowledged
+// before the multi-put was sent).
+type multiPut struct {
+	keys  []int64
+	batch int64
 }
 
 func newAcks() *acks {
-	return &acks{wins: map[int64]int64{}, exists: map[int64]struct{}{}}
+	return &acks{wins: map[int64]int64{}, exists: map[int64]struct{}{}, multi: map[int64]multiPut{}}
+}
+
+// noteMultiPut records an acknowledged multi-put of keys, write seq, sent in the
+// batch that starts with write batch.
+func (a *acks) noteMultiPut(keys []int64, seq, batch int64) {
+	a.multi[seq] = multiPut{keys: slices.Clone(keys), batch: batch}
 }
 
 // note records a successful request of type op on keys, issued as write seq.
@@ -63,6 +79,9 @@ type VerifyResult struct {
 	WrongValue int `json:"wrong_value"`
 	// DoubleWins counts keys that were won by put-if-absent more than once.
 	DoubleWins int `json:"double_wins"`
+	// PartialMultiPuts counts multi-puts found partly applied: one key holds the
+	// multi-put's value while another holds a value its thread wrote before it.
+	PartialMultiPuts int `json:"partial_multi_puts"`
 	// Problems describes the first few violations.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -71,7 +90,9 @@ type VerifyResult struct {
 const maxProblems = 10
 
 // OK reports whether the check found no violation.
-func (v *VerifyResult) OK() bool { return v.Missing == 0 && v.WrongValue == 0 && v.DoubleWins == 0 }
+func (v *VerifyResult) OK() bool {
+	return v.Missing == 0 && v.WrongValue == 0 && v.DoubleWins == 0 && v.PartialMultiPuts == 0
+}
 
 func (v *VerifyResult) problem(format string, args ...any) {
 	if len(v.Problems) < maxProblems {
@@ -86,6 +107,7 @@ func (v *VerifyResult) Merge(other *VerifyResult) {
 	v.Missing += other.Missing
 	v.WrongValue += other.WrongValue
 	v.DoubleWins += other.DoubleWins
+	v.PartialMultiPuts += other.PartialMultiPuts
 	for _, p := range other.Problems {
 		v.problem("%s", p)
 	}
@@ -167,6 +189,7 @@ func (c *Client) verify(ctx context.Context, threads []threadResult) (*VerifyRes
 		all[i] = t.acks
 	}
 	exp, res := Expectations(all, p.ID, p.Tag, p.Workload.ValueSize, !Overwrites(p.Workload.Mix))
+	values := make(map[int64][]byte, len(exp))
 	keys := make([]string, 0, verifyBatch)
 	for lo := 0; lo < len(exp); lo += verifyBatch {
 		part := exp[lo:min(lo+verifyBatch, len(exp))]
@@ -179,6 +202,38 @@ func (c *Client) verify(ctx context.Context, threads []threadResult) (*VerifyRes
 			return nil, fmt.Errorf("reading back %d keys: %w", len(keys), err)
 		}
 		Check(part, got, p.Tag, p.Workload.ValueSize, res)
+		for i, e := range part {
+			values[e.Key] = got[i]
+		}
 	}
+	CheckMultiPuts(all, values, p.ID, p.Tag, res)
 	return res, nil
+}
+
+// CheckMultiPuts checks that the acknowledged multi-puts of client's threads landed
+// whole, from the values read back (by key): where a key holds a multi-put's value,
+// none of the multi-put's other keys may hold a value its thread wrote before
+// sending it. (A later write, by anyone, may have replaced any of them.)
+func CheckMultiPuts(threads []*acks, values map[int64][]byte, client int, tag string, res *VerifyResult) {
+	partial := map[Writer]bool{}
+	for k, v := range values {
+		w, ok := ParseWriter(v, tag)
+		if !ok || w.Client != client || w.Thread < 0 || w.Thread >= len(threads) || partial[w] {
+			continue
+		}
+		m, ok := threads[w.Thread].multi[w.Seq]
+		if !ok {
+			continue
+		}
+		for _, k2 := range m.keys {
+			w2, ok := ParseWriter(values[k2], tag)
+			if k2 != k && ok && w2.Client == client && w2.Thread == w.Thread && w2.Seq < m.batch {
+				partial[w] = true
+				res.PartialMultiPuts++
+				res.problem("multi-put %d of client %d thread %d landed partly: key %d holds it, key %d an earlier write (%d)",
+					w.Seq, client, w.Thread, k, k2, w2.Seq)
+				break
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -186,6 +187,26 @@ func AppendValue(dst []byte, tag string, w Writer, size int) []byte {
 		dst = append(dst, '.')
 	}
 	return dst
+}
+
+// ParseWriter reads the writer from a value AppendValue wrote in the run tagged
+// tag; ok is false for any other value, or one too short to name its writer.
+func ParseWriter(v []byte, tag string) (w Writer, ok bool) {
+	rest, found := bytes.CutPrefix(v, []byte(tag+":"))
+	if !found {
+		return Writer{}, false
+	}
+	f := bytes.SplitN(rest, []byte(":"), 4)
+	if len(f) != 4 {
+		return Writer{}, false
+	}
+	c, err1 := strconv.Atoi(string(f[0]))
+	t, err2 := strconv.Atoi(string(f[1]))
+	seq, err3 := strconv.ParseInt(string(f[2]), 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return Writer{}, false
+	}
+	return Writer{Client: c, Thread: t, Seq: seq}, true
 }
 
 // HasTag reports whether v could have been written by a run tagged tag: it
