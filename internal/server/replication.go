@@ -462,11 +462,14 @@ func (s *Server) execRouted(conn *session, c *command, args [][]byte, raw []byte
 			if c.blocking != nil {
 				extra = c.blocking(args)
 			}
-			s.forward(conn, owner, raw, extra)
-			if c.writes {
-				conn.lastWrite(group, 0)
+			// A leader that cannot be reached may have died before this node
+			// noticed: wait for the group to elect another and route again.
+			if s.tryForward(conn, owner, raw, extra, time.Now().Before(deadline)) {
+				if c.writes {
+					conn.lastWrite(group, 0)
+				}
+				return
 			}
-			return
 		case owner != nil && s.replicateOne(conn, c, args, group):
 			return
 		}
