@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/dhtkv/dht/internal/wal"
 )
 
 // memNet connects hosts in one process. Messages travel on goroutines after a small
@@ -120,6 +122,7 @@ func (s *kvSM) Restore(data []byte) error {
 // testNode is one running host of a test cluster.
 type testNode struct {
 	h      *Host
+	disk   *Disk
 	sms    map[int]*kvSM
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -132,10 +135,17 @@ type testCluster struct {
 	n     int
 	net   *memNet
 	nodes map[uint64]*testNode
+	// fss, when set, gives each node a disk (fsync always) on its file system.
+	fss map[uint64]*wal.FaultFS
 }
 
 func newTestCluster(t *testing.T, n int) *testCluster {
-	c := &testCluster{t: t, n: n, net: newMemNet(), nodes: map[uint64]*testNode{}}
+	return startTestCluster(t, n, nil)
+}
+
+// startTestCluster starts a cluster; with fss, every node keeps its state on a disk.
+func startTestCluster(t *testing.T, n int, fss map[uint64]*wal.FaultFS) *testCluster {
+	c := &testCluster{t: t, n: n, net: newMemNet(), nodes: map[uint64]*testNode{}, fss: fss}
 	for id := uint64(1); id <= uint64(n); id++ {
 		c.start(id)
 	}
@@ -159,10 +169,24 @@ func (c *testCluster) start(id uint64) {
 	for v := uint64(1); v <= uint64(c.n); v++ {
 		voters = append(voters, v)
 	}
+	if c.fss != nil {
+		d, err := OpenDisk(DiskOptions{Dir: "/data", Fsync: FsyncAlways, SegmentBytes: 4 << 10, FS: c.fss[id]})
+		if err != nil {
+			c.t.Fatalf("node %d: opening its disk: %v", id, err)
+		}
+		node.disk = d
+	}
 	var specs []GroupSpec
 	for g := range c.n {
 		node.sms[g] = &kvSM{m: map[string]string{}}
-		specs = append(specs, GroupSpec{ID: g, Voters: voters, Preferred: uint64(g + 1), SM: node.sms[g]})
+		spec := GroupSpec{ID: g, Voters: voters, Preferred: uint64(g + 1), SM: node.sms[g]}
+		if node.disk != nil {
+			var err error
+			if spec.Log, err = node.disk.Storage(g); err != nil {
+				c.t.Fatalf("node %d: %v", id, err)
+			}
+		}
+		specs = append(specs, spec)
 	}
 	h, err := New(Options{Self: id, Groups: specs, Transport: c.net.transport(id), Tick: 10 * time.Millisecond,
 		Tuning: Tuning{ElectionTicks: 10, SnapshotEntries: 20, KeepEntries: 5, TransferTicks: 10}})
@@ -192,6 +216,11 @@ func (c *testCluster) stop(id uint64) {
 	c.net.mu.Unlock()
 	node.cancel()
 	<-node.done
+	if node.disk != nil {
+		if err := node.disk.Close(); err != nil {
+			c.t.Errorf("node %d: closing its disk: %v", id, err)
+		}
+	}
 	delete(c.nodes, id)
 }
 
@@ -353,3 +382,4 @@ func TestHostFollowerReads(t *testing.T) {
 		cancel()
 	}
 }
+
