@@ -382,4 +382,3 @@ func TestHostFollowerReads(t *testing.T) {
 		cancel()
 	}
 }
-
