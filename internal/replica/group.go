@@ -121,6 +121,8 @@ type group struct {
 	kept bool
 	// broken is set once the log store failed: the replica takes no further part.
 	broken error
+	// extra are messages of the driver's own, sent with Raft's.
+	extra []raftpb.Message
 	// amnesiac holds, on a leader, the followers found to have lost their log, with
 	// the index they had acknowledged.
 	amnesiac map[uint64]uint64
@@ -263,6 +265,9 @@ func (g *group) transferToPreferred() {
 	if st.LeadTransferee != 0 {
 		return
 	}
+	if _, lost := g.amnesiac[g.preferred]; lost {
+		return
+	}
 	last, _ := g.storage.LastIndex()
 	if pr, ok := st.Progress[g.preferred]; ok && pr.State == tracker.StateReplicate && pr.Match == last {
 		g.log.Info("handing the lead back to the preferred leader", "to", g.preferred, "term", g.term)
@@ -279,6 +284,18 @@ func (g *group) step(m raftpb.Message) {
 		switch m.Type {
 		case raftpb.MsgVote, raftpb.MsgPreVote, raftpb.MsgTimeoutNow:
 			return
+		case raftpb.MsgHeartbeat:
+			// The leader may believe this replica holds what it acknowledged before it
+			// lost its log, and then sends it nothing while the group is idle: tell
+			// it, with the rejection a follower missing entries sends.
+			if last, _ := g.storage.LastIndex(); m.Commit > last {
+				if g.catchup == 0 {
+					g.catchup = m.Commit
+				}
+				lastTerm, _ := g.storage.Term(last)
+				g.extra = append(g.extra, raftpb.Message{Type: raftpb.MsgAppResp, To: m.From, From: g.self,
+					Term: m.Term, Index: m.Commit, Reject: true, RejectHint: last, LogTerm: lastTerm})
+			}
 		case raftpb.MsgApp:
 			if g.catchup == 0 {
 				g.catchup = max(m.Commit, bootstrapIndex)
@@ -313,9 +330,7 @@ func (g *group) step(m raftpb.Message) {
 // before it, which makes Raft send it.
 func (g *group) checkAmnesia(m raftpb.Message) {
 	pr, ok := g.rn.Status().Progress[m.From]
-	// A rejection of entries at or below the match index is stale (an answer to an
-	// older append that arrived after a newer one): Raft ignores it, and so does this.
-	if !ok || m.RejectHint >= pr.Match || m.Index <= pr.Match {
+	if !ok || m.RejectHint >= pr.Match {
 		return
 	}
 	if g.amnesiac == nil {
@@ -324,6 +339,11 @@ func (g *group) checkAmnesia(m raftpb.Message) {
 	if _, known := g.amnesiac[m.From]; !known {
 		g.log.Warn("a member lost its log (restarted); catching it up with a snapshot",
 			"member", m.From, "acknowledged", pr.Match, "has", m.RejectHint)
+	}
+	if g.rn.Status().LeadTransferee == m.From {
+		// It cannot take the lead it is being handed, and proposals wait while a
+		// transfer is under way: call it off (a transfer to this node does).
+		g.rn.TransferLeader(g.self)
 	}
 	g.amnesiac[m.From] = pr.Match
 }
@@ -501,6 +521,10 @@ func (g *group) process() []raftpb.Message {
 		g.read(reads)
 		out = append(out, g.process()...)
 		return out
+	}
+	if len(g.extra) > 0 {
+		out = append(out, g.extra...)
+		g.extra = nil
 	}
 	g.releaseReads()
 	if g.held && g.catchup != 0 && g.applied >= g.catchup {
