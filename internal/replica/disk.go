@@ -99,6 +99,7 @@ type Disk struct {
 	segMax map[uint64]map[int]uint64
 	stats  DiskStats
 	closed bool
+	empty  bool
 }
 
 // diskGroup is what the disk knows of one group: what recovery found, then what was
@@ -183,6 +184,7 @@ func OpenDisk(opts DiskOptions) (*Disk, error) {
 		return nil, err
 	}
 	d.wal = l
+	d.empty = len(d.groups) == 0
 	for id, g := range d.groups {
 		if g.snap.Index == 0 && len(g.ents) > 0 {
 			return nil, fmt.Errorf("replica: group %d has log entries but no snapshot record", id)
@@ -281,6 +283,10 @@ func (d *Disk) Storage(group int) (LogStore, error) {
 	g.store = &diskLog{MemoryStorage: ms, d: d, group: group}
 	return g.store, nil
 }
+
+// Empty reports whether the disk held no group's state when it was opened (a new
+// node, or one whose data directory was lost).
+func (d *Disk) Empty() bool { return d.empty }
 
 // Stats returns the disk's figures.
 func (d *Disk) Stats() DiskStats {
