@@ -144,11 +144,15 @@ type diskRecord struct {
 	hs    *raftpb.HardState
 	ents  []raftpb.Entry
 	snap  *raftpb.SnapshotMetadata
+	// reset is set on a snapshot received from the leader: it replaces the whole
+	// log, where a snapshot taken here only covers the log up to its index.
+	reset bool
 }
 
 const (
 	recState    = 1
 	recSnapshot = 2
+	recRestore  = 3
 )
 
 // OpenDisk opens (or creates) the directory, reads the log and the snapshots back,
@@ -201,7 +205,10 @@ func (d *Disk) replay(seg uint64, r diskRecord) {
 	if r.hs != nil {
 		g.hs = *r.hs
 	}
-	if r.snap != nil && r.snap.Index >= g.snap.Index {
+	switch {
+	case r.reset:
+		g.snap, g.ents = *r.snap, nil
+	case r.snap != nil && r.snap.Index >= g.snap.Index:
 		g.snap = *r.snap
 		i, _ := slices.BinarySearchFunc(g.ents, r.snap.Index+1, func(e raftpb.Entry, idx uint64) int {
 			return cmpIndex(e.Index, idx)
@@ -273,7 +280,15 @@ func (d *Disk) Storage(group int) (LogStore, error) {
 		if err := ms.Append(g.ents); err != nil {
 			return nil, fmt.Errorf("replica: group %d: %w", group, err)
 		}
-		if err := ms.SetHardState(g.hs); err != nil {
+		hs := g.hs
+		if last, _ := ms.LastIndex(); hs.Commit > last {
+			// The entries the hard state's commit index counts were in the torn tail
+			// of the log: nothing of that batch was acknowledged.
+			d.log.Warn("the log's commit index is past its last entry; lowering it", "group", group,
+				"commit", hs.Commit, "last", last)
+			hs.Commit = last
+		}
+		if err := ms.SetHardState(hs); err != nil {
 			return nil, fmt.Errorf("replica: group %d: %w", group, err)
 		}
 		d.log.Info("recovered a group from disk", "group", group, "snapshot", g.snap.Index,
@@ -408,7 +423,7 @@ func (d *Disk) writeBatch(batch []*diskWrite) error {
 			if len(r.ents) > 0 {
 				d.noteEntries(d.wal.Segment(), r.group, r.ents[len(r.ents)-1].Index)
 			}
-			if r.snap != nil && r.snap.Index > g.snap.Index {
+			if r.snap != nil && (r.reset || r.snap.Index > g.snap.Index) {
 				g.snap = *r.snap
 			}
 			d.stats.LogBytes, d.stats.Segments = d.wal.Size(), len(d.wal.Segments())
@@ -594,13 +609,13 @@ func (d *Disk) removeOldSnapshots(group int, index uint64) {
 
 // persistSnapshot makes snap the group's durable snapshot: its file, then a record in
 // the log naming it; then the older files and the segments it covers go.
-func (d *Disk) persistSnapshot(group int, snap raftpb.Snapshot) error {
+func (d *Disk) persistSnapshot(group int, snap raftpb.Snapshot, reset bool) error {
 	start := time.Now()
 	if err := d.writeSnapshot(group, snap); err != nil {
 		return err
 	}
 	meta := snap.Metadata
-	if err := d.write([]diskRecord{{group: group, snap: &meta}}, true); err != nil {
+	if err := d.write([]diskRecord{{group: group, snap: &meta, reset: reset}}, true); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -660,7 +675,7 @@ func (l *diskLog) ApplySnapshot(snap raftpb.Snapshot) error {
 	if err := l.Sync(); err != nil {
 		return err
 	}
-	if err := l.d.persistSnapshot(l.group, snap); err != nil {
+	if err := l.d.persistSnapshot(l.group, snap, true); err != nil {
 		return err
 	}
 	return l.MemoryStorage.ApplySnapshot(snap)
@@ -683,7 +698,7 @@ func (l *diskLog) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (r
 		return snap, nil
 	}
 	go func() {
-		if err := d.persistSnapshot(l.group, snap); err != nil && !errors.Is(err, ErrDiskClosed) {
+		if err := d.persistSnapshot(l.group, snap, false); err != nil && !errors.Is(err, ErrDiskClosed) {
 			d.log.Error("writing a snapshot", "group", l.group, "index", snap.Metadata.Index, "err", err)
 		}
 		d.mu.Lock()
@@ -697,10 +712,14 @@ func (l *diskLog) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (r
 //
 //	kind (1 byte) | group (uvarint) | ...
 //	recState:    has hard state (1 byte) [term, vote, commit (uvarints)] | count (uvarint) | count × { len (uvarint) | raftpb.Entry }
-//	recSnapshot: index, term (uvarints)
+//	recSnapshot, recRestore: index, term (uvarints)
 func encodeRecord(b []byte, r diskRecord) []byte {
 	if r.snap != nil && r.hs == nil && r.ents == nil {
-		b = append(b, recSnapshot)
+		kind := byte(recSnapshot)
+		if r.reset {
+			kind = recRestore
+		}
+		b = append(b, kind)
 		b = binary.AppendUvarint(b, uint64(r.group))
 		b = binary.AppendUvarint(b, r.snap.Index)
 		return binary.AppendUvarint(b, r.snap.Term)
@@ -763,10 +782,11 @@ func decodeRecord(b []byte) (diskRecord, error) {
 		return ok1 && ok2
 	}
 	switch kind {
-	case recSnapshot:
+	case recSnapshot, recRestore:
 		if !readSnap() || len(b) != 0 {
 			return r, errBadRecord
 		}
+		r.reset = kind == recRestore
 		return r, nil
 	case recState, recState | recSnapshot<<4:
 	default:

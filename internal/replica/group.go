@@ -488,14 +488,15 @@ func (g *group) process() []raftpb.Message {
 		if !raft.IsEmptySnap(rd.Snapshot) {
 			g.restore(rd.Snapshot)
 		}
+		// Entries before the hard state, whose commit index may count them.
+		if err := g.storage.Append(rd.Entries); err != nil {
+			g.log.Error("appending to the raft log", "err", err)
+		}
 		if !raft.IsEmptyHardState(rd.HardState) {
 			g.term = rd.HardState.Term
 			if err := g.storage.SetHardState(rd.HardState); err != nil {
 				g.log.Error("storing raft state", "err", err)
 			}
-		}
-		if err := g.storage.Append(rd.Entries); err != nil {
-			g.log.Error("appending to the raft log", "err", err)
 		}
 		// What this replica acknowledges (its messages) and what it answers clients
 		// (on apply) must be on disk first.
