@@ -454,10 +454,7 @@ func (cl *client) work() {
 			if cl.closing.Load() {
 				break
 			}
-			if len(w.out) >= flushAt {
-				cl.asyncWrite(&w)
-			}
-			cl.waitForReader()
+			cl.flushIfLarge(&w)
 		}
 		cl.asyncWrite(&w)
 	}
@@ -481,6 +478,15 @@ func (cl *client) work() {
 		}
 		return nil
 	})
+}
+
+// flushIfLarge hands the worker's replies to the event loop once they are many, and
+// then waits while the client has more unread than it may have.
+func (cl *client) flushIfLarge(w *session) {
+	if len(w.out) >= flushAt {
+		cl.asyncWrite(w)
+	}
+	cl.waitForReader()
 }
 
 // asyncWrite hands the worker's replies to the event loop.

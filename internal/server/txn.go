@@ -351,7 +351,7 @@ func txnOps(c *command, args [][]byte) []txn.Op {
 // answered. It answers once the transaction is decided and tells the participants
 // afterwards.
 func (s *Server) execTxn(conn *session, c *command, args [][]byte) {
-	if why := s.tooLarge(args); c.writes && why != "" {
+	if why := s.tooLarge(s.keyGroup(c, args), args); c.writes && why != "" {
 		conn.WriteError(why)
 		return
 	}
