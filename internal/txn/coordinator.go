@@ -260,8 +260,23 @@ func (c *Coordinator) release(ctx context.Context, id ID, parts []part) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Cleanup)
 	defer cancel()
 	parallel(len(parts), func(i int) {
-		_, _ = c.Groups.Call(ctx, Command{Verb: Abort, Route: parts[i].route, ID: id})
+		_ = c.tell(ctx, Command{Verb: Abort, Route: parts[i].route, ID: id})
 	})
+}
+
+// tell sends cmd (a Commit or an Abort, which a group may apply any number of
+// times) until a group answers or ctx ends: every lock released now is one that no
+// command waits for until it is found stuck.
+func (c *Coordinator) tell(ctx context.Context, cmd Command) error {
+	for {
+		_, err := c.Groups.Call(ctx, cmd)
+		if err == nil {
+			return nil
+		}
+		if serr := sleep(ctx, c.Poll); serr != nil {
+			return err
+		}
+	}
 }
 
 // finish commits a decided transaction in every group but the record's (which
@@ -269,8 +284,7 @@ func (c *Coordinator) release(ctx context.Context, id ID, parts []part) {
 func (c *Coordinator) finish(ctx context.Context, id ID, record []byte, parts []part) error {
 	parts = parts[1:]
 	commit := func(i int) error {
-		_, err := c.Groups.Call(ctx, Command{Verb: Commit, Route: parts[i].route, ID: id})
-		return err
+		return c.tell(ctx, Command{Verb: Commit, Route: parts[i].route, ID: id})
 	}
 	errs := make([]error, len(parts))
 	rest := 0

@@ -198,7 +198,9 @@ func TestParticipantDown(t *testing.T) {
 		}
 		return nil
 	}
-	if res, err := c.Run(t.Context(), puts("g0a", "1", "g1b", "2")); !res.Committed || err == nil {
+	ctx, cancel = context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if res, err := c.Run(ctx, puts("g0a", "1", "g1b", "2")); !res.Committed || err == nil {
 		t.Fatalf("Run = %+v, %v; want it decided, with group 1 not told", res, err)
 	}
 	m.setDown(1, false)
