@@ -112,6 +112,9 @@ type session struct {
 	// db is the table the commands read and write: the node's store, or, when a
 	// replicated command is applied, a view of it whose clock is the log's.
 	db *store.Store
+	// txn is set for the session of a transaction's own commands (txn.go), which
+	// are forwarded on their own peer connections.
+	txn bool
 }
 
 // lastWrite records the log position of the connection's last write, for WAIT; index

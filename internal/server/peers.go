@@ -167,7 +167,11 @@ func (s *Server) tryForward(conn *session, owner *cluster.Member, raw []byte, ex
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.PeerRequest.Duration+extra)
 	defer cancel()
 	s.metrics.forwarded.Inc()
-	reply, err := p.data.Do(ctx, raw)
+	pool := p.data
+	if conn.txn {
+		pool = p.txn
+	}
+	reply, err := pool.Do(ctx, raw)
 	if err != nil {
 		s.metrics.forwardErrors.Inc()
 		if mayRetry && peer.NotSent(err) {

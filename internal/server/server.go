@@ -124,6 +124,9 @@ type peerLink struct {
 	member *cluster.Member
 	data   *peer.Pool
 	probe  *peer.Pool
+	// txn carries the commands of the transactions this node coordinates, which
+	// must not queue behind data requests that wait for those transactions' locks.
+	txn *peer.Pool
 	// wrongSecret is set while the peer refuses this node's cluster secret.
 	wrongSecret atomic.Bool
 }
@@ -188,6 +191,7 @@ func New(opts Options) (*Server, error) {
 			member: m,
 			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth}),
 			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4, OnDial: auth}),
+			txn:    peer.NewPool(m.Addr, peer.Options{Conns: 2, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth}),
 		}
 	}
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
@@ -464,6 +468,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	for _, p := range s.peers {
 		_ = p.data.Close()
+		_ = p.txn.Close()
 		_ = p.probe.Close()
 	}
 	wg.Wait()

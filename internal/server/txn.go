@@ -144,7 +144,7 @@ func (g txnGroups) Call(ctx context.Context, cmd txn.Command) (txn.Reply, error)
 		return txn.Reply{}, err
 	}
 	args := cmd.AppendArgs([][]byte{[]byte("DHT.TXN")})
-	sess := &session{db: g.s.store}
+	sess := &session{db: g.s.store, txn: true}
 	g.s.exec(sess, args, appendCommand(nil, args), true)
 	_, reply := redcon.ReadNextRESP(sess.out)
 	switch reply.Type {
