@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -505,6 +506,15 @@ func (d *Disk) removeSegments() error {
 			delete(d.segMax, seg)
 		}
 	}
+	if keepFrom < cur {
+		// Groups whose entries keep the oldest segment (an idle group snapshots
+		// rarely by itself) are asked for a snapshot, after which it can go.
+		for g, last := range d.segMax[keepFrom] {
+			if dg := d.groups[g]; last > dg.snap.Index && dg.store != nil {
+				dg.store.wanted.Store(true)
+			}
+		}
+	}
 	d.mu.Unlock()
 	err := d.wal.RemoveBefore(keepFrom)
 	d.mu.Lock()
@@ -635,7 +645,12 @@ type diskLog struct {
 	d       *Disk
 	group   int
 	pending []diskRecord
+	// wanted is set when the group's entries keep an old log segment on disk.
+	wanted atomic.Bool
 }
+
+// snapshotWanted reports whether the disk asks the group for a snapshot.
+func (l *diskLog) snapshotWanted() bool { return l.wanted.Load() }
 
 // Append adds entries; they are durable after the next Sync.
 func (l *diskLog) Append(ents []raftpb.Entry) error {
@@ -688,6 +703,7 @@ func (l *diskLog) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (r
 	if err != nil {
 		return snap, err
 	}
+	l.wanted.Store(false)
 	d := l.d
 	d.mu.Lock()
 	g := d.groups[l.group]
@@ -697,14 +713,23 @@ func (l *diskLog) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (r
 	if busy {
 		return snap, nil
 	}
-	go func() {
-		if err := d.persistSnapshot(l.group, snap, false); err != nil && !errors.Is(err, ErrDiskClosed) {
-			d.log.Error("writing a snapshot", "group", l.group, "index", snap.Metadata.Index, "err", err)
+	go func(cur raftpb.Snapshot) {
+		for {
+			if err := d.persistSnapshot(l.group, cur, false); err != nil && !errors.Is(err, ErrDiskClosed) {
+				d.log.Error("writing a snapshot", "group", l.group, "index", cur.Metadata.Index, "err", err)
+			}
+			// A snapshot taken while this one was written is written next.
+			d.mu.Lock()
+			next, err := l.MemoryStorage.Snapshot()
+			if err != nil || next.Metadata.Index <= cur.Metadata.Index || d.closed {
+				g.writing = false
+				d.mu.Unlock()
+				return
+			}
+			d.mu.Unlock()
+			cur = next
 		}
-		d.mu.Lock()
-		g.writing = false
-		d.mu.Unlock()
-	}()
+	}(snap)
 	return snap, nil
 }
 

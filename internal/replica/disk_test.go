@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,5 +244,41 @@ func TestDurableClusterSurvivesCrashOfEveryNode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIdleGroupDoesNotPinTheLog: groups that stop taking writes are asked for a
+// snapshot, so that the segments their entries are in can go while another group
+// keeps writing.
+func TestIdleGroupDoesNotPinTheLog(t *testing.T) {
+	fss := map[uint64]*wal.FaultFS{}
+	for id := uint64(1); id <= 3; id++ {
+		fss[id] = wal.NewFaultFS()
+	}
+	c := startTestCluster(t, 3, fss)
+	for g := range 3 {
+		for i := range 5 {
+			c.write(g, fmt.Sprintf("idle%d=%d", i, i))
+		}
+	}
+	segments := func() (most int) {
+		for _, fsys := range c.fss {
+			segs, _ := fsys.ReadDir("/data/wal")
+			most = max(most, len(segs))
+		}
+		return most
+	}
+	value := strings.Repeat("x", 200)
+	for i := range 600 {
+		c.write(0, fmt.Sprintf("busy%d=%s", i%50, value))
+	}
+	// The idle groups' snapshots are taken and written in the background.
+	deadline := time.Now().Add(5 * time.Second)
+	for segments() > 6 && time.Now().Before(deadline) {
+		c.write(0, "tick="+value)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := segments(); n > 6 {
+		t.Fatalf("%d log segments of 4 KiB kept after ~150 KiB of writes to one group", n)
 	}
 }

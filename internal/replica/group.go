@@ -672,7 +672,11 @@ func (g *group) releaseReads() {
 func (g *group) maybeSnapshot() {
 	byCount := g.tuning.SnapshotEntries > 0 && g.applied-g.snapIndex >= g.tuning.SnapshotEntries
 	byBytes := g.tuning.SnapshotBytes > 0 && g.sinceSnap >= g.tuning.SnapshotBytes
-	if !byCount && !byBytes {
+	asked := false
+	if w, ok := g.storage.(interface{ snapshotWanted() bool }); ok {
+		asked = w.snapshotWanted() && g.applied > g.snapIndex
+	}
+	if !byCount && !byBytes && !asked {
 		return
 	}
 	if !g.snapshot() {
