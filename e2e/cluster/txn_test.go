@@ -17,50 +17,63 @@ import (
 )
 
 // TestMultiKeyCommandsAcrossNodes: the multi-key commands whose keys live on every
-// node answer as Redis would answer them for keys of one slot, through any node.
+// node answer as Redis would answer them for keys of one slot, through any node:
+// with replication, with a log of one member per range, and with no log at all.
 func TestMultiKeyCommandsAcrossNodes(t *testing.T) {
-	replicationDegrees(t, func(t *testing.T, cfg config.Config) {
-		ctx := t.Context()
-		var keys []string
-		for i := range 3 {
-			keys = append(keys, keysOn(t, 3, i, 1, "multi")...)
+	replicationDegrees(t, checkMultiKeyCommands)
+	t.Run("in memory", func(t *testing.T) {
+		cfg, path := testConfig(t, 3, func(c *config.Config) { c.ReplicationDegree = 1 })
+		for _, n := range cfg.Nodes {
+			startNode(t, path, cfg, n.Name, "--in-memory")
 		}
-		a, b, c := keys[0], keys[1], keys[2]
-		via := plainClient(t, cfg.Nodes[1].Addr)
-		cc := clusterClient(t, cfg)
-		check := func(what string, got, want any, err error) {
-			t.Helper()
-			if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("%s = %v, %v; want %v", what, got, err, want)
-			}
+		for _, n := range cfg.Nodes {
+			waitState(t, n.Addr, "ok", 15*time.Second)
 		}
-		r1, err := via.MSet(ctx, a, "1", b, "2", c, "3").Result()
-		check("MSET", r1, "OK", err)
-		vals, err := cc.MGet(ctx, a, b, c, "nokey").Result()
-		check("MGET", vals, []any{"1", "2", "3", nil}, err)
-		n, err := via.Exists(ctx, a, b, c, a, "nokey").Result()
-		check("EXISTS", n, 4, err)
-		n, err = via.Touch(ctx, a, c, "nokey").Result()
-		check("TOUCH", n, 2, err)
-		ok, err := via.MSetNX(ctx, "fresh", "x", a, "9").Result()
-		check("MSETNX over an existing key", ok, false, err)
-		if err := via.Get(ctx, "fresh").Err(); err != redis.Nil {
-			t.Fatalf("MSETNX that found a key wrote another: %v", err)
-		}
-		n, err = via.Del(ctx, a, b, "nokey", a).Result()
-		check("DEL", n, 2, err)
-		n, err = via.Unlink(ctx, b, c).Result()
-		check("UNLINK", n, 1, err)
-		ok, err = via.MSetNX(ctx, a, "x", b, "y", c, "z").Result()
-		check("MSETNX", ok, true, err)
-		vals, err = via.MGet(ctx, a, b, c).Result()
-		check("MGET after MSETNX", vals, []any{"x", "y", "z"}, err)
-
-		info, err := via.Info(ctx, "transactions").Result()
-		if err != nil || !strings.Contains(info, "txn_committed:") || strings.Contains(info, "txn_committed:0\r\n") {
-			t.Errorf("INFO transactions counts no commit:\n%s (%v)", info, err)
-		}
+		checkMultiKeyCommands(t, cfg)
 	})
+}
+
+func checkMultiKeyCommands(t *testing.T, cfg config.Config) {
+	ctx := t.Context()
+	var keys []string
+	for i := range 3 {
+		keys = append(keys, keysOn(t, 3, i, 1, "multi")...)
+	}
+	a, b, c := keys[0], keys[1], keys[2]
+	via := plainClient(t, cfg.Nodes[1].Addr)
+	cc := clusterClient(t, cfg)
+	check := func(what string, got, want any, err error) {
+		t.Helper()
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s = %v, %v; want %v", what, got, err, want)
+		}
+	}
+	r1, err := via.MSet(ctx, a, "1", b, "2", c, "3").Result()
+	check("MSET", r1, "OK", err)
+	vals, err := cc.MGet(ctx, a, b, c, "nokey").Result()
+	check("MGET", vals, []any{"1", "2", "3", nil}, err)
+	n, err := via.Exists(ctx, a, b, c, a, "nokey").Result()
+	check("EXISTS", n, 4, err)
+	n, err = via.Touch(ctx, a, c, "nokey").Result()
+	check("TOUCH", n, 2, err)
+	ok, err := via.MSetNX(ctx, "fresh", "x", a, "9").Result()
+	check("MSETNX over an existing key", ok, false, err)
+	if err := via.Get(ctx, "fresh").Err(); err != redis.Nil {
+		t.Fatalf("MSETNX that found a key wrote another: %v", err)
+	}
+	n, err = via.Del(ctx, a, b, "nokey", a).Result()
+	check("DEL", n, 2, err)
+	n, err = via.Unlink(ctx, b, c).Result()
+	check("UNLINK", n, 1, err)
+	ok, err = via.MSetNX(ctx, a, "x", b, "y", c, "z").Result()
+	check("MSETNX", ok, true, err)
+	vals, err = via.MGet(ctx, a, b, c).Result()
+	check("MGET after MSETNX", vals, []any{"x", "y", "z"}, err)
+
+	info, err := via.Info(ctx, "transactions").Result()
+	if err != nil || !strings.Contains(info, "txn_committed:") || strings.Contains(info, "txn_committed:0\r\n") {
+		t.Errorf("INFO transactions counts no commit:\n%s (%v)", info, err)
+	}
 }
 
 // TestMultiKeyAtomicWhileANodeRestarts has writers MSET groups of keys on every node
