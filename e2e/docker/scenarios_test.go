@@ -38,6 +38,7 @@ func TestContainers(t *testing.T) {
 		{"ReplicatedNetworkDisconnect", 3, 3, replicatedNetworkDisconnect},
 		{"ReplicatedKillThenRestart", 3, 3, replicatedKillThenRestart},
 		{"KillAllThenRestart", 3, 3, killAllThenRestart},
+		{"ReplicatedPartitionDuringCommits", 3, 3, partitionDuringCommits},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(newCluster(t, eng, image, sc.nodes, sc.replication)) })
 	}
