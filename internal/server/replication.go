@@ -470,8 +470,10 @@ func (s *Server) execRouted(conn *session, c *command, args [][]byte, raw []byte
 				extra = c.blocking(args)
 			}
 			// A leader that cannot be reached may have died before this node
-			// noticed: wait for the group to elect another and route again.
-			if s.tryForward(conn, owner, raw, extra, time.Now().Before(deadline)) {
+			// noticed: wait for the group to elect another and route again (a
+			// group of one has no other).
+			retry := time.Now().Before(deadline) && len(s.slots.Replicas(group)) > 1
+			if s.tryForward(conn, owner, raw, extra, retry) {
 				if c.writes {
 					conn.lastWrite(group, 0)
 				}
