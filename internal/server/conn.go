@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/tidwall/redcon"
 
+	"github.com/dhtkv/dht/internal/acl"
 	"github.com/dhtkv/dht/internal/store"
 )
 
@@ -48,6 +50,13 @@ type client struct {
 	// needed, else by AUTH or HELLO ... AUTH. Only the side that runs commands
 	// touches it (as name).
 	authed bool
+	// remote is the client's address.
+	remote net.Addr
+	// user is the ACL user the client authenticated as, nil for the default user;
+	// restricted is set when that user may not run every command on every key, so
+	// that each command is checked. Only the side that runs commands touches them.
+	user       *acl.User
+	restricted bool
 	// peer is the name of the node this connection authenticated as (DHT.AUTHPEER),
 	// or empty for a client's connection.
 	peer string
@@ -176,9 +185,9 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if len(s.clients) >= s.cfg.Limits.MaxClients {
 		return []byte("-ERR max number of clients reached\r\n"), gnet.Close
 	}
-	cl := &client{s: s, gc: gc, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
+	cl := &client{s: s, gc: gc, remote: gc.RemoteAddr(), id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
 	cl.loop.c, cl.loop.db = cl, s.store
-	cl.denied = deniedByProtectedMode(s.protected, s.hasPassword, gc.RemoteAddr())
+	cl.denied = deniedByProtectedMode(s.protected, s.hasPassword, cl.remote)
 	cl.authed = !s.hasPassword && !cl.denied
 	cl.lastRead.Store(s.clock.nanos.Load())
 	gc.SetContext(cl)

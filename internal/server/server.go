@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dhtkv/dht/internal/acl"
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/peer"
@@ -64,10 +66,13 @@ type Server struct {
 	started time.Time
 	loops   int
 
-	// hasPassword is set when clients must authenticate; passwordSum is the
-	// password's SHA-256, compared in constant time.
+	// hasPassword is set when clients must authenticate (the default user has a
+	// password).
 	hasPassword bool
-	passwordSum [32]byte
+	// users are the ACL users by name, the default user among them; acl numbers the
+	// commands for their permissions.
+	users map[string]*acl.User
+	acl   *acl.Catalog
 	// refusals limits the logging of refused peers.
 	refusals refusalLog
 	// protected is protected mode (see deniedByProtectedMode).
@@ -164,8 +169,9 @@ func New(opts Options) (*Server, error) {
 		registry: prometheus.NewRegistry(),
 	}
 	s.clock.set(time.Now())
-	if cfg.Auth.Password != "" {
-		s.hasPassword, s.passwordSum = true, sha256.Sum256([]byte(cfg.Auth.Password))
+	s.hasPassword = cfg.Auth.Password != ""
+	if err := s.newUsers(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.peerSecret = []byte(cfg.PeerSecret())
 	s.protected = cfg.Protected()
@@ -226,6 +232,40 @@ func New(opts Options) (*Server, error) {
 	}
 	s.pprof = opts.PProf || cfg.Admin.PProf
 	return s, nil
+}
+
+// newUsers compiles the ACL users: the default one, whose password is auth.password
+// (none: it takes any) and who may do anything, and the configured ones. A rule
+// naming a command dht does not have is reported at its field.
+func (s *Server) newUsers() error {
+	var err error
+	if s.acl, err = newACLCatalog(s.commands); err != nil {
+		return err
+	}
+	def := acl.Spec{Name: acl.DefaultUser, Enabled: true, NoPass: !s.hasPassword, Commands: []string{"+@all"}, Keys: []string{"allkeys"}}
+	if s.hasPassword {
+		sum := sha256.Sum256([]byte(s.cfg.Auth.Password))
+		def.PasswordHashes = []string{hex.EncodeToString(sum[:])}
+	}
+	s.users = map[string]*acl.User{}
+	if s.users[acl.DefaultUser], err = acl.NewUser(s.acl, def); err != nil {
+		return err
+	}
+	var errs []error
+	for i, u := range s.cfg.Auth.Users {
+		spec := acl.Spec{Name: u.Name, Enabled: u.IsEnabled(), NoPass: u.NoPass, PasswordHashes: u.PasswordHashes, Commands: u.Commands, Keys: u.Keys}
+		compiled, err := acl.NewUser(s.acl, spec)
+		var re *acl.RuleError
+		if errors.As(err, &re) {
+			err = &config.FieldError{Field: fmt.Sprintf("auth.users[%d].commands[%d]", i, re.Index), Problem: re.Error()}
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.users[u.Name] = compiled
+	}
+	return errors.Join(errs...)
 }
 
 // adminAddr is where the admin server listens: addr, but on loopback when addr
