@@ -112,3 +112,24 @@ func TestParseUsers(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTLS(t *testing.T) {
+	c, err := Parse([]byte(threeNodes + `, "tls": {"cert_file": "n.crt", "key_file": "n.key", "ca_file": "ca.crt", "client_auth": "require"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.TLS.Enabled() || c.TLS.ClientAuth != "require" {
+		t.Fatalf("parsed %+v", c.TLS)
+	}
+	for _, tc := range []struct{ tls, want string }{
+		{`{"cert_file": "n.crt"}`, "field tls.key_file: is required"},
+		{`{"cert_file": "n.crt", "key_file": "n.key"}`, "field tls.ca_file: is required"},
+		{`{"cert_file": "n.crt", "key_file": "n.key", "ca_file": "ca", "client_auth": "always"}`, `field tls.client_auth: "always": must be`},
+		{`{"ca_file": "ca.crt"}`, "field tls.ca_file: needs tls.cert_file"},
+	} {
+		_, err := Parse([]byte(threeNodes + `, "tls": ` + tc.tls + `}`))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("tls %s: err = %v, want %q", tc.tls, err, tc.want)
+		}
+	}
+}

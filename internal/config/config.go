@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dhtkv/dht/internal/acl"
+	"github.com/dhtkv/dht/internal/tlsconf"
 )
 
 // Routing modes: what a node does with a request for a slot another node owns.
@@ -56,7 +57,31 @@ type Config struct {
 	ProtectedMode *bool `json:"protected_mode,omitempty"`
 	// Admin configures the admin HTTP server.
 	Admin Admin `json:"admin"`
+	// TLS, when its cert_file is set, makes every node's addr serve TLS only, to
+	// clients and peers alike.
+	TLS TLS `json:"tls"`
 }
+
+// TLS names a node's certificate files. Every node loads the same config, so each
+// host (or container) holds its own certificate at the same paths.
+type TLS struct {
+	// CertFile is the node's certificate (PEM), shown to clients and, when a node
+	// asks for one, to peers: it must name the host of the node's addr, and be good
+	// for client authentication too when client_auth is not "none".
+	CertFile string `json:"cert_file,omitempty"`
+	// KeyFile is the certificate's private key (PEM).
+	KeyFile string `json:"key_file,omitempty"`
+	// CAFile is the certificate of the authority that signed the nodes' (and the
+	// clients') certificates: nodes check each other's against it.
+	CAFile string `json:"ca_file,omitempty"`
+	// ClientAuth is "none" (the default: clients show no certificate), "request"
+	// (a certificate a client shows must chain to the CA) or "require" (a client
+	// must show one).
+	ClientAuth string `json:"client_auth,omitempty"`
+}
+
+// Enabled reports whether the nodes serve TLS.
+func (t TLS) Enabled() bool { return t.CertFile != "" }
 
 // Auth holds the secrets of a cluster. A secret may sit in the config, in a file the
 // config names (so that the config itself holds none), or in an environment variable;
@@ -482,10 +507,37 @@ func (c Config) Validate() error {
 		bad("auth.cluster_secret_file", "auth.cluster_secret is set too: give one of them")
 	}
 	errs = append(errs, validateUsers(c.Auth.Users)...)
+	errs = append(errs, c.TLS.validate()...)
 	if err := c.Workload.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks that the TLS settings are all given, or none.
+func (t TLS) validate() []error {
+	var errs []error
+	if !t.Enabled() {
+		for _, f := range []struct{ name, v string }{{"key_file", t.KeyFile}, {"ca_file", t.CAFile}, {"client_auth", t.ClientAuth}} {
+			if f.v != "" {
+				errs = append(errs, badField("tls."+f.name, "needs tls.cert_file"))
+			}
+		}
+		return errs
+	}
+	if t.KeyFile == "" {
+		errs = append(errs, badField("tls.key_file", "is required with tls.cert_file"))
+	}
+	if t.CAFile == "" {
+		errs = append(errs, badField("tls.ca_file", "is required with tls.cert_file: nodes check each other's certificates against it"))
+	}
+	switch t.ClientAuth {
+	case "", tlsconf.ClientAuthNone, tlsconf.ClientAuthRequest, tlsconf.ClientAuthRequire:
+	default:
+		errs = append(errs, badField("tls.client_auth", "%q: must be %q, %q or %q", t.ClientAuth,
+			tlsconf.ClientAuthNone, tlsconf.ClientAuthRequest, tlsconf.ClientAuthRequire))
+	}
+	return errs
 }
 
 // validateUsers checks the ACL users' fields that do not depend on the server's

@@ -41,8 +41,11 @@ const (
 
 // client is one client connection.
 type client struct {
-	s  *Server
+	s *Server
+	// gc is the connection of a client the event loops serve; nc that of a TLS
+	// client, which a goroutine of its own serves.
 	gc gnet.Conn
+	nc net.Conn
 	id int64
 	// name is CLIENT SETNAME's; only the side that runs commands touches it.
 	name string
@@ -176,18 +179,18 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnOpen admits a client, unless the node is full or shutting down.
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	cl, refusal := e.s.admit(gc.RemoteAddr())
+	cl, refusal := e.s.admit(gc.RemoteAddr(), gc, nil)
 	if cl == nil {
 		return refusal, gnet.Close
 	}
-	cl.gc = gc
 	gc.SetContext(cl)
 	return nil, gnet.None
 }
 
-// admit registers a new client connection from remote, or returns nil and what to
-// tell it when the node is full or shutting down.
-func (s *Server) admit(remote net.Addr) (*client, []byte) {
+// admit registers a new client connection from remote, the event loops' (gc) or a
+// TLS one (nc), or returns nil and what to tell it when the node is full or shutting
+// down.
+func (s *Server) admit(remote net.Addr, gc gnet.Conn, nc net.Conn) (*client, []byte) {
 	s.clientsMu.Lock()
 	defer s.clientsMu.Unlock()
 	if s.draining.Load() {
@@ -196,7 +199,7 @@ func (s *Server) admit(remote net.Addr) (*client, []byte) {
 	if len(s.clients) >= s.cfg.Limits.MaxClients {
 		return nil, []byte("-ERR max number of clients reached\r\n")
 	}
-	cl := &client{s: s, remote: remote, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
+	cl := &client{s: s, gc: gc, nc: nc, remote: remote, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
 	cl.loop.c, cl.loop.db = cl, s.store
 	cl.denied = deniedByProtectedMode(s.protected, s.hasPassword, cl.remote)
 	cl.authed = !s.hasPassword && !cl.denied
@@ -558,6 +561,15 @@ func (cl *client) waitForReader() {
 	}
 }
 
+// closeConn closes the client's connection.
+func (cl *client) closeConn() {
+	if cl.nc != nil {
+		_ = cl.nc.Close()
+		return
+	}
+	_ = cl.gc.Close()
+}
+
 // working reports whether a worker is running the connection's commands.
 func (cl *client) working() bool {
 	cl.mu.Lock()
@@ -581,7 +593,7 @@ func (s *Server) idleLoop() {
 		s.clientsMu.Lock()
 		for cl := range s.clients {
 			if cl.lastRead.Load() < cutoff && !cl.working() {
-				_ = cl.gc.Close()
+				cl.closeConn()
 			}
 		}
 		s.clientsMu.Unlock()

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/dhtkv/dht/internal/peer"
 	"github.com/dhtkv/dht/internal/replica"
 	"github.com/dhtkv/dht/internal/store"
+	"github.com/dhtkv/dht/internal/tlsconf"
 )
 
 // Options configure a Server.
@@ -99,6 +101,11 @@ type Server struct {
 	registry   *prometheus.Registry
 
 	listen     string // host:port for the event loops to bind
+	// With TLS: the listener that takes the place of the event loops, the
+	// configuration it serves with, and the one this node dials its peers with.
+	tlsLn     net.Listener
+	tlsServer *tls.Config
+	tlsPeer   *tls.Config
 	adminLn    net.Listener
 	pprof      bool // serve /debug/pprof/ on the admin server
 	engine     chan gnet.Engine
@@ -175,6 +182,15 @@ func New(opts Options) (*Server, error) {
 	}
 	s.peerSecret = []byte(cfg.PeerSecret())
 	s.protected = cfg.Protected()
+	if cfg.TLS.Enabled() {
+		files := tlsconf.Files{Cert: cfg.TLS.CertFile, Key: cfg.TLS.KeyFile, CA: cfg.TLS.CAFile}
+		if s.tlsServer, err = tlsconf.Server(files, cfg.TLS.ClientAuth); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		if s.tlsPeer, err = tlsconf.Client(files); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 	var names []string
 	for i := range slots.Members() {
 		m := &slots.Members()[i]
@@ -183,10 +199,14 @@ func New(opts Options) (*Server, error) {
 		}
 		names = append(names, m.Name)
 		auth := func(ctx context.Context, nc net.Conn) error { return s.authPeer(ctx, nc, m) }
+		var peerTLS *tls.Config
+		if s.tlsPeer != nil {
+			peerTLS = tlsconf.ForAddr(s.tlsPeer, m.Addr)
+		}
 		s.peers[m.Name] = &peerLink{
 			member: m,
-			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth}),
-			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4, OnDial: auth}),
+			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth, TLS: peerTLS}),
+			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4, OnDial: auth, TLS: peerTLS}),
 		}
 	}
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
@@ -208,7 +228,12 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	if cfg.TLS.Enabled() {
+		// The TLS front door serves on this listener.
+		s.tlsLn = ln
+	} else {
+		_ = ln.Close()
+	}
 	// Bind the host as given: Go reports 0.0.0.0 as [::], which would bind IPv6 only.
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -404,6 +429,27 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		})
 	}
+	var err error
+	if s.tlsLn != nil {
+		err = s.runTLS()
+	} else {
+		err = s.runLoops()
+	}
+	if adminSrv != nil {
+		_ = adminSrv.Close()
+	}
+	for _, p := range s.peers {
+		_ = p.data.Close()
+		_ = p.probe.Close()
+	}
+	wg.Wait()
+	s.log.Info("stopped")
+	return err
+}
+
+// runLoops serves clients on gnet event loops until ctx ends or serving fails, then
+// drains them and stops the loops.
+func (s *Server) runLoops() error {
 	loops := s.loops
 	if loops <= 0 {
 		loops = runtime.GOMAXPROCS(0)
@@ -443,15 +489,6 @@ func (s *Server) Run(ctx context.Context) error {
 		cancel()
 		<-serveErr
 	}
-	if adminSrv != nil {
-		_ = adminSrv.Close()
-	}
-	for _, p := range s.peers {
-		_ = p.data.Close()
-		_ = p.probe.Close()
-	}
-	wg.Wait()
-	s.log.Info("stopped")
 	return err
 }
 
