@@ -15,6 +15,7 @@ import (
 func newLocalCmd() *cobra.Command {
 	var nodes, basePort, replication int
 	var routing, logLevel, password string
+	var tlsf tlsFlags
 	cmd := &cobra.Command{
 		Use:   "local",
 		Short: "Run a whole cluster on 127.0.0.1",
@@ -25,6 +26,7 @@ the CPUs as its event loops. Any Redis client can use it
 a node dies. Ctrl-C stops them all cleanly.`,
 		Example: `  dht local
   dht local --nodes 5 --base-port 8001
+  dht local --tls --password secret   # prints the redis-cli command with the throwaway CA
   redis-cli -c -p 7001 set greeting hello`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -47,7 +49,13 @@ a node dies. Ctrl-C stops them all cleanly.`,
 				return err
 			}
 			cfg.Auth.Password = cmp.Or(password, os.Getenv(config.EnvPassword))
-			c, err := local.StartProcesses(cfg, local.ProcOptions{LogLevel: logLevel, Log: log})
+			if tlsf.cert != "" || tlsf.key != "" || tlsf.ca != "" {
+				cfg.TLS = config.TLS{CertFile: tlsf.cert, KeyFile: tlsf.key, CAFile: tlsf.ca}
+				if err := cfg.Validate(); err != nil {
+					return err
+				}
+			}
+			c, err := local.StartProcesses(cfg, local.ProcOptions{LogLevel: logLevel, Log: log, TLS: tlsf.on})
 			if err != nil {
 				return err
 			}
@@ -60,8 +68,11 @@ a node dies. Ctrl-C stops them all cleanly.`,
 				fmt.Fprintf(out, "  %s  %s  id %s  pid %d\n", n.Name, n.Addr, n.ID(), c.Pids()[i])
 			}
 			auth := ""
+			if t := c.Config().TLS; t.Enabled() {
+				auth = "--tls --cacert " + t.CAFile + " "
+			}
 			if cfg.Auth.Password != "" {
-				auth = "-a PASSWORD "
+				auth += "-a PASSWORD "
 			}
 			fmt.Fprintf(out, "try: redis-cli -c -p %d %sset greeting hello   (Ctrl-C stops the cluster)\n", basePort, auth)
 			<-cmd.Context().Done()
@@ -74,6 +85,7 @@ a node dies. Ctrl-C stops them all cleanly.`,
 	f.IntVar(&replication, "replication-degree", 3, "copies of each key, each slot range replicated by a Raft group of that many nodes (default 3, or --nodes when fewer)")
 	f.StringVar(&routing, "routing", config.RoutingForward, "forward (relay requests for other nodes' slots) or moved (answer -MOVED)")
 	f.StringVar(&password, "password", "", "password clients must AUTH with (default: $"+config.EnvPassword+"; none when unset)")
+	tlsf.register(f, "serve TLS only, with a throwaway CA and certificate for 127.0.0.1 in a temporary directory (its ca.crt is printed), gone when the cluster stops")
 	f.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	return cmd
 }

@@ -83,6 +83,16 @@ type TLS struct {
 // Enabled reports whether the nodes serve TLS.
 func (t TLS) Enabled() bool { return t.CertFile != "" }
 
+// ClientFiles are the files a client of the cluster on a node's host uses: the CA,
+// and the node's certificate when the nodes check client certificates.
+func (t TLS) ClientFiles() tlsconf.Files {
+	f := tlsconf.Files{CA: t.CAFile}
+	if t.ClientAuth == tlsconf.ClientAuthRequest || t.ClientAuth == tlsconf.ClientAuthRequire {
+		f.Cert, f.Key = t.CertFile, t.KeyFile
+	}
+	return f
+}
+
 // Auth holds the secrets of a cluster. A secret may sit in the config, in a file the
 // config names (so that the config itself holds none), or in an environment variable;
 // ResolveSecrets reads the last two.

@@ -100,12 +100,12 @@ type Server struct {
 	metrics    *metrics
 	registry   *prometheus.Registry
 
-	listen     string // host:port for the event loops to bind
+	listen string // host:port for the event loops to bind
 	// With TLS: the listener that takes the place of the event loops, the
 	// configuration it serves with, and the one this node dials its peers with.
-	tlsLn     net.Listener
-	tlsServer *tls.Config
-	tlsPeer   *tls.Config
+	tlsLn      net.Listener
+	tlsServer  *tls.Config
+	tlsPeer    *tls.Config
 	adminLn    net.Listener
 	pprof      bool // serve /debug/pprof/ on the admin server
 	engine     chan gnet.Engine
