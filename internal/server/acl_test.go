@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -292,5 +293,46 @@ func TestACLConfigErrorsNameTheirField(t *testing.T) {
 	want := `field auth.users[0].commands[1]: rule "-flushal": unknown command "flushal"`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want it to contain %q", err, want)
+	}
+}
+
+// BenchmarkExecACL measures a GET through exec as the default user (no check), as
+// a user with every permission but key patterns, and as a restricted user with
+// key patterns: the price of the check on the hot path.
+func BenchmarkExecACL(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg, err := config.Local(1, port)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Auth.Users = []config.User{
+		{Name: "reader", NoPass: true, Commands: []string{"+@read"}, Keys: []string{"allkeys"}},
+		{Name: "app", NoPass: true, Commands: []string{"+@read", "+@write", "-@dangerous"}, Keys: []string{"~session:*", "~user:*"}},
+	}
+	s, err := New(Options{Config: cfg, Self: "n1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	args := [][]byte{[]byte("GET"), []byte("user:1000")}
+	raw := []byte("*2\r\n$3\r\nGET\r\n$9\r\nuser:1000\r\n")
+	for _, user := range []string{"default", "reader", "app"} {
+		b.Run(user, func(b *testing.B) {
+			cl := &client{s: s, authed: true}
+			cl.login(s.users[user])
+			w := session{c: cl, db: s.store}
+			if s.exec(&w, args, raw, false); string(w.out) != "$-1\r\n" {
+				b.Fatalf("GET answered %q, want a null (the key is absent)", w.out)
+			}
+			for b.Loop() {
+				s.exec(&w, args, raw, false)
+				w.out = w.out[:0]
+			}
+		})
 	}
 }
