@@ -94,6 +94,53 @@ func TestComposeMatchesConfig(t *testing.T) {
 	}
 }
 
+// TestComposeTLSMatchesConfig checks that deploy/cluster.tls.json is
+// deploy/cluster.json with a tls section, and that compose.tls.yaml mounts it
+// and the certificates into every service of compose.yaml.
+func TestComposeTLSMatchesConfig(t *testing.T) {
+	cfg, err := config.Load(filepath.Join(deployDir, "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := config.Load(filepath.Join(deployDir, "cluster.tls.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tlsCfg.TLS.Enabled() {
+		t.Fatal("cluster.tls.json has no tls section")
+	}
+	withoutTLS := tlsCfg
+	withoutTLS.TLS = config.TLS{}
+	if a, b := fmt.Sprintf("%+v", cfg), fmt.Sprintf("%+v", withoutTLS); a != b {
+		t.Errorf("cluster.tls.json is not cluster.json with a tls section:\ncluster.json:     %s\ncluster.tls.json: %s", a, b)
+	}
+	overlay := readDeploy(t, "compose.tls.yaml")
+	for _, want := range []string{"./cluster.tls.json:/etc/dht/cluster.json:ro", "./tls:" + filepath.Dir(tlsCfg.TLS.CAFile) + ":ro"} {
+		if !strings.Contains(overlay, want) {
+			t.Errorf("compose.tls.yaml does not mount %q", want)
+		}
+	}
+	for i := range cfg.Nodes {
+		for _, svc := range []string{fmt.Sprintf("n%d", i+1), fmt.Sprintf("bench%d", i+1)} {
+			if !strings.Contains(overlay, "\n  "+svc+": *tls\n") {
+				t.Errorf("compose.tls.yaml does not give %s TLS", svc)
+			}
+		}
+	}
+	tool := composeTool()
+	if tool == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	args := append(tool[1:], "-f", filepath.Join(deployDir, "compose.yaml"), "-f", filepath.Join(deployDir, "compose.tls.yaml"), "config", "--quiet")
+	check := exec.CommandContext(ctx, tool[0], args...)
+	check.Env = append(os.Environ(), "DHT_PASSWORD=test")
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("%s rejects compose.yaml with compose.tls.yaml: %v\n%s", strings.Join(tool, " "), err, out)
+	}
+}
+
 // composeTool returns the command line of an installed compose tool, the
 // docker CLI plugin first, or nil.
 func composeTool() []string {
