@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -165,5 +166,41 @@ func wantErr(t *testing.T, err error, want string) {
 	t.Helper()
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
+	}
+}
+
+// TestPeerFromAnotherCAHoldsTheBarrier: a node whose certificate another CA signed
+// is not admitted, and the startup barrier says why.
+func TestPeerFromAnotherCAHoldsTheBarrier(t *testing.T) {
+	ours, err := tlsconf.GenerateLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := tlsconf.GenerateLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, path := testConfig(t, 2, func(c *config.Config) {
+		c.TLS = config.TLS{CertFile: ours.Cert, KeyFile: ours.Key, CAFile: ours.CA}
+	})
+	other := cfg
+	other.TLS = config.TLS{CertFile: theirs.Cert, KeyFile: theirs.Key, CAFile: theirs.CA}
+	n1 := startNode(t, path, cfg, "n1")
+	startNode(t, writeConfig(t, other), other, "n2")
+	c := nodeClient(t, cfg, n1.addr)
+	want := "n2: TLS: its certificate: x509: certificate signed by unknown authority"
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := c.Set(context.Background(), "k", "v", 0).Err()
+		if err != nil && strings.HasPrefix(err.Error(), "CLUSTERDOWN") && strings.Contains(err.Error(), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SET with a peer of another CA = %v; want CLUSTERDOWN saying %q", err, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(n1.log.String(), "no TLS connection to the peer") {
+		t.Fatalf("n1 did not log the TLS failure:\n%s", n1.log.String())
 	}
 }

@@ -131,6 +131,8 @@ type peerLink struct {
 	probe  *peer.Pool
 	// wrongSecret is set while the peer refuses this node's cluster secret.
 	wrongSecret atomic.Bool
+	// tlsProblem is why TLS with the peer fails, or empty (see tlsProblem).
+	tlsProblem atomic.Pointer[string]
 }
 
 // New validates opts and listens. Serving starts with Run.
@@ -203,11 +205,13 @@ func New(opts Options) (*Server, error) {
 		if s.tlsPeer != nil {
 			peerTLS = tlsconf.ForAddr(s.tlsPeer, m.Addr)
 		}
-		s.peers[m.Name] = &peerLink{
+		link := &peerLink{
 			member: m,
 			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth, TLS: peerTLS}),
 			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4, OnDial: auth, TLS: peerTLS}),
 		}
+		link.tlsProblem.Store(new(string))
+		s.peers[m.Name] = link
 	}
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
 	s.metrics = newMetrics(s)
