@@ -25,7 +25,7 @@ build:
 
 ## image: the dht:dev image, FROM scratch around bin/dht; pulls nothing
 image: build
-	mkdir -p $(IMAGE_CONTEXT)
+	mkdir -p $(IMAGE_CONTEXT)/data
 	cp bin/dht $(IMAGE_CONTEXT)/dht
 	$(DOCKER) build --build-arg VERSION=$(VERSION) -f deploy/Dockerfile -t $(IMAGE) $(IMAGE_CONTEXT)
 

@@ -3,7 +3,8 @@
 # 3-master Redis Cluster on this machine (loopback only), then prints dht's
 # throughput relative to Redis's at every step and draws them on common charts.
 # dht is `dht bench --local 3`: one `dht serve` process per node, as Redis has one
-# redis-server per master, and the same bench clients drive both.
+# redis-server per master, and the same bench clients drive both; both keep
+# everything in memory (dht --in-memory; the Redis nodes have no RDB or AOF).
 #
 # Usage: scripts/bench-vs-redis.sh [OUT_DIR]
 # Environment (defaults in brackets):
@@ -44,8 +45,8 @@ dhts=() rediss=()
 # Every repetition writes fresh keys (--key-prefix), as the clusters outlive runs.
 for r in $(seq "$repeat"); do
   common=(--sweep "$sweep" --mix "$mix" --requests "$requests" --threads "$threads" --key-prefix "key$r:" --quiet)
-  echo "== run $r/$repeat, dht: dht bench --local 3 --replication-degree ${DHT_R:-1} ${common[*]}"
-  "$tmp/dht" bench --local 3 --replication-degree "${DHT_R:-1}" --base-port "$dport" "${common[@]}" --out "$out/dht-$r"
+  echo "== run $r/$repeat, dht: dht bench --local 3 --replication-degree ${DHT_R:-1} --in-memory ${common[*]}"
+  "$tmp/dht" bench --local 3 --replication-degree "${DHT_R:-1}" --in-memory --base-port "$dport" "${common[@]}" --out "$out/dht-$r"
   echo "== run $r/$repeat, redis: dht bench --target $target --clients 3 ${common[*]}"
   "$tmp/dht" bench --target "$target" --clients 3 "${common[@]}" --out "$out/redis-$r"
   dhts+=("$out/dht-$r") rediss+=("$out/redis-$r")

@@ -28,6 +28,9 @@ type benchFlags struct {
 	local       int
 	basePort    int
 	replication int
+	dataDir     string
+	inMemory    bool
+	fsync       string
 	configPath  string
 	node        string
 	targets     []string
@@ -139,6 +142,7 @@ runs the workload once per value; each step uses fresh keys
 	f.IntVar(&fl.local, "local", 0, "start an N-node local cluster and run one client per node (default 3 when no --config or --target)")
 	f.IntVar(&fl.basePort, "base-port", 7001, "port of the first node of --local")
 	f.IntVar(&fl.replication, "replication-degree", 3, "copies of each key in the --local cluster (default 3, or --local when fewer)")
+	addPersistenceFlags(f, &fl.dataDir, &fl.inMemory, &fl.fsync)
 	f.StringVar(&fl.configPath, "config", "", "cluster config file; its workload section sets the workload's defaults")
 	f.StringVar(&fl.node, "node", "", "with --config: run only the client of this node")
 	f.StringSliceVar(&fl.targets, "target", nil, "seed addresses of a running Redis Cluster (dht or Redis)")
@@ -263,6 +267,9 @@ func resolveBench(fs *pflag.FlagSet, fl benchFlags) (benchSetup, error) {
 			if err := s.cfg.Validate(); err != nil {
 				return s, fmt.Errorf("--replication-degree %d: %w", fl.replication, err)
 			}
+		}
+		if err := localPersistence(&s.cfg, fs, fl.fsync, fl.dataDir, fl.inMemory); err != nil {
+			return s, err
 		}
 		s.local = true
 		setup.Mode = "local"
@@ -416,7 +423,7 @@ func runBench(cmd *cobra.Command, fl benchFlags) error {
 	if s.local {
 		// The cluster outlives an interrupt until the clients have stopped
 		// (the deferred Close), so that stopping it is not counted as failures.
-		cl, err := local.StartProcesses(s.cfg, local.ProcOptions{Log: log, TLS: fl.tls.on})
+		cl, err := local.StartProcesses(s.cfg, local.ProcOptions{Log: log, DataDir: fl.dataDir, InMemory: fl.inMemory, TLS: fl.tls.on})
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,8 @@ import (
 
 func newLocalCmd() *cobra.Command {
 	var nodes, basePort, replication int
-	var routing, logLevel, password string
+	var routing, logLevel, password, dataDir, fsync string
+	var inMemory bool
 	var tlsf tlsFlags
 	cmd := &cobra.Command{
 		Use:   "local",
@@ -23,7 +24,12 @@ func newLocalCmd() *cobra.Command {
 'dht serve' process per node, as on separate hosts, each with an equal share of
 the CPUs as its event loops. Any Redis client can use it
 (redis-cli -c -p 7001). Killing one node's process shows what the others do when
-a node dies. Ctrl-C stops them all cleanly.`,
+a node dies. Ctrl-C stops them all cleanly.
+
+The nodes keep their data in a temporary directory that goes when the cluster
+stops, unless --data-dir names one to keep (a node per subdirectory; run again
+with the same --data-dir and the cluster comes back with its data), or
+--in-memory keeps nothing on disk.`,
 		Example: `  dht local
   dht local --nodes 5 --base-port 8001
   dht local --tls --password secret   # prints the redis-cli command with the throwaway CA
@@ -45,6 +51,9 @@ a node dies. Ctrl-C stops them all cleanly.`,
 			if cmd.Flags().Changed("replication-degree") {
 				cfg.ReplicationDegree = replication
 			}
+			if err := localPersistence(&cfg, cmd.Flags(), fsync, dataDir, inMemory); err != nil {
+				return err
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -55,7 +64,7 @@ a node dies. Ctrl-C stops them all cleanly.`,
 					return err
 				}
 			}
-			c, err := local.StartProcesses(cfg, local.ProcOptions{LogLevel: logLevel, Log: log, TLS: tlsf.on})
+			c, err := local.StartProcesses(cfg, local.ProcOptions{LogLevel: logLevel, Log: log, DataDir: dataDir, InMemory: inMemory, TLS: tlsf.on})
 			if err != nil {
 				return err
 			}
@@ -83,6 +92,7 @@ a node dies. Ctrl-C stops them all cleanly.`,
 	f.IntVar(&nodes, "nodes", 3, "number of nodes")
 	f.IntVar(&basePort, "base-port", 7001, "port of the first node")
 	f.IntVar(&replication, "replication-degree", 3, "copies of each key, each slot range replicated by a Raft group of that many nodes (default 3, or --nodes when fewer)")
+	addPersistenceFlags(f, &dataDir, &inMemory, &fsync)
 	f.StringVar(&routing, "routing", config.RoutingForward, "forward (relay requests for other nodes' slots) or moved (answer -MOVED)")
 	f.StringVar(&password, "password", "", "password clients must AUTH with (default: $"+config.EnvPassword+"; none when unset)")
 	tlsf.register(f, "serve TLS only, with a throwaway CA and certificate for 127.0.0.1 in a temporary directory (its ca.crt is printed), gone when the cluster stops")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -21,9 +22,9 @@ func newLogger(level string) (*slog.Logger, error) {
 }
 
 func newServeCmd() *cobra.Command {
-	var cfgPath, node, listen, admin, logLevel string
+	var cfgPath, node, listen, admin, logLevel, dataDir string
 	var loops int
-	var pprof bool
+	var pprof, inMemory bool
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE --node ID",
 		Short: "Run one node of a cluster",
@@ -32,12 +33,19 @@ the same file. The node listens on its addr from the config (or --listen), and
 serves data commands once every node of the config is up and runs the same config
 (the startup barrier). SIGINT or SIGTERM drain the clients and stop it.
 
+The node keeps its data in --data-dir (default ./dht-data/<node id>): a
+write-ahead log shared by its slot ranges' Raft groups and a snapshot file per
+group, synced as persistence.fsync in the config says (always, everysec or no).
+After a restart it loads its snapshots, replays its log and catches up with its
+groups. --in-memory keeps nothing on disk: a restart loses the node's data (with
+replication, the node is then caught up from the others before it may vote).
+
 Clients are served on event loops, one per CPU by default (--event-loops). The
 loops spend most of their time in system calls, so unless GOMAXPROCS is set the
 node runs with one more P than it has loops: the Go runtime then leaves a loop's P
 alone while the loop is in a system call, instead of handing it to another thread.`,
 		Example: `  dht serve --config examples/cluster.json --node n1
-  dht serve --config /etc/dht/cluster.json --node n2 --listen 0.0.0.0:7001`,
+  dht serve --config /etc/dht/cluster.json --node n2 --listen 0.0.0.0:7001 --data-dir /var/lib/dht`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
@@ -60,7 +68,16 @@ alone while the loop is in a system call, instead of handing it to another threa
 			if os.Getenv("GOMAXPROCS") == "" {
 				runtime.GOMAXPROCS(loops + 1)
 			}
-			s, err := server.New(server.Options{Config: cfg, Self: node, Listen: listen, AdminListen: admin, Logger: log, EventLoops: loops, PProf: pprof})
+			switch {
+			case inMemory && cmd.Flags().Changed("data-dir"):
+				return fmt.Errorf("--in-memory and --data-dir: choose one")
+			case inMemory:
+				dataDir = ""
+			case dataDir == "":
+				dataDir = filepath.Join("dht-data", node)
+			}
+			s, err := server.New(server.Options{Config: cfg, Self: node, Listen: listen, AdminListen: admin,
+				Logger: log, EventLoops: loops, PProf: pprof, DataDir: dataDir})
 			if err != nil {
 				return err
 			}
@@ -75,6 +92,8 @@ alone while the loop is in a system call, instead of handing it to another threa
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the admin server (as admin.pprof in the config)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&loops, "event-loops", 0, "event loops serving clients (default: one per CPU the process may use)")
+	f.StringVar(&dataDir, "data-dir", "", "directory of the node's write-ahead log and snapshots (default ./dht-data/<node id>)")
+	f.BoolVar(&inMemory, "in-memory", false, "keep nothing on disk: a restart loses this node's data")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("node")
 	return cmd

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -169,6 +170,10 @@ func startNode(t testing.TB, cfgPath string, cfg config.Config, name string, ext
 	}
 	p := &proc{name: name, addr: n.Addr, log: &syncBuffer{}, done: make(chan struct{})}
 	args := append([]string{"serve", "--config", cfgPath, "--node", name, "--log-level", "debug"}, extra...)
+	if !slices.Contains(extra, "--in-memory") && !slices.Contains(extra, "--data-dir") {
+		// Beside the config: a node restarted in the same test finds its data.
+		args = append(args, "--data-dir", filepath.Join(filepath.Dir(cfgPath), "data", name))
+	}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {

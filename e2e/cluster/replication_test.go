@@ -167,7 +167,7 @@ func faultSeed(t *testing.T) uint64 {
 
 // TestReplicatedKillPauseRestart records real clients' histories on a 3-node cluster
 // at R = 3 while, in a seeded order, a leader is killed with SIGKILL and restarted with
-// its memory gone, and a leader is paused with SIGSTOP for longer than the election
+// its data directory gone, and a leader is paused with SIGSTOP for longer than the election
 // timeout and then resumed. The histories must be linearizable and every
 // acknowledged write must be readable afterwards.
 func TestReplicatedKillPauseRestart(t *testing.T) {
@@ -196,7 +196,8 @@ func TestReplicatedKillPauseRestart(t *testing.T) {
 	hist := runWorkload(t, addrs, 22*time.Second, seed)
 	time.Sleep(2 * time.Second)
 
-	// Kill the leader of a random group, let the others elect, restart it empty.
+	// Kill the leader of a random group, let the others elect, restart it with an
+	// empty data directory (its disk lost).
 	g := rng.IntN(3)
 	victim := waitLeader(t, addrs, g, 10*time.Second)
 	t.Logf("SIGKILL %s, leader of group %d", victim, g)
@@ -205,7 +206,7 @@ func TestReplicatedKillPauseRestart(t *testing.T) {
 	next := waitLeader(t, others(victim), g, 10*time.Second, victim)
 	t.Logf("group %d: %s leads after %s", g, next, time.Since(start).Round(time.Millisecond))
 	time.Sleep(2 * time.Second)
-	procs[victim] = startNode(t, path, cfg, victim)
+	procs[victim] = startNode(t, path, cfg, victim, "--data-dir", t.TempDir())
 	waitState(t, addrOf(victim), "ok", 20*time.Second)
 	// Until it has caught up, the restarted node must not vote: pausing a leader now
 	// would leave its group without a majority that may elect.

@@ -239,7 +239,8 @@ func (c *cluster) createNode(i int, configRoot string) {
 		c.image,
 		"serve", "--config", configPath, "--node", node.Name,
 		"--listen", "0.0.0.0:"+strconv.Itoa(respPort),
-		"--admin", "0.0.0.0:"+strconv.Itoa(adminPort))
+		"--admin", "0.0.0.0:"+strconv.Itoa(adminPort),
+		"--data-dir", "/data")
 	c.eng.cleanup(c.t, "rm", "--force", "--volumes", name)
 	if c.access != "" {
 		c.eng.must(c.t, "network", "connect", "--ip", c.accessIPs[i].String(), c.access, name)

@@ -134,6 +134,9 @@ func (e engine) buildImage(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	buildCtx := t.TempDir()
+	if err := os.Mkdir(filepath.Join(buildCtx, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", filepath.Join(buildCtx, "dht"), "github.com/dhtkv/dht/cmd/dht")

@@ -60,6 +60,8 @@ type Config struct {
 	// TLS, when its cert_file is set, makes every node's addr serve TLS only, to
 	// clients and peers alike.
 	TLS TLS `json:"tls"`
+	// Persistence configures how nodes keep their data on disk.
+	Persistence Persistence `json:"persistence"`
 }
 
 // TLS names a node's certificate files. Every node loads the same config, so each
@@ -92,6 +94,24 @@ func (t TLS) ClientFiles() tlsconf.Files {
 	}
 	return f
 }
+
+// Persistence configures the nodes' write-ahead logs.
+type Persistence struct {
+	// Fsync is when a node's log is made durable, with Redis's appendfsync names:
+	// FsyncAlways, FsyncEverysec (the default) or FsyncNo.
+	Fsync string `json:"fsync,omitempty"`
+}
+
+// The fsync policies.
+const (
+	// FsyncAlways fsyncs every batch before it is acknowledged.
+	FsyncAlways = "always"
+	// FsyncEverysec writes every batch to the operating system before it is
+	// acknowledged and fsyncs once a second.
+	FsyncEverysec = "everysec"
+	// FsyncNo leaves flushing to the operating system.
+	FsyncNo = "no"
+)
 
 // Auth holds the secrets of a cluster. A secret may sit in the config, in a file the
 // config names (so that the config itself holds none), or in an environment variable;
@@ -310,6 +330,7 @@ func Default() Config {
 		Buckets:           1024,
 		ReplicationDegree: 1,
 		Routing:           RoutingForward,
+		Persistence:       Persistence{Fsync: FsyncEverysec},
 		Limits: Limits{
 			MaxBulkLen:    64 << 20,
 			MaxArgs:       1 << 20,
@@ -475,6 +496,11 @@ func (c Config) Validate() error {
 	}
 	if c.ReplicationDegree < 1 || len(c.Nodes) > 0 && c.ReplicationDegree > len(c.Nodes) {
 		bad("replication_degree", "%d: must be between 1 and the number of nodes (%d)", c.ReplicationDegree, len(c.Nodes))
+	}
+	switch c.Persistence.Fsync {
+	case FsyncAlways, FsyncEverysec, FsyncNo:
+	default:
+		bad("persistence.fsync", "%q: must be %q, %q or %q", c.Persistence.Fsync, FsyncAlways, FsyncEverysec, FsyncNo)
 	}
 	if c.Routing != RoutingForward && c.Routing != RoutingMoved {
 		bad("routing", "%q: must be %q or %q", c.Routing, RoutingForward, RoutingMoved)

@@ -193,6 +193,7 @@ func TestValidate(t *testing.T) {
 		{"buckets zero", func(c *Config) { c.Buckets = 0 }, "field buckets: 0: must be between 1 and 1048576"},
 		{"buckets too many", func(c *Config) { c.Buckets = 1<<20 + 1 }, "field buckets"},
 		{"replication", func(c *Config) { c.ReplicationDegree = len(c.Nodes) + 1 }, "must be between 1 and the number of nodes"},
+		{"fsync", func(c *Config) { c.Persistence.Fsync = "sometimes" }, "persistence.fsync"},
 		{"routing", func(c *Config) { c.Routing = "proxy" }, `field routing: "proxy": must be "forward" or "moved"`},
 		{"routing moved", func(c *Config) { c.Routing = RoutingMoved }, ""},
 		{"bulk len zero", func(c *Config) { c.Limits.MaxBulkLen = 0 }, "field limits.max_bulk_len"},

@@ -5,6 +5,7 @@ package local
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -39,6 +40,12 @@ type ProcOptions struct {
 	Stderr io.Writer
 	// Log reports node exits.
 	Log *slog.Logger
+	// DataDir, if set, is where the nodes keep their data, one directory per node
+	// under it (kept after Close); empty means a temporary directory that Close
+	// removes.
+	DataDir string
+	// InMemory keeps nothing on disk.
+	InMemory bool
 	// TLS, when the config has no tls section, gives the cluster one: a throwaway
 	// certificate authority and a certificate for 127.0.0.1 in the cluster's
 	// temporary directory, gone when the cluster is closed (see Config).
@@ -163,7 +170,13 @@ func StartProcesses(cfg config.Config, opts ProcOptions) (*Processes, error) {
 	loops := strconv.Itoa(max(1, runtime.NumCPU()/len(cfg.Nodes)))
 	p := &Processes{cfg: cfg, dir: dir, log: opts.Log, exited: make(chan struct{})}
 	for _, n := range cfg.Nodes {
-		cmd := exec.Command(opts.Binary, "serve", "--config", path, "--node", n.Name, "--log-level", opts.LogLevel, "--event-loops", loops)
+		args := []string{"serve", "--config", path, "--node", n.Name, "--log-level", opts.LogLevel, "--event-loops", loops}
+		if opts.InMemory {
+			args = append(args, "--in-memory")
+		} else {
+			args = append(args, "--data-dir", filepath.Join(cmp.Or(opts.DataDir, filepath.Join(dir, "data")), n.Name))
+		}
+		cmd := exec.Command(opts.Binary, args...)
 		np := &nodeProc{name: n.Name, addr: n.Addr, cmd: cmd, done: make(chan struct{}), log: lastLine{w: opts.Stderr}}
 		cmd.Stdout, cmd.Stderr = &np.log, &np.log
 		cmd.SysProcAttr = childAttr()

@@ -41,6 +41,21 @@ type Options struct {
 	TLS *tls.Config
 }
 
+// NotSentError is the error of a call that failed before its request was written (the
+// peer could not be reached, or the connection died before the request was queued on
+// it): the peer certainly did not carry the request out, so it may be sent again.
+type NotSentError struct{ Err error }
+
+func (e *NotSentError) Error() string { return e.Err.Error() }
+
+func (e *NotSentError) Unwrap() error { return e.Err }
+
+// NotSent reports whether err is, or wraps, a NotSentError.
+func NotSent(err error) bool {
+	var ns *NotSentError
+	return errors.As(err, &ns)
+}
+
 // Pool is a set of pipelined connections to one address. It redials broken
 // connections on demand. It is safe for concurrent use.
 type Pool struct {
@@ -81,13 +96,13 @@ func (p *Pool) Addr() string { return p.addr }
 func (p *Pool) Do(ctx context.Context, req []byte) ([]byte, error) {
 	c, err := p.conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, &NotSentError{Err: err}
 	}
 	call := &call{req: req, done: make(chan struct{}), released: make(chan struct{})}
 	select {
 	case c.queue <- call:
 	case <-c.dead:
-		return nil, c.err()
+		return nil, &NotSentError{Err: c.err()}
 	case <-ctx.Done():
 		return nil, fmt.Errorf("peer %s: %w", p.addr, ctx.Err())
 	}

@@ -322,6 +322,8 @@ func TestServerClosesConn(t *testing.T) {
 		for range pending + 1 {
 			if err := <-errs; err == nil {
 				t.Error("a pending call succeeded on a connection the peer closed")
+			} else if NotSent(err) {
+				t.Errorf("a call the peer had read failed as not sent: %v", err)
 			}
 		}
 	})
@@ -425,6 +427,9 @@ func TestDialFailure(t *testing.T) {
 	_, err = p.Do(context.Background(), cmd("ECHO", "x"))
 	if err == nil || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("Do to a closed port: %v, want an error naming %s", err, addr)
+	}
+	if !NotSent(err) {
+		t.Fatalf("Do to a closed port: %v, want it marked not sent", err)
 	}
 	// A failed dial is not cached: the next call dials again.
 	if _, err2 := p.Do(context.Background(), cmd("ECHO", "x")); err2 == nil {

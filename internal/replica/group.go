@@ -117,6 +117,12 @@ type group struct {
 	catchup  uint64
 	hasLead  bool // some leader was ever known
 	released bool // held was cleared
+	// kept is set for a replica recovered from disk holding more than a new one.
+	kept bool
+	// broken is set once the log store failed: the replica takes no further part.
+	broken error
+	// extra are messages of the driver's own, sent with Raft's.
+	extra []raftpb.Message
 	// amnesiac holds, on a leader, the followers found to have lost their log, with
 	// the index they had acknowledged.
 	amnesiac map[uint64]uint64
@@ -130,21 +136,31 @@ func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*gr
 	if storage == nil {
 		storage = raft.NewMemoryStorage()
 	}
-	cs := raftpb.ConfState{Voters: slices.Clone(spec.Voters)}
-	if err := storage.ApplySnapshot(raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{
-		Index: bootstrapIndex, Term: 1, ConfState: cs,
-	}, Data: encodeSnapshot(0, nil)}); err != nil {
-		return nil, fmt.Errorf("replica: group %d: bootstrap: %w", spec.ID, err)
+	g := &group{
+		id: spec.ID, self: self, preferred: spec.Preferred, tuning: tuning,
+		storage: storage, sm: spec.SM, cs: raftpb.ConfState{Voters: slices.Clone(spec.Voters)},
+		log:     log.With("group", spec.ID),
+		pending: map[uint64]*Proposal{}, issued: map[uint64][]*Read{},
+		applied: bootstrapIndex, snapIndex: bootstrapIndex, appliedTerm: 1, term: 1,
+		held: true,
 	}
-	if err := storage.SetHardState(raftpb.HardState{Term: 1, Commit: bootstrapIndex}); err != nil {
-		return nil, fmt.Errorf("replica: group %d: bootstrap: %w", spec.ID, err)
+	snap, err := storage.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("replica: group %d: %w", spec.ID, err)
 	}
-	rn, err := raft.NewRawNode(&raft.Config{
+	if snap.Metadata.Index < bootstrapIndex {
+		if err := g.bootstrap(); err != nil {
+			return nil, err
+		}
+	} else if err := g.recover(snap); err != nil {
+		return nil, err
+	}
+	g.rn, err = raft.NewRawNode(&raft.Config{
 		ID:                        self,
 		ElectionTick:              tuning.ElectionTicks,
 		HeartbeatTick:             1,
 		Storage:                   storage,
-		Applied:                   bootstrapIndex,
+		Applied:                   g.applied,
 		MaxSizePerMsg:             maxEntryBytes,
 		MaxCommittedSizePerReady:  64 << 20,
 		MaxUncommittedEntriesSize: 256 << 20,
@@ -153,22 +169,73 @@ func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*gr
 		PreVote:                   true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		DisableProposalForwarding: true,
-		Logger:                    raftLogger{log.With("group", spec.ID)},
+		Logger:                    raftLogger{g.log},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replica: group %d: %w", spec.ID, err)
 	}
-	return &group{
-		id: spec.ID, self: self, preferred: spec.Preferred, tuning: tuning,
-		rn: rn, storage: storage, sm: spec.SM, cs: cs, log: log.With("group", spec.ID),
-		pending: map[uint64]*Proposal{}, issued: map[uint64][]*Read{},
-		applied: bootstrapIndex, snapIndex: bootstrapIndex, appliedTerm: 1, term: 1,
-		held: true,
-	}, nil
+	return g, nil
+}
+
+// bootstrap starts a new replica: an empty snapshot holding the voters.
+func (g *group) bootstrap() error {
+	if err := g.storage.ApplySnapshot(raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{
+		Index: bootstrapIndex, Term: 1, ConfState: g.cs,
+	}, Data: encodeSnapshot(0, nil)}); err != nil {
+		return fmt.Errorf("replica: group %d: bootstrap: %w", g.id, err)
+	}
+	if err := g.storage.SetHardState(raftpb.HardState{Term: 1, Commit: bootstrapIndex}); err != nil {
+		return fmt.Errorf("replica: group %d: bootstrap: %w", g.id, err)
+	}
+	return nil
+}
+
+// recover starts a replica from what its durable log store kept: the state machine
+// from the snapshot, and Raft goes on from its hard state and log (it hands the
+// committed entries past the snapshot back to be applied again). A replica that kept
+// what it acknowledged need not be held.
+func (g *group) recover(snap raftpb.Snapshot) error {
+	hs, _, err := g.storage.InitialState()
+	if err != nil {
+		return fmt.Errorf("replica: group %d: %w", g.id, err)
+	}
+	if raft.IsEmptyHardState(hs) {
+		// The crash came between the bootstrap snapshot and the first hard state.
+		hs = raftpb.HardState{Term: 1, Commit: snap.Metadata.Index}
+		if err := g.storage.SetHardState(hs); err != nil {
+			return fmt.Errorf("replica: group %d: %w", g.id, err)
+		}
+	}
+	now, state, err := decodeSnapshot(snap.Data)
+	if err != nil {
+		return fmt.Errorf("replica: group %d: %w", g.id, err)
+	}
+	if snap.Metadata.Index > bootstrapIndex {
+		if err := g.sm.Restore(state); err != nil {
+			return fmt.Errorf("replica: group %d: restoring the snapshot at %d: %w", g.id, snap.Metadata.Index, err)
+		}
+	}
+	last, err := g.storage.LastIndex()
+	if err != nil {
+		return fmt.Errorf("replica: group %d: %w", g.id, err)
+	}
+	g.applied, g.snapIndex = snap.Metadata.Index, snap.Metadata.Index
+	g.appliedTerm, g.term, g.logTime = snap.Metadata.Term, hs.Term, now
+	g.kept = hs.Term > 1 || last > bootstrapIndex
+	g.held = !g.kept
+	if g.kept {
+		g.released = true
+		g.log.Info("replica recovered from disk; it takes part in elections at once",
+			"snapshot", snap.Metadata.Index, "last", last, "commit", hs.Commit, "term", hs.Term)
+	}
+	return nil
 }
 
 // tick advances the group's clock by one tick.
 func (g *group) tick() {
+	if g.broken != nil {
+		return
+	}
 	g.ticks++
 	if len(g.issued) > 0 && g.ticks-g.issuedAt > readRetryTicks {
 		// A read request forwarded to the leader, or its answer, was lost: Raft does
@@ -198,6 +265,9 @@ func (g *group) transferToPreferred() {
 	if st.LeadTransferee != 0 {
 		return
 	}
+	if _, lost := g.amnesiac[g.preferred]; lost {
+		return
+	}
 	last, _ := g.storage.LastIndex()
 	if pr, ok := st.Progress[g.preferred]; ok && pr.State == tracker.StateReplicate && pr.Match == last {
 		g.log.Info("handing the lead back to the preferred leader", "to", g.preferred, "term", g.term)
@@ -207,10 +277,25 @@ func (g *group) transferToPreferred() {
 
 // step takes a message from another member.
 func (g *group) step(m raftpb.Message) {
+	if g.broken != nil {
+		return
+	}
 	if g.held {
 		switch m.Type {
 		case raftpb.MsgVote, raftpb.MsgPreVote, raftpb.MsgTimeoutNow:
 			return
+		case raftpb.MsgHeartbeat:
+			// The leader may believe this replica holds what it acknowledged before it
+			// lost its log, and then sends it nothing while the group is idle: tell
+			// it, with the rejection a follower missing entries sends.
+			if last, _ := g.storage.LastIndex(); m.Commit > last {
+				if g.catchup == 0 {
+					g.catchup = m.Commit
+				}
+				lastTerm, _ := g.storage.Term(last)
+				g.extra = append(g.extra, raftpb.Message{Type: raftpb.MsgAppResp, To: m.From, From: g.self,
+					Term: m.Term, Index: m.Commit, Reject: true, RejectHint: last, LogTerm: lastTerm})
+			}
 		case raftpb.MsgApp:
 			if g.catchup == 0 {
 				g.catchup = max(m.Commit, bootstrapIndex)
@@ -254,6 +339,11 @@ func (g *group) checkAmnesia(m raftpb.Message) {
 	if _, known := g.amnesiac[m.From]; !known {
 		g.log.Warn("a member lost its log (restarted); catching it up with a snapshot",
 			"member", m.From, "acknowledged", pr.Match, "has", m.RejectHint)
+	}
+	if g.rn.Status().LeadTransferee == m.From {
+		// It cannot take the lead it is being handed, and proposals wait while a
+		// transfer is under way: call it off (a transfer to this node does).
+		g.rn.TransferLeader(g.self)
 	}
 	g.amnesiac[m.From] = pr.Match
 }
@@ -300,12 +390,18 @@ func (g *group) release(why string) {
 
 // empty reports whether the replica holds nothing a leader ever committed: a new
 // replica that has not heard from any leader.
-func (g *group) empty() bool { return !g.hasLead && g.applied <= bootstrapIndex }
+func (g *group) empty() bool { return !g.hasLead && !g.kept && g.applied <= bootstrapIndex }
 
 // propose puts props into the log, as few entries as fit, stamped with now. A
 // replica that does not lead fails them at once.
 func (g *group) propose(props []*Proposal, now int64) {
 	if len(props) == 0 {
+		return
+	}
+	if g.broken != nil {
+		for _, p := range props {
+			p.finish(nil, 0, fmt.Errorf("replica: group %d: log store: %w", g.id, g.broken))
+		}
 		return
 	}
 	if g.state != raft.StateLeader {
@@ -350,6 +446,12 @@ func (g *group) read(reads []*Read) {
 	if len(reads) == 0 {
 		return
 	}
+	if g.broken != nil {
+		for _, r := range reads {
+			r.finish(fmt.Errorf("replica: group %d: log store: %w", g.id, g.broken))
+		}
+		return
+	}
 	if g.lead == 0 || g.held {
 		for _, r := range reads {
 			r.finish(&NotLeaderError{Group: g.id, Leader: g.lead})
@@ -373,7 +475,7 @@ func (g *group) read(reads []*Read) {
 // committed, completes proposals and reads, and returns the messages to send.
 func (g *group) process() []raftpb.Message {
 	var out []raftpb.Message
-	for g.rn.HasReady() {
+	for g.broken == nil && g.rn.HasReady() {
 		rd := g.rn.Ready()
 		if rd.SoftState != nil {
 			g.softState(*rd.SoftState)
@@ -389,6 +491,14 @@ func (g *group) process() []raftpb.Message {
 		}
 		if err := g.storage.Append(rd.Entries); err != nil {
 			g.log.Error("appending to the raft log", "err", err)
+		}
+		// What this replica acknowledges (its messages) and what it answers clients
+		// (on apply) must be on disk first.
+		if sy, ok := g.storage.(syncer); ok {
+			if err := sy.Sync(); err != nil {
+				g.fail(err)
+				return nil
+			}
 		}
 		out = append(out, rd.Messages...)
 		g.apply(rd.CommittedEntries)
@@ -411,6 +521,10 @@ func (g *group) process() []raftpb.Message {
 		g.read(reads)
 		out = append(out, g.process()...)
 		return out
+	}
+	if len(g.extra) > 0 {
+		out = append(out, g.extra...)
+		g.extra = nil
 	}
 	g.releaseReads()
 	if g.held && g.catchup != 0 && g.applied >= g.catchup {
@@ -511,7 +625,9 @@ func (g *group) applyBatch(e raftpb.Entry) {
 		if proposer != g.self {
 			continue
 		}
-		if p, ok := g.pending[seq]; ok {
+		// The term tells this run's proposals from those of an earlier run of the
+		// node, replayed from its log, whose sequence numbers started over.
+		if p, ok := g.pending[seq]; ok && p.term == e.Term {
 			delete(g.pending, seq)
 			p.finish(res, e.Index, nil)
 		}
@@ -575,6 +691,23 @@ func (g *group) snapshot() bool {
 	}
 	g.snapIndex = g.applied
 	return true
+}
+
+// syncer is a LogStore that makes what was appended durable in a separate step.
+type syncer interface {
+	// Sync waits until everything appended is as durable as the store makes it.
+	Sync() error
+}
+
+// fail takes the replica out of the group after its log store failed: what it has
+// not written it cannot acknowledge, so it stops answering, and the others go on
+// without it.
+func (g *group) fail(err error) {
+	if g.broken == nil {
+		g.log.Error("the replica's log store failed; it stops taking part in its group", "err", err)
+	}
+	g.broken = err
+	g.stop(fmt.Errorf("replica: group %d: log store: %w", g.id, err))
 }
 
 // stop fails everything still waiting.

@@ -9,17 +9,29 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/dhtkv/dht/internal/wal"
 )
 
 // memNet connects hosts in one process. Messages travel on goroutines after a small
-// delay; a node can be cut off, and then its messages are dropped both ways.
+// delay, in order between two nodes (as on the TCP stream of the real transport); a
+// node can be cut off, and then its messages are dropped both ways.
 type memNet struct {
 	mu    sync.Mutex
 	hosts map[uint64]*Host
 	cut   map[uint64]bool
+	links map[[2]uint64]*memLink
 }
 
-func newMemNet() *memNet { return &memNet{hosts: map[uint64]*Host{}, cut: map[uint64]bool{}} }
+// memLink is the queue of one direction between two nodes.
+type memLink struct {
+	q       []func()
+	running bool
+}
+
+func newMemNet() *memNet {
+	return &memNet{hosts: map[uint64]*Host{}, cut: map[uint64]bool{}, links: map[[2]uint64]*memLink{}}
+}
 
 // transport is node from's side of the network.
 func (n *memNet) transport(from uint64) Transport { return memTransport{n, from} }
@@ -51,7 +63,7 @@ func (t memTransport) Send(group int, msgs []raftpb.Message) {
 			src.ReportUnreachable(group, to)
 			continue
 		}
-		time.AfterFunc(time.Millisecond, func() {
+		t.n.enqueue(t.from, to, func() {
 			dst.Deliver(group, ms)
 			for _, m := range ms {
 				if m.Type == raftpb.MsgSnap {
@@ -60,6 +72,36 @@ func (t memTransport) Send(group int, msgs []raftpb.Message) {
 			}
 		})
 	}
+}
+
+// enqueue delivers on the link from→to after a millisecond, after what is queued
+// there already. The caller holds n.mu.
+func (n *memNet) enqueue(from, to uint64, deliver func()) {
+	l := n.links[[2]uint64{from, to}]
+	if l == nil {
+		l = &memLink{}
+		n.links[[2]uint64{from, to}] = l
+	}
+	l.q = append(l.q, deliver)
+	if l.running {
+		return
+	}
+	l.running = true
+	go func() {
+		time.Sleep(time.Millisecond)
+		for {
+			n.mu.Lock()
+			if len(l.q) == 0 {
+				l.running = false
+				n.mu.Unlock()
+				return
+			}
+			next := l.q[0]
+			l.q = l.q[1:]
+			n.mu.Unlock()
+			next()
+		}
+	}()
 }
 
 // kvSM is a map; commands are "key=value" and answer the previous value.
@@ -120,6 +162,7 @@ func (s *kvSM) Restore(data []byte) error {
 // testNode is one running host of a test cluster.
 type testNode struct {
 	h      *Host
+	disk   *Disk
 	sms    map[int]*kvSM
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -132,10 +175,17 @@ type testCluster struct {
 	n     int
 	net   *memNet
 	nodes map[uint64]*testNode
+	// fss, when set, gives each node a disk (fsync always) on its file system.
+	fss map[uint64]*wal.FaultFS
 }
 
 func newTestCluster(t *testing.T, n int) *testCluster {
-	c := &testCluster{t: t, n: n, net: newMemNet(), nodes: map[uint64]*testNode{}}
+	return startTestCluster(t, n, nil)
+}
+
+// startTestCluster starts a cluster; with fss, every node keeps its state on a disk.
+func startTestCluster(t *testing.T, n int, fss map[uint64]*wal.FaultFS) *testCluster {
+	c := &testCluster{t: t, n: n, net: newMemNet(), nodes: map[uint64]*testNode{}, fss: fss}
 	for id := uint64(1); id <= uint64(n); id++ {
 		c.start(id)
 	}
@@ -159,10 +209,24 @@ func (c *testCluster) start(id uint64) {
 	for v := uint64(1); v <= uint64(c.n); v++ {
 		voters = append(voters, v)
 	}
+	if c.fss != nil {
+		d, err := OpenDisk(DiskOptions{Dir: "/data", Fsync: FsyncAlways, SegmentBytes: 4 << 10, FS: c.fss[id]})
+		if err != nil {
+			c.t.Fatalf("node %d: opening its disk: %v", id, err)
+		}
+		node.disk = d
+	}
 	var specs []GroupSpec
 	for g := range c.n {
 		node.sms[g] = &kvSM{m: map[string]string{}}
-		specs = append(specs, GroupSpec{ID: g, Voters: voters, Preferred: uint64(g + 1), SM: node.sms[g]})
+		spec := GroupSpec{ID: g, Voters: voters, Preferred: uint64(g + 1), SM: node.sms[g]}
+		if node.disk != nil {
+			var err error
+			if spec.Log, err = node.disk.Storage(g); err != nil {
+				c.t.Fatalf("node %d: %v", id, err)
+			}
+		}
+		specs = append(specs, spec)
 	}
 	h, err := New(Options{Self: id, Groups: specs, Transport: c.net.transport(id), Tick: 10 * time.Millisecond,
 		Tuning: Tuning{ElectionTicks: 10, SnapshotEntries: 20, KeepEntries: 5, TransferTicks: 10}})
@@ -192,6 +256,11 @@ func (c *testCluster) stop(id uint64) {
 	c.net.mu.Unlock()
 	node.cancel()
 	<-node.done
+	if node.disk != nil {
+		if err := node.disk.Close(); err != nil {
+			c.t.Errorf("node %d: closing its disk: %v", id, err)
+		}
+	}
 	delete(c.nodes, id)
 }
 
@@ -351,5 +420,37 @@ func TestHostFollowerReads(t *testing.T) {
 			}
 		}
 		cancel()
+	}
+}
+
+// TestHostIdleGroupCatchesUpAWipedMember: a member that lost its log comes back to a
+// group that takes no writes: the leader, which believes the member has everything it
+// acknowledged, learns otherwise from it and catches it up; being the preferred
+// leader, the member then gets the lead back.
+func TestHostIdleGroupCatchesUpAWipedMember(t *testing.T) {
+	c := newTestCluster(t, 3)
+	if l := c.leader(0, 5*time.Second); l != 1 {
+		deadline := time.Now().Add(5 * time.Second)
+		for l != 1 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			l = c.leader(0, time.Second)
+		}
+	}
+	for i := range 30 {
+		c.write(0, fmt.Sprintf("k%d=v%d", i, i))
+	}
+	c.stop(1)
+	c.leader(0, 5*time.Second)
+	c.start(1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if l, _ := c.nodes[1].h.Leader(0); l == 1 && c.nodes[1].sms[0].get("k29") == "v29" {
+			break
+		}
+		if time.Now().After(deadline) {
+			st, _ := c.nodes[1].h.Status(0)
+			t.Fatalf("the wiped member of an idle group was not caught up: %+v, k29 = %q", st, c.nodes[1].sms[0].get("k29"))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -294,7 +294,7 @@ func cmdInfo(s *Server, conn *session, args [][]byte) {
 		}},
 		{"Clients", []string{fmt.Sprintf("connected_clients:%d", clients), fmt.Sprintf("maxclients:%d", s.cfg.Limits.MaxClients)}},
 		{"Memory", []string{fmt.Sprintf("used_memory:%d", ms.HeapAlloc)}},
-		{"Persistence", []string{"loading:0", "aof_enabled:0", "rdb_changes_since_last_save:0"}},
+		{"Persistence", s.persistenceInfo()},
 		{"Stats", []string{
 			fmt.Sprintf("total_connections_received:%d", s.connsTotal.Load()),
 			fmt.Sprintf("total_commands_processed:%d", s.commandsProcessed()),

@@ -471,12 +471,7 @@ func (cl *client) work() {
 			break
 		}
 		cl.mu.Unlock()
-		cl.runQueued(&w, batch, func(w *session) {
-			if len(w.out) >= flushAt {
-				cl.asyncWrite(w)
-			}
-			cl.waitForReader()
-		})
+		cl.runQueued(&w, batch)
 		cl.asyncWrite(&w)
 	}
 	if cl.closing.Load() {
@@ -501,10 +496,10 @@ func (cl *client) work() {
 	})
 }
 
-// runQueued runs commands in order, where they may wait, writing their replies to w;
-// after each it calls flush. In a replicated cluster, writes (or reads) in a row go to
-// consensus together.
-func (cl *client) runQueued(w *session, batch []queued, flush func(*session)) {
+// runQueued runs commands in order, where they may wait, writing their replies to w
+// and sending them on once they are many. In a replicated cluster, writes (or reads)
+// in a row go to consensus together.
+func (cl *client) runQueued(w *session, batch []queued) {
 	for i := 0; i < len(batch); i++ {
 		q := batch[i]
 		switch {
@@ -523,8 +518,24 @@ func (cl *client) runQueued(w *session, batch []queued, flush func(*session)) {
 		if cl.closing.Load() {
 			return
 		}
-		flush(w)
+		cl.flushIfLarge(w)
 	}
+}
+
+// flushIfLarge hands the worker's replies to the event loop once they are many, and
+// then waits while the client has more unread than it may have. A TLS client's are
+// written to its connection, which waits for the client by itself.
+func (cl *client) flushIfLarge(w *session) {
+	if cl.nc != nil {
+		if len(w.out) >= flushAt {
+			cl.writeTLS(w)
+		}
+		return
+	}
+	if len(w.out) >= flushAt {
+		cl.asyncWrite(w)
+	}
+	cl.waitForReader()
 }
 
 // asyncWrite hands the worker's replies to the event loop.

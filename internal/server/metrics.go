@@ -27,6 +27,8 @@ type metrics struct {
 	snapshots     *prometheus.CounterVec
 	raftSent      prometheus.Counter
 	raftDropped   prometheus.Counter
+	// Persistence.
+	fsyncLatency prometheus.Histogram
 }
 
 func newMetrics(s *Server) *metrics {
@@ -69,6 +71,10 @@ func newMetrics(s *Server) *metrics {
 		raftDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dht_raft_messages_dropped_total", Help: "Raft messages that could not be delivered (Raft sends them again).",
 		}),
+		fsyncLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dht_wal_fsync_seconds", Help: "Time to fsync the node's write-ahead log.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18),
+		}),
 	}
 	for name, c := range s.commands {
 		c.calls = byCmd.WithLabelValues(name)
@@ -78,7 +84,11 @@ func newMetrics(s *Server) *metrics {
 	}
 	r.MustRegister(byCmd, m.unknown, m.forwarded, m.forwardErrors, m.peerUp, m.authFailures,
 		m.commitLatency, m.leaderChanges, m.snapshots, m.raftSent, m.raftDropped,
-		m.proposals,
+		m.proposals, m.fsyncLatency,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_wal_bytes", Help: "Bytes in the node's write-ahead log segments."},
+			func() float64 { return float64(s.diskStats().LogBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_last_snapshot_seconds", Help: "How long writing the last snapshot to disk took."},
+			func() float64 { return s.diskStats().LastSnapshotDur.Seconds() }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_keys", Help: "Keys stored on this node."},
 			func() float64 { return float64(s.store.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_connected_clients", Help: "Open client connections."},

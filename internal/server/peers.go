@@ -12,6 +12,7 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/dhtkv/dht/internal/cluster"
+	"github.com/dhtkv/dht/internal/peer"
 	"github.com/dhtkv/dht/internal/resp"
 )
 
@@ -189,6 +190,13 @@ func (s *Server) unavailable(owner *cluster.Member) string {
 // forward relays a command to the peer that owns its slot and writes the peer's reply
 // back as it came. extra lengthens the wait for commands that block (DHT.BARRIER).
 func (s *Server) forward(conn *session, owner *cluster.Member, raw []byte, extra time.Duration) {
+	s.tryForward(conn, owner, raw, extra, false)
+}
+
+// tryForward is forward that, when mayRetry is set and the request could not be sent
+// at all (the peer is unreachable), writes nothing and returns false: the caller may
+// route the command again, to a new leader.
+func (s *Server) tryForward(conn *session, owner *cluster.Member, raw []byte, extra time.Duration, mayRetry bool) bool {
 	p := s.peers[owner.Name]
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.PeerRequest.Duration+extra)
 	defer cancel()
@@ -196,14 +204,18 @@ func (s *Server) forward(conn *session, owner *cluster.Member, raw []byte, extra
 	reply, err := p.data.Do(ctx, raw)
 	if err != nil {
 		s.metrics.forwardErrors.Inc()
+		if mayRetry && peer.NotSent(err) {
+			return false
+		}
 		why := "did not answer"
 		if errors.Is(err, context.DeadlineExceeded) {
 			why = fmt.Sprintf("did not answer within %s", s.cfg.Timeouts.PeerRequest.Duration+extra)
 		}
 		conn.WriteError(fmt.Sprintf("%s: node %s (%s) %s: %v", errClusterDown, owner.Name, owner.Addr, why, err))
-		return
+		return true
 	}
 	conn.WriteRaw(reply)
+	return true
 }
 
 func boolGauge(b bool) float64 {

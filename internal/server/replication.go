@@ -243,7 +243,7 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		s.runRead(conn, c, args, group)
 		return true
 	}
-	if why := s.tooLarge(args); why != "" {
+	if why := s.tooLarge(group, args); why != "" {
 		conn.WriteError(why)
 		return true
 	}
@@ -269,8 +269,12 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 // frame a peer accepts.
 const raftFrameOverhead = 64 << 10
 
-// tooLarge returns the error for a write too large to replicate, or "".
-func (s *Server) tooLarge(args [][]byte) string {
+// tooLarge returns the error for a write too large to replicate to the other members
+// of group, or "" (always for a group of one).
+func (s *Server) tooLarge(group int, args [][]byte) string {
+	if len(s.slots.Replicas(group)) == 1 {
+		return ""
+	}
 	n := 0
 	for _, a := range args {
 		n += len(a) + 16
@@ -382,6 +386,9 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 			default:
 				w.WriteError(fmt.Sprintf("%s: slot range %s: %v", errClusterDown, s.slots.Range(of[i]), err))
 			}
+			// Large replies go out as they are made, and wait for a client that
+			// does not read them, rather than piling up for the whole run.
+			w.c.flushIfLarge(w)
 		}
 		return n
 	}
@@ -462,11 +469,14 @@ func (s *Server) execRouted(conn *session, c *command, args [][]byte, raw []byte
 			if c.blocking != nil {
 				extra = c.blocking(args)
 			}
-			s.forward(conn, owner, raw, extra)
-			if c.writes {
-				conn.lastWrite(group, 0)
+			// A leader that cannot be reached may have died before this node
+			// noticed: wait for the group to elect another and route again.
+			if s.tryForward(conn, owner, raw, extra, time.Now().Before(deadline)) {
+				if c.writes {
+					conn.lastWrite(group, 0)
+				}
+				return
 			}
-			return
 		case owner != nil && s.replicateOne(conn, c, args, group):
 			return
 		}
@@ -495,9 +505,17 @@ func (s *Server) waitLeaderChange(group int, d time.Duration) {
 // none yet (or it is down), and the caller may wait for one.
 func (s *Server) routeReplicated(slot int) (owner *cluster.Member, why string) {
 	if !s.members.BarrierPassed() {
-		return nil, fmt.Sprintf("%s: startup barrier: waiting for nodes %s", errClusterDown, strings.Join(s.members.NotUp(), ","))
+		return nil, fmt.Sprintf("%s: startup barrier: waiting for nodes %s", errClusterDown, s.waitingFor())
 	}
-	l := s.leaderOf(s.slots.Group(slot))
+	group := s.slots.Group(slot)
+	if reps := s.slots.Replicas(group); len(reps) == 1 && reps[0].Name != s.self.Name {
+		// A group of one member (replication degree 1) has no one to fail over to:
+		// while its node is down, its slots are down.
+		if why := s.unavailable(reps[0]); why != "" {
+			return nil, why
+		}
+	}
+	l := s.leaderOf(group)
 	if l == nil || l.Name != s.self.Name && s.members.State(l.Name) != cluster.Up {
 		return nil, ""
 	}

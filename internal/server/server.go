@@ -50,6 +50,10 @@ type Options struct {
 	// PProf serves Go's profiler on the admin server, as admin.pprof in the config
 	// does.
 	PProf bool
+	// DataDir is where the node keeps its write-ahead log and snapshots; empty keeps
+	// everything in memory (a restart loses the node's data). With a data directory
+	// every slot range is a Raft group, of one member at replication degree 1.
+	DataDir string
 }
 
 // drainTimeout bounds how long shutdown waits for clients to finish.
@@ -88,7 +92,9 @@ type Server struct {
 	// With a replication degree above 1: this node's Raft groups, its side of each
 	// group's state machine (by group; nil where it is not a member), the leaders its
 	// peers report, and its Raft links (by node index; nil for itself).
-	repl      *replica.Host
+	repl *replica.Host
+	// disk holds the groups' logs and snapshots; nil when they are in memory.
+	disk      *replica.Disk
 	keeping   *store.Store // the store, read without removing expired keys
 	shards    []*shard
 	view      *leaderView
@@ -215,11 +221,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
 	s.metrics = newMetrics(s)
-	if slots.Replicated() {
-		if err := s.newReplication(); err != nil {
-			return nil, fmt.Errorf("server: %w", err)
-		}
-	}
 
 	addr := opts.Listen
 	if addr == "" {
@@ -260,6 +261,17 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.pprof = opts.PProf || cfg.Admin.PProf
+	if slots.Replicated() || opts.DataDir != "" {
+		if err := s.newReplication(opts.DataDir); err != nil {
+			if s.adminLn != nil {
+				_ = s.adminLn.Close()
+			}
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
+	if opts.DataDir == "" {
+		s.log.Info("keeping data in memory only: a restart loses this node's data", "replication_degree", cfg.ReplicationDegree)
+	}
 	return s, nil
 }
 
@@ -314,8 +326,33 @@ func adminAddr(addr string, log *slog.Logger) (string, error) {
 	return addr, nil
 }
 
-// newReplication creates this node's Raft groups: one per slot range it replicates.
-func (s *Server) newReplication() error {
+// newReplication creates this node's Raft groups, one per slot range it replicates,
+// with their logs in dataDir (in memory when empty).
+func (s *Server) newReplication(dataDir string) error {
+	if dataDir != "" {
+		fsync, err := replica.ParseFsync(s.cfg.Persistence.Fsync)
+		if err != nil {
+			return err
+		}
+		s.disk, err = replica.OpenDisk(replica.DiskOptions{
+			Dir: dataDir, Fsync: fsync, Logger: s.log,
+			OnFsync: func(d time.Duration) { s.metrics.fsyncLatency.Observe(d.Seconds()) },
+		})
+		if err != nil {
+			return fmt.Errorf("data directory %s: %w", dataDir, err)
+		}
+		s.log.Info("keeping data on disk", "dir", dataDir, "fsync", fsync.String())
+	}
+	err := s.startGroups()
+	if err != nil && s.disk != nil {
+		_ = s.disk.Close()
+		s.disk = nil
+	}
+	return err
+}
+
+// startGroups creates the Raft groups of the slot ranges this node replicates.
+func (s *Server) startGroups() error {
 	members := s.slots.Members()
 	s.shards = make([]*shard, len(members))
 	s.view = newLeaderView()
@@ -333,7 +370,14 @@ func (s *Server) newReplication() error {
 			continue
 		}
 		s.shards[g] = &shard{s: s, group: g, slots: s.slots.Range(g)}
-		specs = append(specs, replica.GroupSpec{ID: g, Voters: voters, Preferred: voters[0], SM: s.shards[g]})
+		spec := replica.GroupSpec{ID: g, Voters: voters, Preferred: voters[0], SM: s.shards[g]}
+		if s.disk != nil {
+			var err error
+			if spec.Log, err = s.disk.Storage(g); err != nil {
+				return err
+			}
+		}
+		specs = append(specs, spec)
 		for _, m := range reps {
 			if m.Name != s.self.Name && s.raftLinks[m.Index] == nil {
 				s.raftLinks[m.Index] = newRaftLink(s, m)
@@ -349,6 +393,11 @@ func (s *Server) newReplication() error {
 	}
 	s.repl = h
 	s.keeping = s.store.Keeping()
+	for _, g := range h.Groups() {
+		if len(s.slots.Replicas(g)) == 1 {
+			h.Release(g, "the group has no other member")
+		}
+	}
 	return nil
 }
 
@@ -447,6 +496,11 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = p.probe.Close()
 	}
 	wg.Wait()
+	if s.disk != nil {
+		if derr := s.disk.Close(); derr != nil {
+			s.log.Error("closing the log", "err", derr)
+		}
+	}
 	s.log.Info("stopped")
 	return err
 }

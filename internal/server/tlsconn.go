@@ -106,14 +106,6 @@ func (s *Server) serveTLS(cl *client, tc *tls.Conn) {
 		return
 	}
 	w := session{c: cl, db: s.store}
-	write := func(w *session) bool {
-		if len(w.out) == 0 {
-			return true
-		}
-		_, err := tc.Write(w.out)
-		w.out = w.out[:0]
-		return err == nil
-	}
 	buf := make([]byte, tlsReadBuffer)
 	var (
 		in    []byte
@@ -138,8 +130,8 @@ func (s *Server) serveTLS(cl *client, tc *tls.Conn) {
 				batch = append(batch, queued{violation: cl.violation})
 				s.logViolation(cl)
 			}
-			cl.runTLS(&w, batch, write)
-			if !write(&w) || cl.closing.Load() {
+			cl.runTLS(&w, batch)
+			if cl.writeTLS(&w); cl.closing.Load() {
 				return
 			}
 			in = in[:copy(in, rest)]
@@ -176,9 +168,21 @@ func (cl *client) parse(data []byte, batch []queued, args [][]byte) ([]queued, [
 	return batch, args, nil
 }
 
+// writeTLS writes a TLS client's replies to its connection; when that fails, the
+// connection is closing.
+func (cl *client) writeTLS(w *session) {
+	if len(w.out) == 0 {
+		return
+	}
+	if _, err := cl.nc.Write(w.out); err != nil {
+		cl.closing.Store(true)
+	}
+	w.out = w.out[:0]
+}
+
 // runTLS runs a batch of a TLS client's commands, marked as working (so that the
 // idle cutoff leaves it alone) and counted as busy (so that a drain waits for it).
-func (cl *client) runTLS(w *session, batch []queued, write func(*session) bool) {
+func (cl *client) runTLS(w *session, batch []queued) {
 	cl.s.busy.Add(1)
 	defer cl.s.busy.Add(-1)
 	cl.mu.Lock()
@@ -189,9 +193,5 @@ func (cl *client) runTLS(w *session, batch []queued, write func(*session) bool) 
 		cl.running = false
 		cl.mu.Unlock()
 	}()
-	cl.runQueued(w, batch, func(w *session) {
-		if len(w.out) >= flushAt && !write(w) {
-			cl.closing.Store(true)
-		}
-	})
+	cl.runQueued(w, batch)
 }
