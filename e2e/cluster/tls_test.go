@@ -70,6 +70,27 @@ func TestTLSCluster(t *testing.T) {
 		}
 	}
 
+	// Pipelined large values: the replies of a run of reads go out as they are made.
+	one := redis.NewClient(&redis.Options{Addr: cfg.Nodes[0].Addr, Password: "pw", TLSConfig: clientTLS, MaxRetries: -1})
+	defer one.Close()
+	big := strings.Repeat("v", 100<<10)
+	pipe := one.Pipeline()
+	for i := range 40 {
+		pipe.Set(ctx, fmt.Sprintf("big:%d", i), big, 0)
+	}
+	var gets []*redis.StringCmd
+	for i := range 40 {
+		gets = append(gets, pipe.Get(ctx, fmt.Sprintf("big:%d", i)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatalf("a pipeline of 40 SETs and GETs of 100 KiB: %v", err)
+	}
+	for i, g := range gets {
+		if g.Val() != big {
+			t.Fatalf("GET big:%d: %d bytes", i, len(g.Val()))
+		}
+	}
+
 	anon := redis.NewClient(&redis.Options{Addr: cfg.Nodes[1].Addr, TLSConfig: clientTLS, MaxRetries: -1})
 	defer anon.Close()
 	wantErr(t, anon.Get(ctx, "key:1").Err(), "NOAUTH Authentication required.")
