@@ -130,8 +130,11 @@ func (s *Server) serveTLS(cl *client, tc *tls.Conn) {
 				batch = append(batch, queued{violation: cl.violation})
 				s.logViolation(cl)
 			}
-			cl.runTLS(&w, batch)
-			if cl.writeTLS(&w); cl.closing.Load() {
+			if len(batch) > 0 {
+				cl.runTLS(&w, batch)
+				cl.writeTLS(&w)
+			}
+			if cl.closing.Load() {
 				return
 			}
 			in = in[:copy(in, rest)]
