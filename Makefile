@@ -62,20 +62,22 @@ compose-up: image
 compose-down:
 	DHT_PASSWORD=unused $(COMPOSE) -p $(COMPOSE_PROJECT) $(COMPOSE_FILES) down --remove-orphans
 
-## tls-certs: a throwaway CA and a node certificate (compose addresses, localhost) in deploy/tls, for COMPOSE_TLS=1
+## tls-certs: a throwaway CA and a node certificate (compose addresses, dht-N.dht, localhost) in deploy/tls and deploy/k8s/tls/certs
 tls-certs:
 	mkdir -p $(TLS_DIR)
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
 		-subj "/CN=dht throwaway CA" -keyout $(TLS_DIR)/ca.key -out $(TLS_DIR)/ca.crt
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-subj "/CN=dht node" -keyout $(TLS_DIR)/node.key -out $(TLS_DIR)/node.csr
-	printf '%s\n' "subjectAltName=IP:10.77.0.11,IP:10.77.0.12,IP:10.77.0.13,IP:10.77.0.14,IP:10.77.0.15,IP:127.0.0.1,DNS:localhost" \
+	printf '%s\n' "subjectAltName=IP:10.77.0.11,IP:10.77.0.12,IP:10.77.0.13,IP:10.77.0.14,IP:10.77.0.15,IP:127.0.0.1,DNS:localhost,DNS:dht-0.dht,DNS:dht-1.dht,DNS:dht-2.dht,DNS:dht-3.dht,DNS:dht-4.dht" \
 		"extendedKeyUsage=serverAuth,clientAuth" > $(TLS_DIR)/node.ext
 	openssl x509 -req -in $(TLS_DIR)/node.csr -CA $(TLS_DIR)/ca.crt -CAkey $(TLS_DIR)/ca.key -CAcreateserial \
 		-days 365 -extfile $(TLS_DIR)/node.ext -out $(TLS_DIR)/node.crt
 	# The nodes run as 65532 in their containers: they must read the key.
 	chmod 644 $(TLS_DIR)/node.key
 	rm -f $(TLS_DIR)/node.csr $(TLS_DIR)/node.ext
+	mkdir -p deploy/k8s/tls/certs
+	cp $(TLS_DIR)/ca.crt $(TLS_DIR)/node.crt $(TLS_DIR)/node.key deploy/k8s/tls/certs/
 
 ## k8s: render the Kubernetes manifests (kubectl kustomize) to stdout
 k8s:
