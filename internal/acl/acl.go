@@ -17,18 +17,17 @@ import (
 	"strings"
 )
 
-// categories are Redis 7.0's command categories, in the order ACL CAT lists them.
-var categories = []string{
-	"keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
-	"hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking",
-	"dangerous", "connection", "transaction", "scripting",
+// Categories returns Redis 7.0's command categories, in the order ACL CAT lists them.
+func Categories() []string {
+	return []string{
+		"keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
+		"hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking",
+		"dangerous", "connection", "transaction", "scripting",
+	}
 }
 
-// Categories returns Redis 7.0's command categories, in the order ACL CAT lists them.
-func Categories() []string { return slices.Clone(categories) }
-
 // IsCategory reports whether name (without the @) is a command category.
-func IsCategory(name string) bool { return slices.Contains(categories, name) }
+func IsCategory(name string) bool { return slices.Contains(Categories(), name) }
 
 // DefaultUser is the name of the user a connection starts as.
 const DefaultUser = "default"

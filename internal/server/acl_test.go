@@ -56,7 +56,7 @@ func withUsers(users []config.User) func(*config.Config) {
 func TestACLCategories(t *testing.T) {
 	table := commandTable()
 	covered := map[string]bool{}
-	for cat, names := range aclCategories {
+	for cat, names := range aclCategories() {
 		if !acl.IsCategory(cat) {
 			t.Errorf("aclCategories: %q is no category", cat)
 		}
@@ -277,6 +277,15 @@ func TestACLWithPassword(t *testing.T) {
 	}
 	if who, err := d.Do(ctx, "acl", "whoami").Text(); err != nil || who != "default" {
 		t.Fatalf("ACL WHOAMI = %q, %v", who, err)
+	}
+	info, err := d.Info(ctx, "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"acl_access_denied_cmd:1\r\n", "acl_access_denied_key:1\r\n"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("INFO stats has no %q:\n%s", want, info)
+		}
 	}
 	h := redis.NewClient(&redis.Options{Addr: addr, Username: "alice", Password: "alice-pw", Protocol: 2})
 	defer h.Close()

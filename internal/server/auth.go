@@ -83,11 +83,13 @@ func (s *Server) noPerm(u *acl.User, c *command, args [][]byte) string {
 		}
 	}
 	if !u.CanRun(id) {
+		s.metrics.deniedCmd.Inc()
 		return fmt.Sprintf("NOPERM this user has no permissions to run the '%s' command", s.acl.Name(id))
 	}
 	denied := false
 	c.keys(args, func(k []byte) { denied = denied || !u.CanAccess(k) })
 	if denied {
+		s.metrics.deniedKey.Inc()
 		return errNoPermKey
 	}
 	return ""
