@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,44 @@ func TestTLSLimitsAndQuit(t *testing.T) {
 		if !strings.HasPrefix(string(got), tt.want) {
 			t.Errorf("%q: got %q, want it to start with %q (and the connection closed)", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestTLSIdleAndMaxClients: the idle cutoff closes an idle TLS client, and a TLS
+// client past limits.max_clients is told so, as plain ones are.
+func TestTLSIdleAndMaxClients(t *testing.T) {
+	addr, files := startTLSNode(t, func(c *config.Config) {
+		c.Limits.IdleTimeout.Duration = 200 * time.Millisecond
+		c.Limits.MaxClients = 1
+	})
+	tc, err := tlsconf.Client(tlsconf.Files{CA: files.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tls.Dial("tcp", addr, tlsconf.ForAddr(tc, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	_ = first.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := first.Write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 64)
+	if n, err := first.Read(b); err != nil || string(b[:n]) != "+PONG\r\n" {
+		t.Fatalf("PING: %q, %v", b[:n], err)
+	}
+	second, err := tls.Dial("tcp", addr, tlsconf.ForAddr(tc, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	_ = second.SetDeadline(time.Now().Add(5 * time.Second))
+	if n, _ := second.Read(b); string(b[:n]) != "-ERR max number of clients reached\r\n" {
+		t.Fatalf("a client past max_clients read %q", b[:n])
+	}
+	// Idle past the cutoff: the node closes the connection.
+	if n, err := first.Read(b); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("an idle TLS client was not closed: read %q, %v", b[:n], err)
 	}
 }
