@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -99,6 +100,7 @@ type Disk struct {
 	segMax map[uint64]map[int]uint64
 	stats  DiskStats
 	closed bool
+	empty  bool
 }
 
 // diskGroup is what the disk knows of one group: what recovery found, then what was
@@ -143,11 +145,15 @@ type diskRecord struct {
 	hs    *raftpb.HardState
 	ents  []raftpb.Entry
 	snap  *raftpb.SnapshotMetadata
+	// reset is set on a snapshot received from the leader: it replaces the whole
+	// log, where a snapshot taken here only covers the log up to its index.
+	reset bool
 }
 
 const (
 	recState    = 1
 	recSnapshot = 2
+	recRestore  = 3
 )
 
 // OpenDisk opens (or creates) the directory, reads the log and the snapshots back,
@@ -183,6 +189,7 @@ func OpenDisk(opts DiskOptions) (*Disk, error) {
 		return nil, err
 	}
 	d.wal = l
+	d.empty = len(d.groups) == 0
 	for id, g := range d.groups {
 		if g.snap.Index == 0 && len(g.ents) > 0 {
 			return nil, fmt.Errorf("replica: group %d has log entries but no snapshot record", id)
@@ -199,7 +206,10 @@ func (d *Disk) replay(seg uint64, r diskRecord) {
 	if r.hs != nil {
 		g.hs = *r.hs
 	}
-	if r.snap != nil && r.snap.Index >= g.snap.Index {
+	switch {
+	case r.reset:
+		g.snap, g.ents = *r.snap, nil
+	case r.snap != nil && r.snap.Index >= g.snap.Index:
 		g.snap = *r.snap
 		i, _ := slices.BinarySearchFunc(g.ents, r.snap.Index+1, func(e raftpb.Entry, idx uint64) int {
 			return cmpIndex(e.Index, idx)
@@ -271,7 +281,15 @@ func (d *Disk) Storage(group int) (LogStore, error) {
 		if err := ms.Append(g.ents); err != nil {
 			return nil, fmt.Errorf("replica: group %d: %w", group, err)
 		}
-		if err := ms.SetHardState(g.hs); err != nil {
+		hs := g.hs
+		if last, _ := ms.LastIndex(); hs.Commit > last {
+			// The entries the hard state's commit index counts were in the torn tail
+			// of the log: nothing of that batch was acknowledged.
+			d.log.Warn("the log's commit index is past its last entry; lowering it", "group", group,
+				"commit", hs.Commit, "last", last)
+			hs.Commit = last
+		}
+		if err := ms.SetHardState(hs); err != nil {
 			return nil, fmt.Errorf("replica: group %d: %w", group, err)
 		}
 		d.log.Info("recovered a group from disk", "group", group, "snapshot", g.snap.Index,
@@ -281,6 +299,10 @@ func (d *Disk) Storage(group int) (LogStore, error) {
 	g.store = &diskLog{MemoryStorage: ms, d: d, group: group}
 	return g.store, nil
 }
+
+// Empty reports whether the disk held no group's state when it was opened (a new
+// node, or one whose data directory was lost).
+func (d *Disk) Empty() bool { return d.empty }
 
 // Stats returns the disk's figures.
 func (d *Disk) Stats() DiskStats {
@@ -402,7 +424,7 @@ func (d *Disk) writeBatch(batch []*diskWrite) error {
 			if len(r.ents) > 0 {
 				d.noteEntries(d.wal.Segment(), r.group, r.ents[len(r.ents)-1].Index)
 			}
-			if r.snap != nil && r.snap.Index > g.snap.Index {
+			if r.snap != nil && (r.reset || r.snap.Index > g.snap.Index) {
 				g.snap = *r.snap
 			}
 			d.stats.LogBytes, d.stats.Segments = d.wal.Size(), len(d.wal.Segments())
@@ -482,6 +504,15 @@ func (d *Disk) removeSegments() error {
 	for seg := range d.segMax {
 		if seg < keepFrom {
 			delete(d.segMax, seg)
+		}
+	}
+	if keepFrom < cur {
+		// Groups whose entries keep the oldest segment (an idle group snapshots
+		// rarely by itself) are asked for a snapshot, after which it can go.
+		for g, last := range d.segMax[keepFrom] {
+			if dg := d.groups[g]; last > dg.snap.Index && dg.store != nil {
+				dg.store.wanted.Store(true)
+			}
 		}
 	}
 	d.mu.Unlock()
@@ -588,13 +619,13 @@ func (d *Disk) removeOldSnapshots(group int, index uint64) {
 
 // persistSnapshot makes snap the group's durable snapshot: its file, then a record in
 // the log naming it; then the older files and the segments it covers go.
-func (d *Disk) persistSnapshot(group int, snap raftpb.Snapshot) error {
+func (d *Disk) persistSnapshot(group int, snap raftpb.Snapshot, reset bool) error {
 	start := time.Now()
 	if err := d.writeSnapshot(group, snap); err != nil {
 		return err
 	}
 	meta := snap.Metadata
-	if err := d.write([]diskRecord{{group: group, snap: &meta}}, true); err != nil {
+	if err := d.write([]diskRecord{{group: group, snap: &meta, reset: reset}}, true); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -614,7 +645,12 @@ type diskLog struct {
 	d       *Disk
 	group   int
 	pending []diskRecord
+	// wanted is set when the group's entries keep an old log segment on disk.
+	wanted atomic.Bool
 }
+
+// snapshotWanted reports whether the disk asks the group for a snapshot.
+func (l *diskLog) snapshotWanted() bool { return l.wanted.Load() }
 
 // Append adds entries; they are durable after the next Sync.
 func (l *diskLog) Append(ents []raftpb.Entry) error {
@@ -654,7 +690,7 @@ func (l *diskLog) ApplySnapshot(snap raftpb.Snapshot) error {
 	if err := l.Sync(); err != nil {
 		return err
 	}
-	if err := l.d.persistSnapshot(l.group, snap); err != nil {
+	if err := l.d.persistSnapshot(l.group, snap, true); err != nil {
 		return err
 	}
 	return l.MemoryStorage.ApplySnapshot(snap)
@@ -667,6 +703,7 @@ func (l *diskLog) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (r
 	if err != nil {
 		return snap, err
 	}
+	l.wanted.Store(false)
 	d := l.d
 	d.mu.Lock()
 	g := d.groups[l.group]
@@ -676,14 +713,23 @@ func (l *diskLog) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (r
 	if busy {
 		return snap, nil
 	}
-	go func() {
-		if err := d.persistSnapshot(l.group, snap); err != nil && !errors.Is(err, ErrDiskClosed) {
-			d.log.Error("writing a snapshot", "group", l.group, "index", snap.Metadata.Index, "err", err)
+	go func(cur raftpb.Snapshot) {
+		for {
+			if err := d.persistSnapshot(l.group, cur, false); err != nil && !errors.Is(err, ErrDiskClosed) {
+				d.log.Error("writing a snapshot", "group", l.group, "index", cur.Metadata.Index, "err", err)
+			}
+			// A snapshot taken while this one was written is written next.
+			d.mu.Lock()
+			next, err := l.MemoryStorage.Snapshot()
+			if err != nil || next.Metadata.Index <= cur.Metadata.Index || d.closed {
+				g.writing = false
+				d.mu.Unlock()
+				return
+			}
+			d.mu.Unlock()
+			cur = next
 		}
-		d.mu.Lock()
-		g.writing = false
-		d.mu.Unlock()
-	}()
+	}(snap)
 	return snap, nil
 }
 
@@ -691,10 +737,14 @@ func (l *diskLog) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (r
 //
 //	kind (1 byte) | group (uvarint) | ...
 //	recState:    has hard state (1 byte) [term, vote, commit (uvarints)] | count (uvarint) | count × { len (uvarint) | raftpb.Entry }
-//	recSnapshot: index, term (uvarints)
+//	recSnapshot, recRestore: index, term (uvarints)
 func encodeRecord(b []byte, r diskRecord) []byte {
 	if r.snap != nil && r.hs == nil && r.ents == nil {
-		b = append(b, recSnapshot)
+		kind := byte(recSnapshot)
+		if r.reset {
+			kind = recRestore
+		}
+		b = append(b, kind)
 		b = binary.AppendUvarint(b, uint64(r.group))
 		b = binary.AppendUvarint(b, r.snap.Index)
 		return binary.AppendUvarint(b, r.snap.Term)
@@ -757,10 +807,11 @@ func decodeRecord(b []byte) (diskRecord, error) {
 		return ok1 && ok2
 	}
 	switch kind {
-	case recSnapshot:
+	case recSnapshot, recRestore:
 		if !readSnap() || len(b) != 0 {
 			return r, errBadRecord
 		}
+		r.reset = kind == recRestore
 		return r, nil
 	case recState, recState | recSnapshot<<4:
 	default:

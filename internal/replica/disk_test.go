@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{group: 0, ents: []raftpb.Entry{{Term: 2, Index: 5, Data: []byte("x")}, {Term: 2, Index: 6, Type: raftpb.EntryConfChange}}},
 		{group: 1, hs: &raftpb.HardState{Term: 1}, ents: []raftpb.Entry{{Term: 1, Index: 2, Data: []byte("abc")}}},
 		{group: 9, snap: &raftpb.SnapshotMetadata{Index: 100, Term: 4}},
+		{group: 9, snap: &raftpb.SnapshotMetadata{Index: 200, Term: 5}, reset: true},
 		{group: 2, hs: &raftpb.HardState{Term: 5, Commit: 9}, snap: &raftpb.SnapshotMetadata{Index: 8, Term: 5}},
 	} {
 		got, err := decodeRecord(encodeRecord(nil, r))
@@ -69,6 +71,23 @@ func TestDiskReplaysTruncatedLog(t *testing.T) {
 	must(l.SetHardState(raftpb.HardState{Term: 3, Vote: 2, Commit: 11}))
 	must(l.Sync())
 	must(d.Close())
+	// Torn away: entries and the commit index that counts them.
+	size := fsys.Size("/data/wal/00000000000000000001.wal")
+	d, err = OpenDisk(DiskOptions{Dir: "/data", Fsync: FsyncAlways, FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = d.Storage(0); err != nil {
+		t.Fatal(err)
+	}
+	l = st.(*diskLog)
+	must(l.Append(ents(3, 13, 13)))
+	must(l.SetHardState(raftpb.HardState{Term: 3, Vote: 2, Commit: 13}))
+	must(l.Sync())
+	must(d.Close())
+	if err := fsys.Truncate("/data/wal/00000000000000000001.wal", size+5); err != nil {
+		t.Fatal(err)
+	}
 
 	d, err = OpenDisk(DiskOptions{Dir: "/data", Fsync: FsyncAlways, FS: fsys})
 	if err != nil {
@@ -92,6 +111,25 @@ func TestDiskReplaysTruncatedLog(t *testing.T) {
 	}
 	if _, err := d.Storage(0); err == nil {
 		t.Fatal("a group's storage was handed out twice")
+	}
+	// A snapshot from the leader replaces the whole log, entries past it included.
+	l = st.(*diskLog)
+	must(l.ApplySnapshot(raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 10, Term: 4}, Data: encodeSnapshot(0, []byte("state"))}))
+	must(l.SetHardState(raftpb.HardState{Term: 4, Vote: 3, Commit: 10}))
+	must(l.Sync())
+	must(d.Close())
+	d, err = OpenDisk(DiskOptions{Dir: "/data", Fsync: FsyncAlways, FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = d.Storage(0); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := st.Snapshot()
+	first, _ := st.FirstIndex()
+	last, _ := st.LastIndex()
+	if snap.Metadata.Index != 10 || first != 11 || last != 10 {
+		t.Fatalf("after a snapshot from the leader: snapshot %d, log %d..%d; want 10 and no entries", snap.Metadata.Index, first, last)
 	}
 	must(d.Close())
 }
@@ -206,5 +244,41 @@ func TestDurableClusterSurvivesCrashOfEveryNode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIdleGroupDoesNotPinTheLog: groups that stop taking writes are asked for a
+// snapshot, so that the segments their entries are in can go while another group
+// keeps writing.
+func TestIdleGroupDoesNotPinTheLog(t *testing.T) {
+	fss := map[uint64]*wal.FaultFS{}
+	for id := uint64(1); id <= 3; id++ {
+		fss[id] = wal.NewFaultFS()
+	}
+	c := startTestCluster(t, 3, fss)
+	for g := range 3 {
+		for i := range 5 {
+			c.write(g, fmt.Sprintf("idle%d=%d", i, i))
+		}
+	}
+	segments := func() (most int) {
+		for _, fsys := range c.fss {
+			segs, _ := fsys.ReadDir("/data/wal")
+			most = max(most, len(segs))
+		}
+		return most
+	}
+	value := strings.Repeat("x", 200)
+	for i := range 600 {
+		c.write(0, fmt.Sprintf("busy%d=%s", i%50, value))
+	}
+	// The idle groups' snapshots are taken and written in the background.
+	deadline := time.Now().Add(5 * time.Second)
+	for segments() > 6 && time.Now().Before(deadline) {
+		c.write(0, "tick="+value)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := segments(); n > 6 {
+		t.Fatalf("%d log segments of 4 KiB kept after ~150 KiB of writes to one group", n)
 	}
 }

@@ -57,6 +57,9 @@ type Tuning struct {
 	// SnapshotEntries is how many applied entries make a new snapshot, after which
 	// the log before it (less KeepEntries) is dropped.
 	SnapshotEntries uint64
+	// SnapshotBytes, if not 0, also makes a snapshot once the entries applied since
+	// the last one hold that many bytes, which bounds the log on disk.
+	SnapshotBytes int
 	// KeepEntries is how many entries before a snapshot stay in the log, so that a
 	// follower a little behind catches up from the log rather than a snapshot.
 	KeepEntries uint64
@@ -68,7 +71,7 @@ type Tuning struct {
 // DefaultTuning is the tuning of a node: with a 100 ms tick, an election timeout of
 // 1 to 2 s.
 func DefaultTuning() Tuning {
-	return Tuning{ElectionTicks: 10, SnapshotEntries: 10000, KeepEntries: 2000, TransferTicks: 10}
+	return Tuning{ElectionTicks: 10, SnapshotEntries: 10000, SnapshotBytes: 64 << 20, KeepEntries: 2000, TransferTicks: 10}
 }
 
 // readRetryTicks is how many ticks a read request may go unanswered before it is sent
@@ -97,6 +100,8 @@ type group struct {
 	logTime, proposeTime int64
 	appliedTerm          uint64
 	applied, snapIndex   uint64
+	// sinceSnap is the bytes of the entries applied since the last snapshot.
+	sinceSnap int
 
 	readSeq  uint64
 	issued   map[uint64][]*Read // read requests sent to Raft, by request context
@@ -483,14 +488,15 @@ func (g *group) process() []raftpb.Message {
 		if !raft.IsEmptySnap(rd.Snapshot) {
 			g.restore(rd.Snapshot)
 		}
+		// Entries before the hard state, whose commit index may count them.
+		if err := g.storage.Append(rd.Entries); err != nil {
+			g.log.Error("appending to the raft log", "err", err)
+		}
 		if !raft.IsEmptyHardState(rd.HardState) {
 			g.term = rd.HardState.Term
 			if err := g.storage.SetHardState(rd.HardState); err != nil {
 				g.log.Error("storing raft state", "err", err)
 			}
-		}
-		if err := g.storage.Append(rd.Entries); err != nil {
-			g.log.Error("appending to the raft log", "err", err)
 		}
 		// What this replica acknowledges (its messages) and what it answers clients
 		// (on apply) must be on disk first.
@@ -575,7 +581,7 @@ func (g *group) restore(snap raftpb.Snapshot) {
 		return
 	}
 	g.log.Info("restored a snapshot from the leader", "index", snap.Metadata.Index, "bytes", len(snap.Data))
-	g.applied, g.snapIndex = snap.Metadata.Index, snap.Metadata.Index
+	g.applied, g.snapIndex, g.sinceSnap = snap.Metadata.Index, snap.Metadata.Index, 0
 	g.logTime = max(g.logTime, now)
 	g.appliedTerm = max(g.appliedTerm, snap.Metadata.Term)
 	g.failLost()
@@ -591,6 +597,7 @@ func (g *group) apply(ents []raftpb.Entry) {
 			g.appliedTerm = e.Term
 			g.failLost()
 		}
+		g.sinceSnap += len(e.Data)
 		switch e.Type {
 		case raftpb.EntryNormal:
 			if len(e.Data) > 0 {
@@ -663,7 +670,13 @@ func (g *group) releaseReads() {
 // maybeSnapshot takes a snapshot and compacts the log once enough entries were
 // applied since the last one.
 func (g *group) maybeSnapshot() {
-	if g.tuning.SnapshotEntries == 0 || g.applied-g.snapIndex < g.tuning.SnapshotEntries {
+	byCount := g.tuning.SnapshotEntries > 0 && g.applied-g.snapIndex >= g.tuning.SnapshotEntries
+	byBytes := g.tuning.SnapshotBytes > 0 && g.sinceSnap >= g.tuning.SnapshotBytes
+	asked := false
+	if w, ok := g.storage.(interface{ snapshotWanted() bool }); ok {
+		asked = w.snapshotWanted() && g.applied > g.snapIndex
+	}
+	if !byCount && !byBytes && !asked {
 		return
 	}
 	if !g.snapshot() {
@@ -689,7 +702,7 @@ func (g *group) snapshot() bool {
 		g.log.Error("storing a snapshot", "err", err)
 		return false
 	}
-	g.snapIndex = g.applied
+	g.snapIndex, g.sinceSnap = g.applied, 0
 	return true
 }
 

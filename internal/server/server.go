@@ -342,6 +342,10 @@ func (s *Server) newReplication(dataDir string) error {
 			return fmt.Errorf("data directory %s: %w", dataDir, err)
 		}
 		s.log.Info("keeping data on disk", "dir", dataDir, "fsync", fsync.String())
+		if s.disk.Empty() {
+			s.log.Info("the data directory holds no log: this node starts empty; where its groups hold data, " +
+				"its replicas take no part in elections until they have caught up from their leaders")
+		}
 	}
 	err := s.startGroups()
 	if err != nil && s.disk != nil {

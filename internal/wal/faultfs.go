@@ -96,6 +96,20 @@ func (f *FaultFS) FlipBit(name string, offset int64, bit uint) error {
 	return nil
 }
 
+// Truncate cuts a file (synced content too) to size bytes, as a crash in the middle
+// of a write leaves it.
+func (f *FaultFS) Truncate(name string, size int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ff, ok := f.files[path.Clean(name)]
+	if !ok || size > int64(len(ff.data)) {
+		return fmt.Errorf("truncate %s to %d: no such file or too short", name, size)
+	}
+	ff.data = ff.data[:size]
+	ff.synced = ff.synced[:min(int64(len(ff.synced)), size)]
+	return nil
+}
+
 // Size returns the size of a file.
 func (f *FaultFS) Size(name string) int64 {
 	f.mu.Lock()
