@@ -340,8 +340,9 @@ const maxRun = 1024
 // commands it carried out (0 when the first is not such a command). Commands whose
 // group's lead moved are routed again one by one.
 func (s *Server) runLocal(w *session, qs []queued) int {
-	if !w.c.authed && w.c.peer == "" {
-		// exec answers why.
+	if (!w.c.authed || w.c.restricted) && w.c.peer == "" || !s.members.BarrierPassed() {
+		// exec answers why (it may not run, or not yet), or checks the user's
+		// permissions.
 		return 0
 	}
 	kind, _ := s.localKind(w, &qs[0])
