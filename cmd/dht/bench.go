@@ -43,6 +43,7 @@ type benchFlags struct {
 	barrierWait  time.Duration
 	opTimeout    time.Duration
 	password     string
+	tls          tlsFlags
 
 	keyMin, keyMax int64
 	requests       int
@@ -156,6 +157,7 @@ runs the workload once per value; each step uses fresh keys
 	f.StringVar(&fl.barrier, "barrier", string(bench.BarrierAuto), "barrier: auto, dht (DHT.BARRIER), counter (INCR/GET, any Redis) or none")
 	f.DurationVar(&fl.barrierWait, "barrier-timeout", 0, "how long to wait for the cluster and the other clients (default: the config's timeouts.barrier, 60s)")
 	f.StringVar(&fl.password, "password", "", "password of the cluster's default user (default: $"+config.EnvPassword+", else the config's auth section); with --local, the password the local cluster asks for")
+	fl.tls.register(f, "with --local, the local cluster serves TLS with a throwaway CA, as dht local --tls; else talk TLS to the cluster (the config's tls section does too)")
 	f.DurationVar(&fl.opTimeout, "op-timeout", 3*time.Second, "timeout of one request; a request past it fails as timeout")
 
 	d := config.Default().Workload
@@ -424,10 +426,11 @@ func runBench(cmd *cobra.Command, fl benchFlags) error {
 	if s.local {
 		// The cluster outlives an interrupt until the clients have stopped
 		// (the deferred Close), so that stopping it is not counted as failures.
-		cl, err := local.StartProcesses(s.cfg, local.ProcOptions{Log: log, DataDir: fl.dataDir, InMemory: fl.inMemory})
+		cl, err := local.StartProcesses(s.cfg, local.ProcOptions{Log: log, DataDir: fl.dataDir, InMemory: fl.inMemory, TLS: fl.tls.on})
 		if err != nil {
 			return err
 		}
+		s.cfg = cl.Config()
 		defer func() {
 			if err := cl.Close(); err != nil {
 				log.Warn("stopping the local cluster", "err", err)
@@ -443,9 +446,13 @@ func runBench(cmd *cobra.Command, fl benchFlags) error {
 			s.plan.Clients[i].Addrs = []string{a}
 		}
 	}
+	clientTLS, err := fl.tls.client(s.cfg.TLS)
+	if err != nil {
+		return err
+	}
 	plan := s.plan
 	plan.NewStore = func(c bench.ClientTarget, w config.Workload) bench.Store {
-		return bench.NewRedisStore(bench.RedisOptions{Addrs: c.Addrs, PoolSize: w.Threads, OpTimeout: fl.opTimeout, Barrier: s.mode, Password: s.cfg.Auth.Password}, log)
+		return bench.NewRedisStore(bench.RedisOptions{Addrs: c.Addrs, PoolSize: w.Threads, OpTimeout: fl.opTimeout, Barrier: s.mode, Password: s.cfg.Auth.Password, TLS: clientTLS}, log)
 	}
 	var bar *progressbar.ProgressBar
 	if !fl.quiet && term.IsTerminal(int(os.Stderr.Fd())) {

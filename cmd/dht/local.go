@@ -16,6 +16,7 @@ func newLocalCmd() *cobra.Command {
 	var nodes, basePort, replication int
 	var routing, logLevel, password, dataDir, fsync string
 	var inMemory bool
+	var tlsf tlsFlags
 	cmd := &cobra.Command{
 		Use:   "local",
 		Short: "Run a whole cluster on 127.0.0.1",
@@ -31,6 +32,7 @@ with the same --data-dir and the cluster comes back with its data), or
 --in-memory keeps nothing on disk.`,
 		Example: `  dht local
   dht local --nodes 5 --base-port 8001
+  dht local --tls --password secret   # prints the redis-cli command with the throwaway CA
   redis-cli -c -p 7001 set greeting hello`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,7 +58,13 @@ with the same --data-dir and the cluster comes back with its data), or
 				return err
 			}
 			cfg.Auth.Password = cmp.Or(password, os.Getenv(config.EnvPassword))
-			c, err := local.StartProcesses(cfg, local.ProcOptions{LogLevel: logLevel, Log: log, DataDir: dataDir, InMemory: inMemory})
+			if tlsf.cert != "" || tlsf.key != "" || tlsf.ca != "" {
+				cfg.TLS = config.TLS{CertFile: tlsf.cert, KeyFile: tlsf.key, CAFile: tlsf.ca}
+				if err := cfg.Validate(); err != nil {
+					return err
+				}
+			}
+			c, err := local.StartProcesses(cfg, local.ProcOptions{LogLevel: logLevel, Log: log, DataDir: dataDir, InMemory: inMemory, TLS: tlsf.on})
 			if err != nil {
 				return err
 			}
@@ -69,8 +77,11 @@ with the same --data-dir and the cluster comes back with its data), or
 				fmt.Fprintf(out, "  %s  %s  id %s  pid %d\n", n.Name, n.Addr, n.ID(), c.Pids()[i])
 			}
 			auth := ""
+			if t := c.Config().TLS; t.Enabled() {
+				auth = "--tls --cacert " + t.CAFile + " "
+			}
 			if cfg.Auth.Password != "" {
-				auth = "-a PASSWORD "
+				auth += "-a PASSWORD "
 			}
 			fmt.Fprintf(out, "try: redis-cli -c -p %d %sset greeting hello   (Ctrl-C stops the cluster)\n", basePort, auth)
 			<-cmd.Context().Done()
@@ -84,6 +95,7 @@ with the same --data-dir and the cluster comes back with its data), or
 	addPersistenceFlags(f, &dataDir, &inMemory, &fsync)
 	f.StringVar(&routing, "routing", config.RoutingForward, "forward (relay requests for other nodes' slots) or moved (answer -MOVED)")
 	f.StringVar(&password, "password", "", "password clients must AUTH with (default: $"+config.EnvPassword+"; none when unset)")
+	tlsf.register(f, "serve TLS only, with a throwaway CA and certificate for 127.0.0.1 in a temporary directory (its ca.crt is printed), gone when the cluster stops")
 	f.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	return cmd
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/keyspace"
+	"github.com/dhtkv/dht/internal/tlsconf"
 )
 
 // binary is the dht binary under test: $DHT_BINARY, or built once by TestMain.
@@ -276,9 +277,26 @@ func startCluster(t *testing.T, n int, edit func(*config.Config)) (config.Config
 		procs = append(procs, startNode(t, path, cfg, node.Name))
 	}
 	for _, p := range procs {
-		waitStateAuth(t, p.addr, cfg.Auth.Password, "ok", 15*time.Second)
+		waitStateClient(t, nodeClient(t, cfg, p.addr), "ok", 15*time.Second)
 	}
 	return cfg, procs
+}
+
+// nodeClient is a client of one node of cfg, with its password and, for a TLS
+// cluster, its CA.
+func nodeClient(t testing.TB, cfg config.Config, addr string) *redis.Client {
+	t.Helper()
+	opts := &redis.Options{Addr: addr, Password: cfg.Auth.Password, MaxRetries: -1, DialTimeout: time.Second}
+	if cfg.TLS.Enabled() {
+		tc, err := tlsconf.Client(cfg.TLS.ClientFiles())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.TLSConfig = tc
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // waitState waits until the node at addr reports cluster_state:want.
@@ -292,6 +310,13 @@ func waitStateAuth(t testing.TB, addr, password, want string, within time.Durati
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()
+	waitStateClient(t, c, want, within)
+}
+
+// waitStateClient waits until c's node reports cluster_state:want.
+func waitStateClient(t testing.TB, c *redis.Client, want string, within time.Duration) {
+	t.Helper()
+	addr := c.Options().Addr
 	deadline := time.Now().Add(within)
 	var last string
 	for time.Now().Before(deadline) {

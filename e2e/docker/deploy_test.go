@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dhtkv/dht/internal/config"
+	"github.com/dhtkv/dht/internal/tlsconf"
 )
 
 // deployDir is the repository's deploy/ directory, seen from this package.
@@ -91,6 +92,112 @@ func TestComposeMatchesConfig(t *testing.T) {
 	check.Env = append(os.Environ(), "DHT_PASSWORD=test")
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Errorf("%s rejects compose.yaml: %v\n%s", strings.Join(tool, " "), err, out)
+	}
+}
+
+// TestComposeTLSMatchesConfig checks that deploy/cluster.tls.json is
+// deploy/cluster.json with a tls section, and that compose.tls.yaml mounts it
+// and the certificates into every service of compose.yaml.
+func TestComposeTLSMatchesConfig(t *testing.T) {
+	cfg, err := config.Load(filepath.Join(deployDir, "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := config.Load(filepath.Join(deployDir, "cluster.tls.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tlsCfg.TLS.Enabled() {
+		t.Fatal("cluster.tls.json has no tls section")
+	}
+	withoutTLS := tlsCfg
+	withoutTLS.TLS = config.TLS{}
+	if a, b := fmt.Sprintf("%+v", cfg), fmt.Sprintf("%+v", withoutTLS); a != b {
+		t.Errorf("cluster.tls.json is not cluster.json with a tls section:\ncluster.json:     %s\ncluster.tls.json: %s", a, b)
+	}
+	overlay := readDeploy(t, "compose.tls.yaml")
+	for _, want := range []string{"./cluster.tls.json:/etc/dht/cluster.json:ro", "./tls:" + filepath.Dir(tlsCfg.TLS.CAFile) + ":ro"} {
+		if !strings.Contains(overlay, want) {
+			t.Errorf("compose.tls.yaml does not mount %q", want)
+		}
+	}
+	for i := range cfg.Nodes {
+		for _, svc := range []string{fmt.Sprintf("n%d", i+1), fmt.Sprintf("bench%d", i+1)} {
+			if !strings.Contains(overlay, "\n  "+svc+": *tls\n") {
+				t.Errorf("compose.tls.yaml does not give %s TLS", svc)
+			}
+		}
+	}
+	tool := composeTool()
+	if tool == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	args := append(tool[1:], "-f", filepath.Join(deployDir, "compose.yaml"), "-f", filepath.Join(deployDir, "compose.tls.yaml"), "config", "--quiet")
+	check := exec.CommandContext(ctx, tool[0], args...)
+	check.Env = append(os.Environ(), "DHT_PASSWORD=test")
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("%s rejects compose.yaml with compose.tls.yaml: %v\n%s", strings.Join(tool, " "), err, out)
+	}
+}
+
+// TestKubernetesTLSMatchesConfig checks that deploy/k8s/tls/cluster.json is
+// k8s/cluster/cluster.json with a tls section, and, where kubectl is installed,
+// that the overlay renders (with certificates made for the test) into a
+// StatefulSet that mounts the Secret dht-tls where that section looks.
+func TestKubernetesTLSMatchesConfig(t *testing.T) {
+	cfg, err := config.Load(filepath.Join(deployDir, "k8s", "cluster", "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := config.Load(filepath.Join(deployDir, "k8s", "tls", "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutTLS := tlsCfg
+	withoutTLS.TLS = config.TLS{}
+	if !tlsCfg.TLS.Enabled() || fmt.Sprintf("%+v", cfg) != fmt.Sprintf("%+v", withoutTLS) {
+		t.Fatalf("k8s/tls/cluster.json is not k8s/cluster/cluster.json with a tls section:\n%+v\n%+v", cfg, tlsCfg)
+	}
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Log("no kubectl installed: the overlay is not rendered")
+		return
+	}
+	// The overlay needs ../cluster and its certificates: render a copy.
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(deployDir, "k8s"))); err != nil {
+		t.Fatal(err)
+	}
+	certs := filepath.Join(dir, "tls", "certs")
+	if err := os.RemoveAll(certs); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(certs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tlsconf.GenerateLocal(certs); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(t.Context(), kubectl, "kustomize", filepath.Join(dir, "tls")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize deploy/k8s/tls: %v\n%s", err, out)
+	}
+	rendered := string(out)
+	for _, want := range []string{
+		"- mountPath: " + filepath.Dir(tlsCfg.TLS.CertFile) + "\n          name: tls\n",
+		"secret:\n          secretName: dht-tls-",
+		`"ca_file": "` + tlsCfg.TLS.CAFile + `"`,
+	} {
+		if !strings.Contains(rendered, want) {
+			t.Errorf("kubectl kustomize deploy/k8s/tls has no %q", want)
+		}
+	}
+	for _, f := range []string{tlsCfg.TLS.CertFile, tlsCfg.TLS.KeyFile, tlsCfg.TLS.CAFile} {
+		if !strings.Contains(rendered, "\n  "+filepath.Base(f)+": ") {
+			t.Errorf("the Secret dht-tls has no %s", filepath.Base(f))
+		}
 	}
 }
 

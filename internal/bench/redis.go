@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,8 @@ type RedisOptions struct {
 	Barrier BarrierMode
 	// Password, if set, is sent with AUTH on every connection.
 	Password string
+	// TLS, if set, makes every connection a TLS one with this configuration.
+	TLS *tls.Config
 }
 
 // RedisStore is a Store over go-redis's ClusterClient. Connections are
@@ -56,6 +59,7 @@ func clusterOptions(opt RedisOptions, timeout time.Duration) *redis.ClusterOptio
 	return &redis.ClusterOptions{
 		Addrs:                    opt.Addrs,
 		Password:                 opt.Password,
+		TLSConfig:                opt.TLS,
 		Protocol:                 2,
 		DisableIdentity:          true,
 		DisableRoutingPolicies:   true,
@@ -72,7 +76,7 @@ const readyPoll = 50 * time.Millisecond
 func (s *RedisStore) Ready(ctx context.Context, conns int) error {
 	addr := s.opt.Addrs[0]
 	seed := redis.NewClient(&redis.Options{
-		Addr: addr, Password: s.opt.Password, Protocol: 2, DisableIdentity: true, MaxRetries: -1,
+		Addr: addr, Password: s.opt.Password, TLSConfig: s.opt.TLS, Protocol: 2, DisableIdentity: true, MaxRetries: -1,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
 	defer seed.Close()

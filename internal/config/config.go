@@ -18,6 +18,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dhtkv/dht/internal/acl"
+	"github.com/dhtkv/dht/internal/tlsconf"
 )
 
 // Routing modes: what a node does with a request for a slot another node owns.
@@ -54,8 +57,42 @@ type Config struct {
 	ProtectedMode *bool `json:"protected_mode,omitempty"`
 	// Admin configures the admin HTTP server.
 	Admin Admin `json:"admin"`
+	// TLS, when its cert_file is set, makes every node's addr serve TLS only, to
+	// clients and peers alike.
+	TLS TLS `json:"tls"`
 	// Persistence configures how nodes keep their data on disk.
 	Persistence Persistence `json:"persistence"`
+}
+
+// TLS names a node's certificate files. Every node loads the same config, so each
+// host (or container) holds its own certificate at the same paths.
+type TLS struct {
+	// CertFile is the node's certificate (PEM), shown to clients and, when a node
+	// asks for one, to peers: it must name the host of the node's addr, and be good
+	// for client authentication too when client_auth is not "none".
+	CertFile string `json:"cert_file,omitempty"`
+	// KeyFile is the certificate's private key (PEM).
+	KeyFile string `json:"key_file,omitempty"`
+	// CAFile is the certificate of the authority that signed the nodes' (and the
+	// clients') certificates: nodes check each other's against it.
+	CAFile string `json:"ca_file,omitempty"`
+	// ClientAuth is "none" (the default: clients show no certificate), "request"
+	// (a certificate a client shows must chain to the CA) or "require" (a client
+	// must show one).
+	ClientAuth string `json:"client_auth,omitempty"`
+}
+
+// Enabled reports whether the nodes serve TLS.
+func (t TLS) Enabled() bool { return t.CertFile != "" }
+
+// ClientFiles are the files a client of the cluster on a node's host uses: the CA,
+// and the node's certificate when the nodes check client certificates.
+func (t TLS) ClientFiles() tlsconf.Files {
+	f := tlsconf.Files{CA: t.CAFile}
+	if t.ClientAuth == tlsconf.ClientAuthRequest || t.ClientAuth == tlsconf.ClientAuthRequire {
+		f.Cert, f.Key = t.CertFile, t.KeyFile
+	}
+	return f
 }
 
 // Persistence configures the nodes' write-ahead logs.
@@ -91,7 +128,35 @@ type Auth struct {
 	ClusterSecret string `json:"cluster_secret,omitempty"`
 	// ClusterSecretFile names a file holding the cluster secret.
 	ClusterSecretFile string `json:"cluster_secret_file,omitempty"`
+	// Users are ACL users besides the default one, whose password is Password and
+	// who may run every command on every key.
+	Users []User `json:"users,omitempty"`
 }
+
+// User is an ACL user, as Redis 7 has them: clients authenticate as one with AUTH
+// name password, and may then run only the commands and touch only the keys it
+// allows.
+type User struct {
+	// Name is what AUTH names the user by; not "default".
+	Name string `json:"name"`
+	// Enabled users may authenticate; nil means true.
+	Enabled *bool `json:"enabled,omitempty"`
+	// NoPass users take any password.
+	NoPass bool `json:"nopass,omitempty"`
+	// PasswordHashes are the SHA-256 digests of the user's passwords, 64 hex digits
+	// each (as Redis's "#<hash>" rule, the # optional), so that the config holds no
+	// password.
+	PasswordHashes []string `json:"password_hashes,omitempty"`
+	// Commands are Redis's command rules, applied in order to no commands at all:
+	// "+@read", "-@dangerous", "+@all", "+get", "-config|set", "allcommands".
+	Commands []string `json:"commands,omitempty"`
+	// Keys are the key patterns the user may touch ("~user:*", glob as Redis), or
+	// "allkeys"; none means no key.
+	Keys []string `json:"keys,omitempty"`
+}
+
+// IsEnabled reports whether the user may authenticate.
+func (u User) IsEnabled() bool { return u.Enabled == nil || *u.Enabled }
 
 // Admin configures the admin HTTP server (metrics, health, profiling).
 type Admin struct {
@@ -477,10 +542,98 @@ func (c Config) Validate() error {
 	if c.Auth.ClusterSecret != "" && c.Auth.ClusterSecretFile != "" {
 		bad("auth.cluster_secret_file", "auth.cluster_secret is set too: give one of them")
 	}
+	errs = append(errs, validateUsers(c.Auth.Users)...)
+	errs = append(errs, c.TLS.validate()...)
 	if err := c.Workload.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks that the TLS settings are all given, or none.
+func (t TLS) validate() []error {
+	var errs []error
+	if !t.Enabled() {
+		for _, f := range []struct{ name, v string }{{"key_file", t.KeyFile}, {"ca_file", t.CAFile}, {"client_auth", t.ClientAuth}} {
+			if f.v != "" {
+				errs = append(errs, badField("tls."+f.name, "needs tls.cert_file"))
+			}
+		}
+		return errs
+	}
+	if t.KeyFile == "" {
+		errs = append(errs, badField("tls.key_file", "is required with tls.cert_file"))
+	}
+	if t.CAFile == "" {
+		errs = append(errs, badField("tls.ca_file", "is required with tls.cert_file: nodes check each other's certificates against it"))
+	}
+	switch t.ClientAuth {
+	case "", tlsconf.ClientAuthNone, tlsconf.ClientAuthRequest, tlsconf.ClientAuthRequire:
+	default:
+		errs = append(errs, badField("tls.client_auth", "%q: must be %q, %q or %q", t.ClientAuth,
+			tlsconf.ClientAuthNone, tlsconf.ClientAuthRequest, tlsconf.ClientAuthRequire))
+	}
+	return errs
+}
+
+// validateUsers checks the ACL users' fields that do not depend on the server's
+// commands (which the server checks when it compiles the rules).
+func validateUsers(users []User) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, badField(field, format, args...))
+	}
+	names := map[string]int{}
+	for i, u := range users {
+		f := fmt.Sprintf("auth.users[%d]", i)
+		switch {
+		case u.Name == "":
+			bad(f+".name", "must not be empty")
+		case u.Name == acl.DefaultUser:
+			bad(f+".name", "%q is the user of auth.password, with every permission; give other users other names", u.Name)
+		case strings.ContainsFunc(u.Name, func(r rune) bool { return r <= ' ' || r > '~' }):
+			bad(f+".name", "%q: must be printable ASCII without spaces", u.Name)
+		case names[u.Name] > 0:
+			bad(f+".name", "%q is also auth.users[%d].name", u.Name, names[u.Name]-1)
+		}
+		names[u.Name] = i + 1
+		for j, h := range u.PasswordHashes {
+			if _, err := acl.ParseHash(h); err != nil {
+				bad(fmt.Sprintf("%s.password_hashes[%d]", f, j), "%v", err)
+			}
+		}
+		switch {
+		case u.NoPass && len(u.PasswordHashes) > 0:
+			bad(f+".nopass", "password_hashes are set too: give one of them")
+		case u.IsEnabled() && !u.NoPass && len(u.PasswordHashes) == 0:
+			bad(f+".password_hashes", "the user could never authenticate: give at least one, or nopass")
+		}
+		for j, r := range u.Commands {
+			if why := checkCommandRule(r); why != "" {
+				bad(fmt.Sprintf("%s.commands[%d]", f, j), "%q: %s", r, why)
+			}
+		}
+		for j, k := range u.Keys {
+			if _, err := acl.ParseKeyRule(k); err != nil {
+				bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
+			}
+		}
+	}
+	return errs
+}
+
+// checkCommandRule returns what is wrong with the form of a command rule, or "".
+func checkCommandRule(r string) string {
+	if strings.EqualFold(r, "allcommands") || strings.EqualFold(r, "nocommands") {
+		return ""
+	}
+	if len(r) < 2 || r[0] != '+' && r[0] != '-' {
+		return `must be "+" or "-" and a command name, or "@" and a category ("+@read", "-flushall"), or allcommands or nocommands`
+	}
+	if cat, ok := strings.CutPrefix(strings.ToLower(r[1:]), "@"); ok && cat != "all" && !acl.IsCategory(cat) {
+		return fmt.Sprintf("unknown category; the categories are %s", strings.Join(acl.Categories(), ", "))
+	}
+	return ""
 }
 
 // Validate checks a workload on its own (dht bench validates flag overrides with

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dhtkv/dht/internal/config"
+	"github.com/dhtkv/dht/internal/tlsconf"
 )
 
 // ProcOptions configure a cluster of node processes.
@@ -44,6 +46,10 @@ type ProcOptions struct {
 	DataDir string
 	// InMemory keeps nothing on disk.
 	InMemory bool
+	// TLS, when the config has no tls section, gives the cluster one: a throwaway
+	// certificate authority and a certificate for 127.0.0.1 in the cluster's
+	// temporary directory, gone when the cluster is closed (see Config).
+	TLS bool
 }
 
 // Processes is a local cluster whose nodes are child processes, one `dht serve` per
@@ -142,6 +148,14 @@ func StartProcesses(cfg config.Config, opts ProcOptions) (*Processes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local cluster: %w", err)
 	}
+	if opts.TLS && !cfg.TLS.Enabled() {
+		files, err := tlsconf.GenerateLocal(dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("local cluster: %w", err)
+		}
+		cfg.TLS = config.TLS{CertFile: files.Cert, KeyFile: files.Key, CAFile: files.CA}
+	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		os.RemoveAll(dir)
@@ -229,6 +243,9 @@ func (p *Processes) Addrs() []string {
 	return out
 }
 
+// Config is the cluster's config, with the tls section ProcOptions.TLS made.
+func (p *Processes) Config() config.Config { return p.cfg }
+
 // Pids returns the nodes' process ids, in config order.
 func (p *Processes) Pids() []int {
 	out := make([]int, len(p.procs))
@@ -244,9 +261,16 @@ func (p *Processes) Pids() []int {
 // when a node process exits first, or when another process answers on a node's
 // port.
 func (p *Processes) WaitReady(ctx context.Context) error {
+	var tc *tls.Config
+	if p.cfg.TLS.Enabled() {
+		var err error
+		if tc, err = tlsconf.Client(p.cfg.TLS.ClientFiles()); err != nil {
+			return fmt.Errorf("local cluster: %w", err)
+		}
+	}
 	clients := make([]*redis.Client, len(p.procs))
 	for i, np := range p.procs {
-		clients[i] = redis.NewClient(&redis.Options{Addr: np.addr, Password: p.cfg.Auth.Password, MaxRetries: -1, DialTimeout: time.Second})
+		clients[i] = redis.NewClient(&redis.Options{Addr: np.addr, Password: p.cfg.Auth.Password, MaxRetries: -1, DialTimeout: time.Second, TLSConfig: tc})
 	}
 	defer func() {
 		for _, c := range clients {

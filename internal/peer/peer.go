@@ -9,6 +9,7 @@ package peer
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,9 @@ type Options struct {
 	// fails, the connection is closed and the request that dialled fails with its
 	// error.
 	OnDial func(ctx context.Context, nc net.Conn) error
+	// TLS, if set, makes every connection a TLS client's, with this configuration;
+	// the handshake comes before OnDial.
+	TLS *tls.Config
 }
 
 // NotSentError is the error of a call that failed before its request was written (the
@@ -146,6 +150,14 @@ func (p *Pool) conn(ctx context.Context) (*conn, error) {
 	nc, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", p.addr, err)
+	}
+	if p.opts.TLS != nil {
+		tc := tls.Client(nc, p.opts.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return nil, fmt.Errorf("peer %s: %w", p.addr, err)
+		}
+		nc = tc
 	}
 	if p.opts.OnDial != nil {
 		if err := p.opts.OnDial(ctx, nc); err != nil {

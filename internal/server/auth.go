@@ -2,11 +2,11 @@ package server
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/dhtkv/dht/internal/acl"
 )
 
 // Replies of password authentication, as Redis 7 words them.
@@ -15,26 +15,33 @@ const (
 	errWrongPass = "WRONGPASS invalid username-password pair or user is disabled."
 	errHelloAuth = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
 	errNoPass    = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
-	// defaultUser is the only user there is.
-	defaultUser = "default"
+	errNoPermKey = "NOPERM this user has no permissions to access one of the keys used as arguments"
 )
 
-// checkPassword reports whether user and pass are the default user and its password,
-// comparing digests in constant time (so that neither the password nor its length
+// authenticate returns the user that name and pass prove to be, or nil, comparing
+// password digests in constant time (so that neither the password nor its length
 // shows in the timing). A failure is counted and logged, without what was sent.
-func (s *Server) checkPassword(conn *session, user, pass []byte) bool {
-	got := sha256.Sum256(pass)
-	ok := subtle.ConstantTimeCompare(got[:], s.passwordSum[:]) == 1
-	if ok && string(user) == defaultUser {
-		return true
+func (s *Server) authenticate(conn *session, name, pass []byte) *acl.User {
+	u := s.users[string(name)]
+	if u != nil && u.CheckPassword(pass) {
+		return u
 	}
 	s.metrics.authFailures.Inc()
 	addr := ""
 	if conn.c != nil {
-		addr = conn.c.gc.RemoteAddr().String()
+		addr = conn.c.remote.String()
 	}
-	s.log.Warn("client failed to authenticate", "client", addr, "user", truncate(user, 64))
-	return false
+	s.log.Warn("client failed to authenticate", "client", addr, "user", truncate(name, 64))
+	return nil
+}
+
+// login makes the connection user's.
+func (cl *client) login(u *acl.User) {
+	cl.authed = true
+	cl.user, cl.restricted = nil, false
+	if u.Name() != acl.DefaultUser {
+		cl.user, cl.restricted = u, !u.Unrestricted()
+	}
 }
 
 // cmdAuth is AUTH [username] password.
@@ -42,25 +49,66 @@ func cmdAuth(s *Server, conn *session, args [][]byte) {
 	var user, pass []byte
 	switch len(args) {
 	case 2:
-		user, pass = []byte(defaultUser), args[1]
+		user, pass = []byte(acl.DefaultUser), args[1]
 	case 3:
 		user, pass = args[1], args[2]
 	default:
 		conn.WriteError(errSyntax)
 		return
 	}
-	switch {
-	case !s.hasPassword && len(args) == 2:
+	if !s.hasPassword && len(args) == 2 {
 		conn.WriteError(errNoPass)
-	case !s.hasPassword && string(user) == defaultUser:
-		// The default user without a password takes any, as in Redis.
-		conn.WriteString("OK")
-	case !s.hasPassword || !s.checkPassword(conn, user, pass):
-		conn.WriteError(errWrongPass)
-	default:
-		conn.c.authed = true
-		conn.WriteString("OK")
+		return
 	}
+	u := s.authenticate(conn, user, pass)
+	if u == nil {
+		conn.WriteError(errWrongPass)
+		return
+	}
+	conn.c.login(u)
+	conn.WriteString("OK")
+}
+
+// noPerm returns Redis's NOPERM reply when the connection's user (a restricted one)
+// may not run c with args, or "" when it may. A command a client may send before it
+// authenticates is never refused, as in Redis.
+func (s *Server) noPerm(u *acl.User, c *command, args [][]byte) string {
+	if c.noAuth {
+		return ""
+	}
+	id := c.aclID
+	if c.subs != nil && len(args) > 1 {
+		if sub, ok := lookupSub(c.subs, args[1]); ok {
+			id = sub
+		}
+	}
+	if !u.CanRun(id) {
+		s.metrics.deniedCmd.Inc()
+		return fmt.Sprintf("NOPERM this user has no permissions to run the '%s' command", s.acl.Name(id))
+	}
+	denied := false
+	c.keys(args, func(k []byte) { denied = denied || !u.CanAccess(k) })
+	if denied {
+		s.metrics.deniedKey.Inc()
+		return errNoPermKey
+	}
+	return ""
+}
+
+// lookupSub finds a subcommand by name, case-insensitively.
+func lookupSub(subs map[string]int, name []byte) (int, bool) {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return 0, false
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	id, ok := subs[string(buf[:len(name)])]
+	return id, ok
 }
 
 // refusal returns why the connection may not run c now, or "" when it may; closing
@@ -126,14 +174,12 @@ func cmdHello(s *Server, conn *session, args [][]byte) {
 		return
 	}
 	if h.auth {
-		switch {
-		case !s.hasPassword && string(h.user) == defaultUser:
-		case !s.hasPassword || !s.checkPassword(conn, h.user, h.pass):
+		u := s.authenticate(conn, h.user, h.pass)
+		if u == nil {
 			conn.WriteError(errWrongPass)
 			return
-		default:
-			conn.c.authed = true
 		}
+		conn.c.login(u)
 	}
 	if !conn.c.authed && conn.c.peer == "" {
 		conn.WriteError(errHelloAuth)

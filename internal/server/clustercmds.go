@@ -300,6 +300,8 @@ func cmdInfo(s *Server, conn *session, args [][]byte) {
 			fmt.Sprintf("total_commands_processed:%d", s.commandsProcessed()),
 			fmt.Sprintf("dht_forwarded_commands:%d", int64(counterValue(s.metrics.forwarded))),
 			fmt.Sprintf("acl_access_denied_auth:%d", int64(counterValue(s.metrics.authFailures))),
+			fmt.Sprintf("acl_access_denied_cmd:%d", int64(counterValue(s.metrics.deniedCmd))),
+			fmt.Sprintf("acl_access_denied_key:%d", int64(counterValue(s.metrics.deniedKey))),
 		}},
 		{"Replication", s.replicationInfo()},
 		{"Transactions", s.txnInfo()},

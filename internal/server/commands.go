@@ -41,6 +41,10 @@ type command struct {
 	// multiGroup is set for the multi-key commands that may name keys of several
 	// groups: a transaction across them (see txn.go).
 	multiGroup bool
+	// aclID numbers the command for the users' permissions; subs number the
+	// subcommands they know apart (see aclCategories).
+	aclID int
+	subs  map[string]int
 }
 
 func (c *command) arityOK(n int) bool {
@@ -116,6 +120,7 @@ func commandTable() map[string]*command {
 		{name: "hello", arity: -1, flags: []string{"fast", "stale"}, run: cmdHello, noAuth: true},
 		{name: "client", arity: -2, flags: []string{"stale"}, run: cmdClient},
 		{name: "config", arity: -2, flags: []string{"stale"}, run: cmdConfig},
+		{name: "acl", arity: -2, flags: []string{}, run: cmdACL},
 		{name: "select", arity: 2, flags: []string{"fast", "stale"}, run: cmdSelect},
 		{name: "readonly", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
 		{name: "readwrite", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
@@ -182,10 +187,17 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		}
 	case !c.arityOK(len(args)) || c.pairs && len(args)%2 == 0:
 		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name)
-	case c.multiGroup && s.crossGroup(c, args):
-		cross = true
-	case c.firstKey > 0:
-		owner, why = s.route(c, args)
+	default:
+		if cl := conn.c; cl != nil && cl.restricted {
+			why = s.noPerm(cl.user, c, args)
+		}
+		switch {
+		case why != "" || c.firstKey == 0:
+		case c.multiGroup && s.crossGroup(c, args):
+			cross = true
+		default:
+			owner, why = s.route(c, args)
+		}
 	}
 	forward := why == "" && owner != nil && owner.Name != s.self.Name
 	// In a replicated cluster every keyed command waits: for consensus, or for its

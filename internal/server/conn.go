@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/tidwall/redcon"
 
+	"github.com/dhtkv/dht/internal/acl"
 	"github.com/dhtkv/dht/internal/store"
 )
 
@@ -39,8 +41,11 @@ const (
 
 // client is one client connection.
 type client struct {
-	s  *Server
+	s *Server
+	// gc is the connection of a client the event loops serve; nc that of a TLS
+	// client, which a goroutine of its own serves.
 	gc gnet.Conn
+	nc net.Conn
 	id int64
 	// name is CLIENT SETNAME's; only the side that runs commands touches it.
 	name string
@@ -48,6 +53,13 @@ type client struct {
 	// needed, else by AUTH or HELLO ... AUTH. Only the side that runs commands
 	// touches it (as name).
 	authed bool
+	// remote is the client's address.
+	remote net.Addr
+	// user is the ACL user the client authenticated as, nil for the default user;
+	// restricted is set when that user may not run every command on every key, so
+	// that each command is checked. Only the side that runs commands touches them.
+	user       *acl.User
+	restricted bool
 	// peer is the name of the node this connection authenticated as (DHT.AUTHPEER),
 	// or empty for a client's connection.
 	peer string
@@ -170,24 +182,42 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnOpen admits a client, unless the node is full or shutting down.
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	s := e.s
+	cl, refusal := e.s.admit(gc.RemoteAddr(), gc, nil)
+	if cl == nil {
+		return refusal, gnet.Close
+	}
+	gc.SetContext(cl)
+	return nil, gnet.None
+}
+
+// admit registers a new client connection from remote, the event loops' (gc) or a
+// TLS one (nc), or returns nil and what to tell it when the node is full or shutting
+// down.
+func (s *Server) admit(remote net.Addr, gc gnet.Conn, nc net.Conn) (*client, []byte) {
 	s.clientsMu.Lock()
 	defer s.clientsMu.Unlock()
 	if s.draining.Load() {
-		return nil, gnet.Close
+		return nil, nil
 	}
 	if len(s.clients) >= s.cfg.Limits.MaxClients {
-		return []byte("-ERR max number of clients reached\r\n"), gnet.Close
+		return nil, []byte("-ERR max number of clients reached\r\n")
 	}
-	cl := &client{s: s, gc: gc, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
+	cl := &client{s: s, gc: gc, nc: nc, remote: remote, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
 	cl.loop.c, cl.loop.db = cl, s.store
-	cl.denied = deniedByProtectedMode(s.protected, s.hasPassword, gc.RemoteAddr())
+	cl.denied = deniedByProtectedMode(s.protected, s.hasPassword, cl.remote)
 	cl.authed = !s.hasPassword && !cl.denied
 	cl.lastRead.Store(s.clock.nanos.Load())
-	gc.SetContext(cl)
 	s.clients[cl] = struct{}{}
 	s.connsTotal.Add(1)
-	return nil, gnet.None
+	return cl, nil
+}
+
+// forget unregisters a client connection.
+func (s *Server) forget(cl *client) {
+	cl.closing.Store(true)
+	s.clientsMu.Lock()
+	delete(s.clients, cl)
+	s.clientsMu.Unlock()
 }
 
 // OnClose forgets a client; a worker still running for it finds it closing.
@@ -196,15 +226,17 @@ func (e *events) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	if !ok {
 		return gnet.None
 	}
-	cl.closing.Store(true)
+	e.s.logViolation(cl)
+	e.s.forget(cl)
+	return gnet.None
+}
+
+// logViolation logs a client that broke a protocol limit.
+func (s *Server) logViolation(cl *client) {
 	var lim *errLimit
 	if errors.As(cl.violation, &lim) {
-		e.s.log.Warn("client broke a protocol limit; disconnected", "client", gc.RemoteAddr(), "err", lim.Error())
+		s.log.Warn("client broke a protocol limit; disconnected", "client", cl.remote, "err", lim.Error())
 	}
-	e.s.clientsMu.Lock()
-	delete(e.s.clients, cl)
-	e.s.clientsMu.Unlock()
-	return gnet.None
 }
 
 // OnTraffic runs the client's complete commands.
@@ -319,28 +351,15 @@ func (cl *client) recheck() {
 // the connection is full.
 func (cl *client) run(data []byte) (rest []byte, held bool) {
 	for len(data) > 0 {
-		var (
-			args     [][]byte
-			left     []byte
-			complete bool
-			err      error
-		)
-		if data[0] == '$' {
-			// A line that starts with '$' is an inline command, as Redis reads it
-			// (redcon would take it for another protocol).
-			complete, args, left = inlineCommand(data, cl.args[:0])
-		} else {
-			complete, args, _, left, err = redcon.ReadNextCommand(data, cl.args[:0])
-		}
+		complete, args, raw, left, err := nextCommand(data, cl.args[:0])
 		if err != nil {
-			cl.violation = fmt.Errorf("ERR %w", err)
+			cl.violation = err
 			return nil, false
 		}
 		if !complete {
 			return data, false
 		}
 		cl.args = args[:0]
-		raw := data[:len(data)-len(left)]
 		data = left
 		if len(args) == 0 {
 			continue
@@ -357,6 +376,23 @@ func (cl *client) run(data []byte) (rest []byte, held bool) {
 		}
 	}
 	return nil, false
+}
+
+// nextCommand reads the command at the start of data, appending its arguments to
+// args: complete is false when data holds only part of it; raw is the command as
+// sent, left what follows it.
+func nextCommand(data []byte, args [][]byte) (complete bool, _ [][]byte, raw, left []byte, err error) {
+	if data[0] == '$' {
+		// A line that starts with '$' is an inline command, as Redis reads it
+		// (redcon would take it for another protocol).
+		complete, args, left = inlineCommand(data, args)
+	} else {
+		complete, args, _, left, err = redcon.ReadNextCommand(data, args)
+	}
+	if err != nil {
+		return false, args, nil, nil, fmt.Errorf("ERR %w", err)
+	}
+	return complete, args, data[:len(data)-len(left)], left, nil
 }
 
 // inlineCommand reads one inline line from data: its space-separated words.
@@ -438,27 +474,7 @@ func (cl *client) work() {
 			break
 		}
 		cl.mu.Unlock()
-		for i := 0; i < len(batch); i++ {
-			q := batch[i]
-			switch {
-			case q.violation != nil:
-				w.WriteError(q.violation.Error())
-				cl.closing.Store(true)
-			case cl.s.repl != nil:
-				// Writes (or reads) in a row go to consensus together.
-				if n := cl.s.runLocal(&w, batch[i:]); n > 0 {
-					i += n - 1
-					break
-				}
-				cl.s.exec(&w, q.args, q.raw, true)
-			default:
-				cl.s.exec(&w, q.args, q.raw, true)
-			}
-			if cl.closing.Load() {
-				break
-			}
-			cl.flushIfLarge(&w)
-		}
+		cl.runQueued(&w, batch)
 		cl.asyncWrite(&w)
 	}
 	if cl.closing.Load() {
@@ -483,9 +499,42 @@ func (cl *client) work() {
 	})
 }
 
+// runQueued runs commands in order, where they may wait, writing their replies to w
+// and sending them on once they are many. In a replicated cluster, writes (or reads)
+// in a row go to consensus together.
+func (cl *client) runQueued(w *session, batch []queued) {
+	for i := 0; i < len(batch); i++ {
+		q := batch[i]
+		switch {
+		case q.violation != nil:
+			w.WriteError(q.violation.Error())
+			cl.closing.Store(true)
+		case cl.s.repl != nil:
+			if n := cl.s.runLocal(w, batch[i:]); n > 0 {
+				i += n - 1
+				break
+			}
+			cl.s.exec(w, q.args, q.raw, true)
+		default:
+			cl.s.exec(w, q.args, q.raw, true)
+		}
+		if cl.closing.Load() {
+			return
+		}
+		cl.flushIfLarge(w)
+	}
+}
+
 // flushIfLarge hands the worker's replies to the event loop once they are many, and
-// then waits while the client has more unread than it may have.
+// then waits while the client has more unread than it may have. A TLS client's are
+// written to its connection, which waits for the client by itself.
 func (cl *client) flushIfLarge(w *session) {
+	if cl.nc != nil {
+		if len(w.out) >= flushAt {
+			cl.writeTLS(w)
+		}
+		return
+	}
 	if len(w.out) >= flushAt {
 		cl.asyncWrite(w)
 	}
@@ -526,6 +575,15 @@ func (cl *client) waitForReader() {
 	}
 }
 
+// closeConn closes the client's connection.
+func (cl *client) closeConn() {
+	if cl.nc != nil {
+		_ = cl.nc.Close()
+		return
+	}
+	_ = cl.gc.Close()
+}
+
 // working reports whether a worker is running the connection's commands.
 func (cl *client) working() bool {
 	cl.mu.Lock()
@@ -549,7 +607,7 @@ func (s *Server) idleLoop() {
 		s.clientsMu.Lock()
 		for cl := range s.clients {
 			if cl.lastRead.Load() < cutoff && !cl.working() {
-				_ = cl.gc.Close()
+				cl.closeConn()
 			}
 		}
 		s.clientsMu.Unlock()

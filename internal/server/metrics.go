@@ -20,6 +20,9 @@ type metrics struct {
 	forwardErrors prometheus.Counter
 	peerUp        *prometheus.GaugeVec
 	authFailures  prometheus.Counter
+	// deniedCmd and deniedKey count the commands refused NOPERM: a command, or a
+	// key, the user may not use.
+	deniedCmd, deniedKey prometheus.Counter
 	// Replication.
 	proposals     prometheus.Counter
 	commitLatency prometheus.Histogram
@@ -76,13 +79,17 @@ func newMetrics(s *Server) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18),
 		}),
 	}
+	denied := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dht_acl_denied_total", Help: "Commands refused with NOPERM, by what the user may not use: a command, or a key.",
+	}, []string{"reason"})
+	m.deniedCmd, m.deniedKey = denied.WithLabelValues("command"), denied.WithLabelValues("key")
 	for name, c := range s.commands {
 		c.calls = byCmd.WithLabelValues(name)
 	}
 	for name := range s.peers {
 		m.peerUp.WithLabelValues(name).Set(0)
 	}
-	r.MustRegister(byCmd, m.unknown, m.forwarded, m.forwardErrors, m.peerUp, m.authFailures,
+	r.MustRegister(byCmd, m.unknown, m.forwarded, m.forwardErrors, m.peerUp, m.authFailures, denied,
 		m.commitLatency, m.leaderChanges, m.snapshots, m.raftSent, m.raftDropped,
 		m.proposals, m.fsyncLatency,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_wal_bytes", Help: "Bytes in the node's write-ahead log segments."},

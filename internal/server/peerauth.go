@@ -83,7 +83,7 @@ func cmdAuthPeer(s *Server, conn *session, args [][]byte) {
 	if !hmac.Equal(args[2], peerProof(s.peerSecret, name, s.self.Name, nonce)) {
 		s.metrics.authFailures.Inc()
 		if s.refusals.due(name, time.Now()) {
-			s.log.Error("refused a peer connection: wrong cluster secret", "peer", name, "addr", cl.gc.RemoteAddr().String())
+			s.log.Error("refused a peer connection: wrong cluster secret", "peer", name, "addr", cl.remote.String())
 		}
 		conn.WriteError(fmt.Sprintf("%s DHT.AUTHPEER %s: %v", errCodeWrongSecret, name, errWrongSecret))
 		return
@@ -91,11 +91,11 @@ func cmdAuthPeer(s *Server, conn *session, args [][]byte) {
 	if cl.denied && len(s.peerSecret) == 0 {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.PeerDial.Duration)
 		host, _, _ := net.SplitHostPort(m.Addr)
-		ok := fromPeerHost(ctx, host, cl.gc.RemoteAddr())
+		ok := fromPeerHost(ctx, host, cl.remote)
 		cancel()
 		if !ok {
 			s.metrics.authFailures.Inc()
-			s.log.Warn("protected mode: refused a peer connection from an address that is not its host's", "peer", name, "addr", cl.gc.RemoteAddr().String(), "host", host)
+			s.log.Warn("protected mode: refused a peer connection from an address that is not its host's", "peer", name, "addr", cl.remote.String(), "host", host)
 			conn.WriteError(errDenied)
 			conn.Close()
 			return

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -38,6 +40,9 @@ func (s *Server) probeLoop(p *peerLink) {
 		}
 		if wrong := errors.Is(err, errWrongSecret); p.wrongSecret.Swap(wrong) != wrong && wrong {
 			s.log.Error("peer refused this node's cluster secret; it is not admitted", "peer", p.member.Name, "addr", p.member.Addr, "err", err)
+		}
+		if problem := tlsProblem(err); *p.tlsProblem.Swap(&problem) != problem && problem != "" {
+			s.log.Error("no TLS connection to the peer; it is not admitted", "peer", p.member.Name, "addr", p.member.Addr, "problem", problem, "err", err)
 		}
 		pr := cluster.Probe{Err: err}
 		var groups string
@@ -118,20 +123,49 @@ func (s *Server) barrierLog() {
 }
 
 // waitingFor lists the peers that are not up, and says of those that refuse this
-// node's cluster secret that they do: "n2,n3 (n3: wrong cluster secret)".
+// node's cluster secret, or with which TLS fails, why: "n2,n3 (n3: wrong cluster
+// secret)".
 func (s *Server) waitingFor() string {
 	names := s.members.NotUp()
 	out := strings.Join(names, ",")
 	var why []string
 	for _, n := range names {
-		if p := s.peers[n]; p != nil && p.wrongSecret.Load() {
+		p := s.peers[n]
+		switch {
+		case p == nil:
+		case p.wrongSecret.Load():
 			why = append(why, n+": "+errWrongSecret.Error())
+		case *p.tlsProblem.Load() != "":
+			why = append(why, n+": "+*p.tlsProblem.Load())
 		}
 	}
 	if len(why) > 0 {
 		out += " (" + strings.Join(why, "; ") + ")"
 	}
 	return out
+}
+
+// tlsProblem says what a failed request to a peer tells of TLS between the two
+// nodes, or returns "" when it tells nothing: the peer's certificate does not check
+// out, the peer refused the handshake (this node's certificate), or it does not
+// speak TLS.
+func tlsProblem(err error) string {
+	var (
+		verify *tls.CertificateVerificationError
+		header tls.RecordHeaderError
+		op     *net.OpError
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &verify):
+		return "TLS: its certificate: " + verify.Err.Error()
+	case errors.As(err, &header):
+		return "TLS: it does not speak TLS"
+	case errors.As(err, &op) && op.Op == "remote error":
+		return "TLS: it refused the handshake: " + op.Err.Error()
+	}
+	return ""
 }
 
 // errClusterDown is the text of -CLUSTERDOWN replies, with the reason appended.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/dhtkv/dht/internal/cluster"
+	"github.com/dhtkv/dht/internal/tlsconf"
 )
 
 // Raft messages travel between nodes as DHT.RAFT commands on a connection of their
@@ -173,7 +175,16 @@ func (l *raftLink) write(req []byte) error {
 			return fmt.Errorf("dial: %w", err)
 		}
 		ctx, cancel := context.WithTimeout(l.s.replCtx, l.s.cfg.Timeouts.PeerRequest.Duration)
-		err = l.s.authPeer(ctx, c, l.to)
+		if l.s.tlsPeer != nil {
+			tc := tls.Client(c, tlsconf.ForAddr(l.s.tlsPeer, l.to.Addr))
+			if err = tc.HandshakeContext(ctx); err != nil {
+				err = fmt.Errorf("tls: %w", err)
+			}
+			c = tc
+		}
+		if err == nil {
+			err = l.s.authPeer(ctx, c, l.to)
+		}
 		cancel()
 		if err != nil {
 			_ = c.Close()

@@ -389,8 +389,9 @@ const maxRun = 1024
 // commands it carried out (0 when the first is not such a command). Commands whose
 // group's lead moved are routed again one by one.
 func (s *Server) runLocal(w *session, qs []queued) int {
-	if !w.c.authed && w.c.peer == "" {
-		// exec answers why.
+	if (!w.c.authed || w.c.restricted) && w.c.peer == "" || !s.members.BarrierPassed() {
+		// exec answers why (it may not run, or not yet), or checks the user's
+		// permissions.
 		return 0
 	}
 	kind, _ := s.localKind(w, &qs[0])
@@ -525,8 +526,10 @@ func (s *Server) execRouted(conn *session, c *command, args [][]byte, raw []byte
 				extra = c.blocking(args)
 			}
 			// A leader that cannot be reached may have died before this node
-			// noticed: wait for the group to elect another and route again.
-			if s.tryForward(conn, owner, raw, extra, time.Now().Before(deadline)) {
+			// noticed: wait for the group to elect another and route again (a
+			// group of one has no other).
+			retry := time.Now().Before(deadline) && len(s.slots.Replicas(group)) > 1
+			if s.tryForward(conn, owner, raw, extra, retry) {
 				if c.writes {
 					conn.lastWrite(group, 0)
 				}

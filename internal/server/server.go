@@ -6,6 +6,8 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,11 +22,13 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dhtkv/dht/internal/acl"
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/peer"
 	"github.com/dhtkv/dht/internal/replica"
 	"github.com/dhtkv/dht/internal/store"
+	"github.com/dhtkv/dht/internal/tlsconf"
 )
 
 // Options configure a Server.
@@ -68,10 +72,13 @@ type Server struct {
 	started time.Time
 	loops   int
 
-	// hasPassword is set when clients must authenticate; passwordSum is the
-	// password's SHA-256, compared in constant time.
+	// hasPassword is set when clients must authenticate (the default user has a
+	// password).
 	hasPassword bool
-	passwordSum [32]byte
+	// users are the ACL users by name, the default user among them; acl numbers the
+	// commands for their permissions.
+	users map[string]*acl.User
+	acl   *acl.Catalog
 	// refusals limits the logging of refused peers.
 	refusals refusalLog
 	// protected is protected mode (see deniedByProtectedMode).
@@ -100,7 +107,12 @@ type Server struct {
 	metrics    *metrics
 	registry   *prometheus.Registry
 
-	listen     string // host:port for the event loops to bind
+	listen string // host:port for the event loops to bind
+	// With TLS: the listener that takes the place of the event loops, the
+	// configuration it serves with, and the one this node dials its peers with.
+	tlsLn      net.Listener
+	tlsServer  *tls.Config
+	tlsPeer    *tls.Config
 	adminLn    net.Listener
 	pprof      bool // serve /debug/pprof/ on the admin server
 	engine     chan gnet.Engine
@@ -129,6 +141,8 @@ type peerLink struct {
 	txn *peer.Pool
 	// wrongSecret is set while the peer refuses this node's cluster secret.
 	wrongSecret atomic.Bool
+	// tlsProblem is why TLS with the peer fails, or empty (see tlsProblem).
+	tlsProblem atomic.Pointer[string]
 }
 
 // New validates opts and listens. Serving starts with Run.
@@ -174,11 +188,21 @@ func New(opts Options) (*Server, error) {
 		registry: prometheus.NewRegistry(),
 	}
 	s.clock.set(time.Now())
-	if cfg.Auth.Password != "" {
-		s.hasPassword, s.passwordSum = true, sha256.Sum256([]byte(cfg.Auth.Password))
+	s.hasPassword = cfg.Auth.Password != ""
+	if err := s.newUsers(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.peerSecret = []byte(cfg.PeerSecret())
 	s.protected = cfg.Protected()
+	if cfg.TLS.Enabled() {
+		files := tlsconf.Files{Cert: cfg.TLS.CertFile, Key: cfg.TLS.KeyFile, CA: cfg.TLS.CAFile}
+		if s.tlsServer, err = tlsconf.Server(files, cfg.TLS.ClientAuth); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		if s.tlsPeer, err = tlsconf.Client(files); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 	var names []string
 	for i := range slots.Members() {
 		m := &slots.Members()[i]
@@ -187,12 +211,18 @@ func New(opts Options) (*Server, error) {
 		}
 		names = append(names, m.Name)
 		auth := func(ctx context.Context, nc net.Conn) error { return s.authPeer(ctx, nc, m) }
-		s.peers[m.Name] = &peerLink{
-			member: m,
-			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth}),
-			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4, OnDial: auth}),
-			txn:    peer.NewPool(m.Addr, peer.Options{Conns: 2, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth}),
+		var peerTLS *tls.Config
+		if s.tlsPeer != nil {
+			peerTLS = tlsconf.ForAddr(s.tlsPeer, m.Addr)
 		}
+		link := &peerLink{
+			member: m,
+			data:   peer.NewPool(m.Addr, peer.Options{Conns: 4, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth, TLS: peerTLS}),
+			probe:  peer.NewPool(m.Addr, peer.Options{Conns: 1, DialTimeout: cfg.Timeouts.PeerDial.Duration, QueueLen: 4, OnDial: auth, TLS: peerTLS}),
+			txn:    peer.NewPool(m.Addr, peer.Options{Conns: 2, DialTimeout: cfg.Timeouts.PeerDial.Duration, OnDial: auth, TLS: peerTLS}),
+		}
+		link.tlsProblem.Store(new(string))
+		s.peers[m.Name] = link
 	}
 	s.members = cluster.NewMembership(s.digest, names, cfg.Timeouts.ProbeFailures)
 	s.metrics = newMetrics(s)
@@ -209,7 +239,12 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	if cfg.TLS.Enabled() {
+		// The TLS front door serves on this listener.
+		s.tlsLn = ln
+	} else {
+		_ = ln.Close()
+	}
 	// Bind the host as given: Go reports 0.0.0.0 as [::], which would bind IPv6 only.
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -244,6 +279,40 @@ func New(opts Options) (*Server, error) {
 		s.log.Info("keeping data in memory only: a restart loses this node's data", "replication_degree", cfg.ReplicationDegree)
 	}
 	return s, nil
+}
+
+// newUsers compiles the ACL users: the default one, whose password is auth.password
+// (none: it takes any) and who may do anything, and the configured ones. A rule
+// naming a command dht does not have is reported at its field.
+func (s *Server) newUsers() error {
+	var err error
+	if s.acl, err = newACLCatalog(s.commands); err != nil {
+		return err
+	}
+	def := acl.Spec{Name: acl.DefaultUser, Enabled: true, NoPass: !s.hasPassword, Commands: []string{"+@all"}, Keys: []string{"allkeys"}}
+	if s.hasPassword {
+		sum := sha256.Sum256([]byte(s.cfg.Auth.Password))
+		def.PasswordHashes = []string{hex.EncodeToString(sum[:])}
+	}
+	s.users = map[string]*acl.User{}
+	if s.users[acl.DefaultUser], err = acl.NewUser(s.acl, def); err != nil {
+		return err
+	}
+	var errs []error
+	for i, u := range s.cfg.Auth.Users {
+		spec := acl.Spec{Name: u.Name, Enabled: u.IsEnabled(), NoPass: u.NoPass, PasswordHashes: u.PasswordHashes, Commands: u.Commands, Keys: u.Keys}
+		compiled, err := acl.NewUser(s.acl, spec)
+		var re *acl.RuleError
+		if errors.As(err, &re) {
+			err = &config.FieldError{Field: fmt.Sprintf("auth.users[%d].commands[%d]", i, re.Index), Problem: re.Error()}
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.users[u.Name] = compiled
+	}
+	return errors.Join(errs...)
 }
 
 // adminAddr is where the admin server listens: addr, but on loopback when addr
@@ -424,6 +493,33 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		})
 	}
+	var err error
+	if s.tlsLn != nil {
+		err = s.runTLS()
+	} else {
+		err = s.runLoops()
+	}
+	if adminSrv != nil {
+		_ = adminSrv.Close()
+	}
+	for _, p := range s.peers {
+		_ = p.data.Close()
+		_ = p.txn.Close()
+		_ = p.probe.Close()
+	}
+	wg.Wait()
+	if s.disk != nil {
+		if derr := s.disk.Close(); derr != nil {
+			s.log.Error("closing the log", "err", derr)
+		}
+	}
+	s.log.Info("stopped")
+	return err
+}
+
+// runLoops serves clients on gnet event loops until ctx ends or serving fails, then
+// drains them and stops the loops.
+func (s *Server) runLoops() error {
 	loops := s.loops
 	if loops <= 0 {
 		loops = runtime.GOMAXPROCS(0)
@@ -463,21 +559,6 @@ func (s *Server) Run(ctx context.Context) error {
 		cancel()
 		<-serveErr
 	}
-	if adminSrv != nil {
-		_ = adminSrv.Close()
-	}
-	for _, p := range s.peers {
-		_ = p.data.Close()
-		_ = p.txn.Close()
-		_ = p.probe.Close()
-	}
-	wg.Wait()
-	if s.disk != nil {
-		if derr := s.disk.Close(); derr != nil {
-			s.log.Error("closing the log", "err", derr)
-		}
-	}
-	s.log.Info("stopped")
 	return err
 }
 
