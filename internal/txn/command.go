@@ -115,6 +115,10 @@ type Command struct {
 	Commit bool
 	// Ops are the group's keys (Prepare; Decide of a commit).
 	Ops []Op
+	// Parts are a key of each other participant group (Decide of a commit): the
+	// record keeps them, so that its group can tell them the outcome and forget the
+	// record when the coordinator could not.
+	Parts [][]byte
 }
 
 // maxOps bounds the operations of one Prepare, as the server bounds a command's
@@ -122,8 +126,8 @@ type Command struct {
 const maxOps = 1 << 20
 
 // AppendArgs appends the command's arguments, as ParseCommand reads them: the verb,
-// the route, the id, then the decision for Decide, then Record and Ops where there
-// are Ops.
+// the route, the id, then the decision for Decide, then where there are Ops: the
+// Parts (one argument) for Decide, Record and Ops.
 func (c Command) AppendArgs(args [][]byte) [][]byte {
 	args = append(args, []byte(c.Verb.String()), c.Route, []byte(c.ID.String()))
 	if c.Verb == Decide {
@@ -131,6 +135,9 @@ func (c Command) AppendArgs(args [][]byte) [][]byte {
 	}
 	if len(c.Ops) == 0 {
 		return args
+	}
+	if c.Verb == Decide {
+		args = append(args, appendKeys(nil, c.Parts))
 	}
 	args = append(args, c.Record)
 	for _, op := range c.Ops {
@@ -180,10 +187,13 @@ func ParseCommand(args [][]byte) (Command, error) {
 		}
 		c.Commit = b
 		if len(rest) > 1 {
-			if !c.Commit || len(rest) < 4 {
+			if !c.Commit || len(rest) < 5 {
 				return Command{}, errors.New("txn: DECIDE: operations only with a commit")
 			}
-			return c, c.parseOps(rest[1:])
+			if c.Parts, err = parseKeys(rest[1]); err != nil {
+				return Command{}, fmt.Errorf("txn: DECIDE: %w", err)
+			}
+			return c, c.parseOps(rest[2:])
 		}
 	default:
 		if len(rest) != 0 {
@@ -317,6 +327,27 @@ func ParseReply(b []byte) (Reply, error) {
 		return Reply{}, errors.New("txn: malformed reply")
 	}
 	return r, nil
+}
+
+// appendKeys appends keys as one argument: each key's length, then the key.
+func appendKeys(b []byte, keys [][]byte) []byte {
+	for _, k := range keys {
+		b = appendBytes(b, k)
+	}
+	return b
+}
+
+// parseKeys reads what appendKeys wrote.
+func parseKeys(b []byte) ([][]byte, error) {
+	d := decoder{b: b}
+	var keys [][]byte
+	for len(d.b) > 0 && d.err == nil && len(keys) < maxOps {
+		keys = append(keys, d.bytes())
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, errors.New("malformed participant keys")
+	}
+	return keys, nil
 }
 
 func boolByte(v bool) byte {

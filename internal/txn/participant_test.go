@@ -142,7 +142,7 @@ func TestSnapshotRestore(t *testing.T) {
 	prep(p, kv, t0, r, reads("g0b"))
 	p.Apply(kv, t0, Command{Verb: Abort, ID: done})
 	p.Apply(kv, t0, Command{Verb: Decide, ID: done, Commit: false})
-	p.Apply(kv, t0, Command{Verb: Decide, ID: w, Commit: true})
+	p.Apply(kv, t0, Command{Verb: Decide, Route: []byte("g0r"), ID: w, Commit: true, Parts: [][]byte{[]byte("g1x"), []byte("g2y")}})
 	snap := p.AppendSnapshot(nil)
 
 	q := NewParticipant(testOptions)
@@ -154,6 +154,12 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	if s := q.Stuck(t0.Add(time.Hour)); len(s) != 2 || s[0].ID != w || s[1].ID != r {
 		t.Errorf("stuck after restore: %+v", s)
+	}
+	if u := q.Unfinished(t0.Add(time.Hour)); len(u) != 1 || u[0].ID != w || string(u[0].Record) != "g0r" || fmt.Sprintf("%s", u[0].Parts) != "[g1x g2y]" {
+		t.Errorf("unfinished after restore: %+v", u)
+	}
+	if u := q.Unfinished(t0); len(u) != 0 {
+		t.Errorf("unfinished before the timeout: %+v", u)
 	}
 	if r := prep(q, kv, t0, done, puts("g0z", "1")); r.Vote != VoteResolved {
 		t.Errorf("the restored participant forgot an abort: %+v", r)
@@ -178,6 +184,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			Ops: []Op{{Kind: OpPut, Key: []byte("a"), Value: []byte("")}, {Kind: OpDel, Key: []byte("b")}, {Kind: OpPutNX, Key: []byte("c"), Value: []byte("x")}}},
 		{Verb: Prepare, Route: []byte("k"), ID: ID{TS: t0ns + 1}, Record: []byte("r"), Ops: reads("a", "b")},
 		{Verb: Decide, Route: []byte("k"), ID: ID{TS: t0ns + 1}, Commit: true},
+		{Verb: Decide, Route: []byte("k"), ID: ID{TS: t0ns + 1}, Commit: true, Record: []byte("k"), Ops: puts("k", "v"),
+			Parts: [][]byte{[]byte("p1"), []byte("p2")}},
 		{Verb: Commit, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
 		{Verb: Abort, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
 		{Verb: Forget, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
@@ -192,6 +200,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		{}, {"PREPARE", "k"}, {"NOPE", "k", "1.1.1"}, {"COMMIT", "k", "1.1"}, {"COMMIT", "k", "1.1.1", "x"},
 		{"PREPARE", "k", "1.1.1", "r"}, {"PREPARE", "k", "1.1.1", "r", "2", "a"}, {"PREPARE", "k", "1.1.1", "r", "9", "a"},
 		{"PREPARE", "k", "1.1.1", "r", "1", "a", "4", "b"}, {"DECIDE", "k", "1.1.1", "maybe"},
+		{"DECIDE", "k", "1.1.1", "true", "\x05p", "k", "2", "k", "v"}, {"DECIDE", "k", "1.1.1", "false", "", "k", "2", "k", "v"},
 	} {
 		args := make([][]byte, len(bad))
 		for i, a := range bad {
