@@ -503,11 +503,12 @@ func (s *Server) restoreTxn(group int, data []byte) error {
 
 // txnInfo is INFO's Transactions section.
 func (s *Server) txnInfo() []string {
-	prepared, records := 0, 0
+	prepared, unfinished := 0, 0
 	for _, tg := range s.txn.groups {
 		tg.mu.RLock()
 		prepared += tg.p.Prepared()
-		records += tg.p.Records()
+		committed, _ := tg.p.Records()
+		unfinished += committed
 		tg.mu.RUnlock()
 	}
 	var aborted float64
@@ -520,7 +521,7 @@ func (s *Server) txnInfo() []string {
 		fmt.Sprintf("txn_aborted:%d", int64(aborted)),
 		fmt.Sprintf("txn_recovered:%d", int64(counterValue(s.txn.recovered))),
 		fmt.Sprintf("txn_prepared_here:%d", prepared),
-		fmt.Sprintf("txn_records_here:%d", records),
+		fmt.Sprintf("txn_unfinished_here:%d", unfinished),
 		fmt.Sprintf("txn_participants_avg:%.2f", histogramOf(s.txn.participants).mean()),
 		fmt.Sprintf("txn_commit_latency_avg_ms:%.3f", 1000*lat.mean()),
 		fmt.Sprintf("txn_commit_latency_p50_ms:%.3f", 1000*lat.quantile(0.5)),

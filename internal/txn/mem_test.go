@@ -168,7 +168,8 @@ func (m *memGroups) records() int {
 	defer m.mu.Unlock()
 	n := 0
 	for _, p := range m.parts {
-		n += p.Records()
+		c, a := p.Records()
+		n += c + a
 	}
 	return n
 }

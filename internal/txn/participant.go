@@ -348,8 +348,18 @@ func (p *Participant) Locked(key []byte) bool { return p.locks[string(key)] != n
 // Prepared returns how many transactions hold locks here.
 func (p *Participant) Prepared() int { return len(p.prepared) }
 
-// Records returns how many transaction records are kept here.
-func (p *Participant) Records() int { return len(p.records) }
+// Records returns how many transaction records are kept here: committed ones until
+// their transaction is finished, aborted ones for Retain.
+func (p *Participant) Records() (committed, aborted int) {
+	for _, rec := range p.records {
+		if rec.reply.Status == StatusCommitted {
+			committed++
+		} else {
+			aborted++
+		}
+	}
+	return committed, aborted
+}
 
 // Stuck is a transaction that has held its locks in a group past the timeout.
 type Stuck struct {
