@@ -125,9 +125,14 @@ type Command struct {
 // arguments; ParseCommand refuses more.
 const maxOps = 1 << 20
 
+// partsMark precedes the Parts of a Decide among its arguments. An operation's kind
+// is one byte, so the mark cannot be taken for one (and logs written before Parts
+// existed read as before).
+const partsMark = "PARTS"
+
 // AppendArgs appends the command's arguments, as ParseCommand reads them: the verb,
-// the route, the id, then the decision for Decide, then where there are Ops: the
-// Parts (one argument) for Decide, Record and Ops.
+// the route, the id, then the decision for Decide, then where there are Ops: Record,
+// for Decide the mark and the Parts (one argument), and the Ops.
 func (c Command) AppendArgs(args [][]byte) [][]byte {
 	args = append(args, []byte(c.Verb.String()), c.Route, []byte(c.ID.String()))
 	if c.Verb == Decide {
@@ -136,10 +141,10 @@ func (c Command) AppendArgs(args [][]byte) [][]byte {
 	if len(c.Ops) == 0 {
 		return args
 	}
-	if c.Verb == Decide {
-		args = append(args, appendKeys(nil, c.Parts))
-	}
 	args = append(args, c.Record)
+	if c.Verb == Decide && len(c.Parts) > 0 {
+		args = append(args, []byte(partsMark), appendKeys(nil, c.Parts))
+	}
 	for _, op := range c.Ops {
 		args = append(args, []byte{byte('0' + op.Kind)}, op.Key)
 		if op.Kind == OpPut || op.Kind == OpPutNX {
@@ -187,13 +192,10 @@ func ParseCommand(args [][]byte) (Command, error) {
 		}
 		c.Commit = b
 		if len(rest) > 1 {
-			if !c.Commit || len(rest) < 5 {
+			if !c.Commit || len(rest) < 4 {
 				return Command{}, errors.New("txn: DECIDE: operations only with a commit")
 			}
-			if c.Parts, err = parseKeys(rest[1]); err != nil {
-				return Command{}, fmt.Errorf("txn: DECIDE: %w", err)
-			}
-			return c, c.parseOps(rest[2:])
+			return c, c.parseOps(rest[1:])
 		}
 	default:
 		if len(rest) != 0 {
@@ -203,9 +205,16 @@ func ParseCommand(args [][]byte) (Command, error) {
 	return c, nil
 }
 
-// parseOps reads Record and Ops from args.
+// parseOps reads Record, the Parts of a Decide, and Ops from args.
 func (c *Command) parseOps(args [][]byte) error {
 	c.Record, args = args[0], args[1:]
+	if c.Verb == Decide && len(args) > 1 && string(args[0]) == partsMark {
+		parts, err := parseKeys(args[1])
+		if err != nil || len(parts) == 0 {
+			return fmt.Errorf("txn: %s: malformed participant keys", c.Verb)
+		}
+		c.Parts, args = parts, args[2:]
+	}
 	for len(args) > 0 {
 		if len(args[0]) != 1 || len(args) < 2 || len(c.Ops) >= maxOps {
 			return fmt.Errorf("txn: %s: malformed operation", c.Verb)
@@ -345,7 +354,7 @@ func parseKeys(b []byte) ([][]byte, error) {
 		keys = append(keys, d.bytes())
 	}
 	if d.err != nil || len(d.b) != 0 {
-		return nil, errors.New("malformed participant keys")
+		return nil, errors.New("txn: malformed participant keys")
 	}
 	return keys, nil
 }

@@ -396,7 +396,7 @@ type Unfinished struct {
 func (p *Participant) Unfinished(now time.Time) []Unfinished {
 	var out []Unfinished
 	for id, rec := range p.records {
-		if rec.reply.Status == StatusCommitted && now.UnixNano()-rec.at > int64(p.opts.Timeout) {
+		if rec.reply.Status == StatusCommitted && len(rec.parts) > 0 && now.UnixNano()-rec.at > int64(p.opts.Timeout) {
 			out = append(out, Unfinished{ID: id, Record: rec.key, Parts: rec.parts})
 		}
 	}
@@ -415,7 +415,9 @@ func olderFirst(a, b ID) int {
 	return 1
 }
 
-// Snapshot version, for Restore to refuse what it cannot read.
+// Snapshot version, for Restore to refuse what it cannot read. Version 2, whose
+// records keep neither the participants' keys nor their time, is read too: such a
+// record is forgotten by its coordinator only.
 const snapshotVersion = 3
 
 // AppendSnapshot appends the participant's state to b, as Restore reads it.
@@ -461,8 +463,9 @@ func appendUvarint(b []byte, n int) []byte { return binary.AppendUvarint(b, uint
 func (p *Participant) Restore(data []byte) error {
 	q := NewParticipant(p.opts)
 	d := decoder{b: data}
-	if v := d.byte(); v != snapshotVersion {
-		return fmt.Errorf("txn: snapshot version %d, want %d", v, snapshotVersion)
+	version := d.byte()
+	if version != snapshotVersion && version != 2 {
+		return fmt.Errorf("txn: snapshot version %d, want %d", version, snapshotVersion)
 	}
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
 		id := d.id()
@@ -498,11 +501,14 @@ func (p *Participant) Restore(data []byte) error {
 		if err != nil {
 			return fmt.Errorf("txn: snapshot: record: %w", err)
 		}
-		rec := &record{reply: r, key: d.bytes()}
-		if rec.parts, err = parseKeys(d.bytes()); err != nil {
-			return fmt.Errorf("txn: snapshot: record: %w", err)
+		rec := &record{reply: r}
+		if version == snapshotVersion {
+			rec.key = d.bytes()
+			if rec.parts, err = parseKeys(d.bytes()); err != nil {
+				return fmt.Errorf("txn: snapshot: record: %w", err)
+			}
+			rec.at = d.varint()
 		}
-		rec.at = d.varint()
 		q.records[id] = rec
 	}
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {

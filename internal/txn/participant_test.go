@@ -171,6 +171,19 @@ func TestSnapshotRestore(t *testing.T) {
 	if string(kv["g0a"]) != "1" || kv["g0c"] != nil {
 		t.Errorf("commit after restore: %q", kv)
 	}
+	// A version 2 snapshot: its records know no participants.
+	v2 := NewParticipant(testOptions)
+	v2.Apply(kv, t0, Command{Verb: Decide, ID: w, Commit: true})
+	old := []byte{2, 0, 1}
+	old = appendID(old, w)
+	old = appendBytes(old, AppendReply(nil, Reply{Status: StatusCommitted}))
+	old = append(old, 0)
+	if err := v2.Restore(old); err != nil || v2.Apply(kv, t0, Command{Verb: Decide, ID: w}).Status != StatusCommitted {
+		t.Errorf("a version 2 snapshot: %v", err)
+	}
+	if u := v2.Unfinished(t0.Add(time.Hour)); len(u) != 0 {
+		t.Errorf("a version 2 record listed as unfinished: %+v", u)
+	}
 	for _, bad := range [][]byte{nil, {9}, snap[:len(snap)-1], append(snap[:len(snap):len(snap)], 0)} {
 		if err := NewParticipant(testOptions).Restore(bad); err == nil {
 			t.Errorf("Restore(%q) accepted", bad)
@@ -190,6 +203,11 @@ func TestCommandRoundTrip(t *testing.T) {
 		{Verb: Abort, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
 		{Verb: Forget, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
 	}
+	// A DECIDE written before commits named their participants reads as one that
+	// names none.
+	if c, err := ParseCommand([][]byte{[]byte("DECIDE"), []byte("k"), []byte("1.1.1"), []byte("true"), []byte("k"), []byte("2"), []byte("k"), []byte("v")}); err != nil || c.Parts != nil || len(c.Ops) != 1 {
+		t.Errorf("a DECIDE without participants: %+v, %v", c, err)
+	}
 	for _, c := range cmds {
 		got, err := ParseCommand(c.AppendArgs(nil))
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
@@ -200,7 +218,8 @@ func TestCommandRoundTrip(t *testing.T) {
 		{}, {"PREPARE", "k"}, {"NOPE", "k", "1.1.1"}, {"COMMIT", "k", "1.1"}, {"COMMIT", "k", "1.1.1", "x"},
 		{"PREPARE", "k", "1.1.1", "r"}, {"PREPARE", "k", "1.1.1", "r", "2", "a"}, {"PREPARE", "k", "1.1.1", "r", "9", "a"},
 		{"PREPARE", "k", "1.1.1", "r", "1", "a", "4", "b"}, {"DECIDE", "k", "1.1.1", "maybe"},
-		{"DECIDE", "k", "1.1.1", "true", "\x05p", "k", "2", "k", "v"}, {"DECIDE", "k", "1.1.1", "false", "", "k", "2", "k", "v"},
+		{"DECIDE", "k", "1.1.1", "true", "k", "PARTS", "\x05p", "2", "k", "v"}, {"DECIDE", "k", "1.1.1", "true", "k", "PARTS", "", "2", "k", "v"},
+		{"DECIDE", "k", "1.1.1", "false", "k", "2", "k", "v"},
 	} {
 		args := make([][]byte, len(bad))
 		for i, a := range bad {
