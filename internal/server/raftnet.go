@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -95,6 +96,9 @@ func (l *raftLink) run() {
 			return
 		case <-l.kick:
 		}
+		// Let the groups that are about to send to this peer too queue their
+		// messages first, so that they go out in the same write.
+		runtime.Gosched()
 		for {
 			l.mu.Lock()
 			batch := l.queue
