@@ -417,17 +417,9 @@ func (cl *client) command(args [][]byte, raw []byte) {
 	}
 	var q queued
 	q.raw = append([]byte(nil), raw...)
-	// The arguments are copied into one block.
-	n := 0
-	for _, a := range args {
-		n += len(a)
-	}
-	block := make([]byte, 0, n)
-	q.args = make([][]byte, len(args))
-	for i, a := range args {
-		block = append(block, a...)
-		q.args[i] = block[len(block)-len(a):]
-	}
+	// The arguments point into the copy: reading the same bytes again gives the
+	// same arguments, without a second copy of them.
+	_, q.args, _, _, _ = nextCommand(q.raw, make([][]byte, 0, len(args)))
 	cl.enqueue(q)
 }
 

@@ -242,10 +242,9 @@ func definite(err error) bool {
 // proposed and answered once applied, a read waits for a read index. ok is false when
 // the command was certainly not carried out (the lead moved), and may be routed again.
 func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group int) (ok bool) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Failover.Duration)
-	defer cancel()
+	deadline := time.Now().Add(s.cfg.Timeouts.Failover.Duration)
 	if !c.writes {
-		if err := s.repl.ReadIndex(group).Wait(ctx); err != nil {
+		if err := s.waitRead(s.repl.ReadIndex(group), deadline.UnixNano()); err != nil {
 			if definite(err) {
 				return false
 			}
@@ -264,7 +263,6 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		return true
 	}
 	start := time.Now()
-	deadline, _ := ctx.Deadline()
 	var (
 		p   *replica.Proposal
 		res []byte
@@ -288,7 +286,7 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		}
 		s.metrics.proposals.Inc()
 		p = s.repl.Propose(group, appendCommand(nil, args))
-		res, err = p.Wait(ctx)
+		res, err = s.waitProposal(p, deadline.UnixNano())
 		if err != nil || !isTxnLocked(res) {
 			break
 		}
@@ -311,6 +309,32 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		conn.WriteError(s.errUnknownOutcome(group))
 	}
 	return true
+}
+
+// waitProposal waits for p's result until deadline (Unix ns). An error that is not
+// p's own (context.DeadlineExceeded, or the server's when it stops) means the
+// outcome is not known.
+func (s *Server) waitProposal(p *replica.Proposal, deadline int64) ([]byte, error) {
+	if !s.waitDone(p.Done(), deadline) {
+		return nil, s.notDone()
+	}
+	return p.Result()
+}
+
+// waitRead waits until r may be read, up to deadline (Unix ns).
+func (s *Server) waitRead(r *replica.Read, deadline int64) error {
+	if !s.waitDone(r.Done(), deadline) {
+		return s.notDone()
+	}
+	return r.Err()
+}
+
+// notDone is the error of a wait that ended before what it waited for.
+func (s *Server) notDone() error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
 }
 
 // raftFrameOverhead is room for what a Raft message adds around one log entry; a
@@ -413,8 +437,8 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 		n++
 	}
 	run := qs[:n]
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Failover.Duration)
-	defer cancel()
+	start := time.Now()
+	deadline := start.Add(s.cfg.Timeouts.Failover.Duration).UnixNano()
 	if kind == localRead {
 		reads := make([]error, len(groups))
 		waits := make([]*replica.Read, len(groups))
@@ -422,7 +446,7 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 			waits[i] = s.repl.ReadIndex(g)
 		}
 		for i := range groups {
-			reads[i] = waits[i].Wait(ctx)
+			reads[i] = s.waitRead(waits[i], deadline)
 		}
 		for i, q := range run {
 			err := reads[indexOf(groups, of[i])]
@@ -442,7 +466,6 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 		}
 		return n
 	}
-	start := time.Now()
 	props := make([]*replica.Proposal, len(groups))
 	for i, g := range groups {
 		var payload []byte
@@ -457,7 +480,7 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 	results := make([][]byte, len(groups))
 	errs := make([]error, len(groups))
 	for i, p := range props {
-		results[i], errs[i] = p.Wait(ctx)
+		results[i], errs[i] = s.waitProposal(p, deadline)
 		if errs[i] == nil {
 			s.metrics.commitLatency.Observe(time.Since(start).Seconds())
 			w.lastWrite(groups[i], p.Index())
