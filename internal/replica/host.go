@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -309,6 +310,9 @@ func (r *runner) run(ctx context.Context) {
 				}
 			}
 		case <-r.kick:
+			// Let the connections that are about to propose too do so first, so
+			// that their commands share the entry.
+			runtime.Gosched()
 		}
 		r.mu.Lock()
 		props, reads, reports, release := r.props, r.reads, r.reports, r.release
