@@ -32,6 +32,8 @@ type shard struct {
 	slots keyspace.Range
 	// logTime is the log clock of the last applied entry (Unix ns).
 	logTime atomic.Int64
+	// args is Apply's buffer of a command's arguments, kept from call to call.
+	args [][]byte
 }
 
 // Apply runs a batch of write commands (RESP arrays, one after another) against the
@@ -39,7 +41,7 @@ type shard struct {
 func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 	sh.logTime.Store(now.UnixNano())
 	w := session{db: sh.s.store.At(now)}
-	var args [][]byte
+	args := sh.args
 	for len(cmds) > 0 {
 		complete, a, _, left, err := redcon.ReadNextCommand(cmds, args[:0])
 		if err != nil || !complete || len(a) == 0 {
@@ -57,6 +59,11 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 		} else {
 			w.WriteError(unknownCommand(args))
 		}
+	}
+	// Keep the buffer, but not the entry it points into, nor a huge one.
+	clear(args)
+	if cap(args) <= 1024 {
+		sh.args = args[:0]
 	}
 	return w.out
 }
@@ -468,7 +475,13 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 	}
 	props := make([]*replica.Proposal, len(groups))
 	for i, g := range groups {
-		var payload []byte
+		size := 0
+		for j, q := range run {
+			if of[j] == g {
+				size += len(q.raw) + 16
+			}
+		}
+		payload := make([]byte, 0, size)
 		for j, q := range run {
 			if of[j] == g {
 				payload = appendCommand(payload, q.args)
