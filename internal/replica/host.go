@@ -111,6 +111,9 @@ func New(opts Options) (*Host, error) {
 		}
 		r := &runner{h: h, g: g, inbox: make(chan []raftpb.Message, inboxLen),
 			kick: make(chan struct{}, 1), changed: make(chan struct{})}
+		if h.transport != nil {
+			g.early = func(msgs []raftpb.Message) { h.transport.Send(g.id, msgs) }
+		}
 		r.empty.Store(true)
 		r.publishStatus()
 		h.groups[spec.ID] = r
