@@ -501,9 +501,10 @@ func (g *group) process() []raftpb.Message {
 		if durable && g.early != nil && len(msgs) > 0 && g.state == raft.StateLeader &&
 			(raft.IsEmptyHardState(rd.HardState) || rd.HardState.Term == g.term && rd.HardState.Vote == g.vote) {
 			// A leader's appends and heartbeats need not wait for its own sync; a new
-			// term or vote must be on disk before any message says so.
-			g.early(msgs)
-			msgs = nil
+			// term or vote must be on disk before any message says so. Those of the
+			// Readies before, synced already, go first, in order.
+			g.early(append(out, msgs...))
+			out, msgs = nil, nil
 		}
 		// Entries before the hard state, whose commit index may count them.
 		if err := g.storage.Append(rd.Entries); err != nil {
