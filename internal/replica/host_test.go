@@ -299,8 +299,10 @@ func (c *testCluster) write(group int, kv string) {
 		if err == nil {
 			return
 		}
+		// Each of these says the write was not applied and may be sent again: the
+		// lead moved, or is being handed back to the preferred leader.
 		var nl *NotLeaderError
-		if !errors.As(err, &nl) && !errors.Is(err, ErrLost) {
+		if !errors.As(err, &nl) && !errors.Is(err, ErrLost) && !errors.Is(err, ErrDropped) {
 			c.t.Fatalf("write %s: %v", kv, err)
 		}
 	}
