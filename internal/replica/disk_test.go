@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -220,12 +221,23 @@ func TestDurableClusterSurvivesCrashOfEveryNode(t *testing.T) {
 				c.start(id)
 			}
 			for g := range 3 {
-				l := c.leader(g, 10*time.Second)
-				rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-				if err := c.nodes[l].h.ReadIndex(g).Wait(rctx); err != nil {
-					t.Fatalf("group %d: read after restart: %v", g, err)
+				// The lead may move while the read waits (it goes back to the
+				// preferred leader after the restart): read again at the new one.
+				var l uint64
+				readDeadline := time.Now().Add(5 * time.Second)
+				for {
+					l = c.leader(g, 10*time.Second)
+					rctx, rcancel := context.WithDeadline(context.Background(), readDeadline)
+					err := c.nodes[l].h.ReadIndex(g).Wait(rctx)
+					rcancel()
+					var nl *NotLeaderError
+					if err == nil {
+						break
+					}
+					if !errors.As(err, &nl) || time.Now().After(readDeadline) {
+						t.Fatalf("group %d: read after restart: %v", g, err)
+					}
 				}
-				rcancel()
 				for gk, v := range acked {
 					var gg int
 					var k string

@@ -111,8 +111,16 @@ type group struct {
 
 	lead  uint64
 	state raft.StateType
-	term  uint64
-	ticks int
+	// term and vote are those of the hard state last handed to the log store.
+	term, vote uint64
+	ticks      int
+	// early, if set, takes a leader's messages before its log store has synced the
+	// entries of the same Ready, so that the followers write them while the leader
+	// does (Raft thesis 10.2.1); else they are returned by process, after the sync.
+	// It is safe because the leader counts its own entries towards a commit only
+	// once they are synced (at Advance): until then only followers' acknowledgements
+	// count, and those come after the followers' own syncs.
+	early func([]raftpb.Message)
 
 	// held is set while this replica may have forgotten what it acknowledged (a
 	// restarted node whose log was in memory): it neither votes nor campaigns until
@@ -225,7 +233,7 @@ func (g *group) recover(snap raftpb.Snapshot) error {
 		return fmt.Errorf("replica: group %d: %w", g.id, err)
 	}
 	g.applied, g.snapIndex = snap.Metadata.Index, snap.Metadata.Index
-	g.appliedTerm, g.term, g.logTime = snap.Metadata.Term, hs.Term, now
+	g.appliedTerm, g.term, g.vote, g.logTime = snap.Metadata.Term, hs.Term, hs.Vote, now
 	g.kept = hs.Term > 1 || last > bootstrapIndex
 	g.held = !g.kept
 	if g.kept {
@@ -488,25 +496,35 @@ func (g *group) process() []raftpb.Message {
 		if !raft.IsEmptySnap(rd.Snapshot) {
 			g.restore(rd.Snapshot)
 		}
+		sy, durable := g.storage.(syncer)
+		msgs := rd.Messages
+		if durable && g.early != nil && len(msgs) > 0 && g.state == raft.StateLeader &&
+			(raft.IsEmptyHardState(rd.HardState) || rd.HardState.Term == g.term && rd.HardState.Vote == g.vote) {
+			// A leader's appends and heartbeats need not wait for its own sync; a new
+			// term or vote must be on disk before any message says so. Those of the
+			// Readies before, synced already, go first, in order.
+			g.early(append(out, msgs...))
+			out, msgs = nil, nil
+		}
 		// Entries before the hard state, whose commit index may count them.
 		if err := g.storage.Append(rd.Entries); err != nil {
 			g.log.Error("appending to the raft log", "err", err)
 		}
 		if !raft.IsEmptyHardState(rd.HardState) {
-			g.term = rd.HardState.Term
+			g.term, g.vote = rd.HardState.Term, rd.HardState.Vote
 			if err := g.storage.SetHardState(rd.HardState); err != nil {
 				g.log.Error("storing raft state", "err", err)
 			}
 		}
 		// What this replica acknowledges (its messages) and what it answers clients
 		// (on apply) must be on disk first.
-		if sy, ok := g.storage.(syncer); ok {
+		if durable {
 			if err := sy.Sync(); err != nil {
 				g.fail(err)
 				return nil
 			}
 		}
-		out = append(out, rd.Messages...)
+		out = append(out, msgs...)
 		g.apply(rd.CommittedEntries)
 		for _, rs := range rd.ReadStates {
 			if len(rs.RequestCtx) != 16 {

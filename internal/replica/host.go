@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -110,6 +111,9 @@ func New(opts Options) (*Host, error) {
 		}
 		r := &runner{h: h, g: g, inbox: make(chan []raftpb.Message, inboxLen),
 			kick: make(chan struct{}, 1), changed: make(chan struct{})}
+		if h.transport != nil {
+			g.early = func(msgs []raftpb.Message) { h.transport.Send(g.id, msgs) }
+		}
 		r.empty.Store(true)
 		r.publishStatus()
 		h.groups[spec.ID] = r
@@ -309,6 +313,9 @@ func (r *runner) run(ctx context.Context) {
 				}
 			}
 		case <-r.kick:
+			// Let the connections that are about to propose too do so first, so
+			// that their commands share the entry.
+			runtime.Gosched()
 		}
 		r.mu.Lock()
 		props, reads, reports, release := r.props, r.reads, r.reports, r.release

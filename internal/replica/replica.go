@@ -106,6 +106,13 @@ func (p *Proposal) Wait(ctx context.Context) ([]byte, error) {
 	}
 }
 
+// Done is closed once the proposal completes; Result then tells how.
+func (p *Proposal) Done() <-chan struct{} { return p.done }
+
+// Result returns the command's result, or the error that means it was not applied.
+// It may only be called once Done is closed.
+func (p *Proposal) Result() ([]byte, error) { return p.result, p.err }
+
 // Index is the log index the command was applied at; valid once Wait returned no
 // error.
 func (p *Proposal) Index() uint64 { return p.index }
@@ -125,6 +132,13 @@ func (r *Read) finish(err error) {
 	r.err = err
 	close(r.done)
 }
+
+// Done is closed once the read completes; Err then tells whether it may go ahead.
+func (r *Read) Done() <-chan struct{} { return r.done }
+
+// Err returns nil when the state may be read, or why not. It may only be called once
+// Done is closed.
+func (r *Read) Err() error { return r.err }
 
 // Wait waits until the state may be read.
 func (r *Read) Wait(ctx context.Context) error {

@@ -106,6 +106,8 @@ type client struct {
 	queue   []queued // commands for the worker, in order
 	queued  int      // their bytes
 	running bool     // a worker goroutine is running
+	// more wakes a worker that waits for the connection's next command.
+	more chan struct{}
 }
 
 // queued is a command copied out of the read buffer for the worker, or the protocol
@@ -202,7 +204,8 @@ func (s *Server) admit(remote net.Addr, gc gnet.Conn, nc net.Conn) (*client, []b
 	if len(s.clients) >= s.cfg.Limits.MaxClients {
 		return nil, []byte("-ERR max number of clients reached\r\n")
 	}
-	cl := &client{s: s, gc: gc, nc: nc, remote: remote, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
+	cl := &client{s: s, gc: gc, nc: nc, remote: remote, id: s.nextID.Add(1), sc: scanner{lim: s.limits},
+		more: make(chan struct{}, 1)}
 	cl.loop.c, cl.loop.db = cl, s.store
 	cl.denied = deniedByProtectedMode(s.protected, s.hasPassword, cl.remote)
 	cl.authed = !s.hasPassword && !cl.denied
@@ -417,17 +420,9 @@ func (cl *client) command(args [][]byte, raw []byte) {
 	}
 	var q queued
 	q.raw = append([]byte(nil), raw...)
-	// The arguments are copied into one block.
-	n := 0
-	for _, a := range args {
-		n += len(a)
-	}
-	block := make([]byte, 0, n)
-	q.args = make([][]byte, len(args))
-	for i, a := range args {
-		block = append(block, a...)
-		q.args[i] = block[len(block)-len(a):]
-	}
+	// The arguments point into the copy: reading the same bytes again gives the
+	// same arguments, without a second copy of them.
+	_, q.args, _, _, _ = nextCommand(q.raw, make([][]byte, 0, len(args)))
 	cl.enqueue(q)
 }
 
@@ -442,6 +437,11 @@ func (cl *client) enqueue(q queued) {
 	if start {
 		cl.s.busy.Add(1)
 		go cl.work()
+		return
+	}
+	select {
+	case cl.more <- struct{}{}:
+	default:
 	}
 }
 
@@ -464,16 +464,37 @@ func (cl *client) flush() {
 func (cl *client) work() {
 	defer cl.s.busy.Add(-1)
 	w := session{c: cl, db: cl.s.store}
+	// In a replicated cluster the worker waits for the connection's next command
+	// until the coarse clock's next tick before it leaves: a client that keeps
+	// sending finds it there, rather than a new goroutine (whose stack has to grow
+	// again) for each of its commands.
+	linger := cl.s.repl != nil
+	var idle <-chan struct{}
 	for {
 		cl.mu.Lock()
 		batch := cl.queue
 		cl.queue, cl.queued = nil, 0
+		if len(batch) == 0 && linger && !cl.closing.Load() {
+			if idle == nil {
+				idle = cl.s.clock.next()
+			}
+			cl.mu.Unlock()
+			select {
+			case <-cl.more:
+			case <-idle:
+				linger = false
+			case <-cl.s.ctx.Done():
+				linger = false
+			}
+			continue
+		}
 		if len(batch) == 0 || cl.closing.Load() {
 			cl.running = false
 			cl.mu.Unlock()
 			break
 		}
 		cl.mu.Unlock()
+		idle, linger = nil, cl.s.repl != nil
 		cl.runQueued(&w, batch)
 		cl.asyncWrite(&w)
 	}

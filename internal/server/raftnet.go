@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -32,6 +33,8 @@ const (
 	maxRaftQueue = 8192
 	// maxRaftRequest is the size past which a batch of messages is split.
 	maxRaftRequest = 8 << 20
+	// maxSpareFrames bounds the queue buffer a link keeps for reuse.
+	maxSpareFrames = 1024
 )
 
 // raftFrame is one message for a peer.
@@ -49,6 +52,9 @@ type raftLink struct {
 
 	mu    sync.Mutex
 	queue []raftFrame
+	// spare is the queue's previous buffer, handed back once its batch went out,
+	// so that the two take turns rather than a new one growing for every batch.
+	spare []raftFrame
 }
 
 func newRaftLink(s *Server, to *cluster.Member) *raftLink {
@@ -95,22 +101,31 @@ func (l *raftLink) run() {
 			return
 		case <-l.kick:
 		}
+		// Let the groups that are about to send to this peer too queue their
+		// messages first, so that they go out in the same write.
+		runtime.Gosched()
 		for {
 			l.mu.Lock()
 			batch := l.queue
-			l.queue = nil
+			l.queue, l.spare = l.spare, nil
 			l.mu.Unlock()
 			if len(batch) == 0 {
 				break
 			}
-			for len(batch) > 0 {
+			for rest := batch; len(rest) > 0; {
 				var n int
-				req, n = l.encode(req[:0], batch)
-				l.deliver(req, batch[:n])
-				batch = batch[n:]
+				req, n = l.encode(req[:0], rest)
+				l.deliver(req, rest[:n])
+				rest = rest[n:]
 			}
 			if cap(req) > maxRaftRequest {
 				req = nil
+			}
+			if cap(batch) <= maxSpareFrames {
+				clear(batch)
+				l.mu.Lock()
+				l.spare = batch[:0]
+				l.mu.Unlock()
 			}
 		}
 	}

@@ -32,6 +32,8 @@ type shard struct {
 	slots keyspace.Range
 	// logTime is the log clock of the last applied entry (Unix ns).
 	logTime atomic.Int64
+	// args is Apply's buffer of a command's arguments, kept from call to call.
+	args [][]byte
 }
 
 // Apply runs a batch of write commands (RESP arrays, one after another) against the
@@ -39,7 +41,7 @@ type shard struct {
 func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 	sh.logTime.Store(now.UnixNano())
 	w := session{db: sh.s.store.At(now)}
-	var args [][]byte
+	args := sh.args
 	for len(cmds) > 0 {
 		complete, a, _, left, err := redcon.ReadNextCommand(cmds, args[:0])
 		if err != nil || !complete || len(a) == 0 {
@@ -57,6 +59,11 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 		} else {
 			w.WriteError(unknownCommand(args))
 		}
+	}
+	// Keep the buffer, but not the entry it points into, nor a huge one.
+	clear(args)
+	if cap(args) <= 1024 {
+		sh.args = args[:0]
 	}
 	return w.out
 }
@@ -242,10 +249,9 @@ func definite(err error) bool {
 // proposed and answered once applied, a read waits for a read index. ok is false when
 // the command was certainly not carried out (the lead moved), and may be routed again.
 func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group int) (ok bool) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Failover.Duration)
-	defer cancel()
+	deadline := time.Now().Add(s.cfg.Timeouts.Failover.Duration)
 	if !c.writes {
-		if err := s.repl.ReadIndex(group).Wait(ctx); err != nil {
+		if err := s.waitRead(s.repl.ReadIndex(group), deadline.UnixNano()); err != nil {
 			if definite(err) {
 				return false
 			}
@@ -264,7 +270,6 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		return true
 	}
 	start := time.Now()
-	deadline, _ := ctx.Deadline()
 	var (
 		p   *replica.Proposal
 		res []byte
@@ -288,7 +293,7 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		}
 		s.metrics.proposals.Inc()
 		p = s.repl.Propose(group, appendCommand(nil, args))
-		res, err = p.Wait(ctx)
+		res, err = s.waitProposal(p, deadline.UnixNano())
 		if err != nil || !isTxnLocked(res) {
 			break
 		}
@@ -311,6 +316,32 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		conn.WriteError(s.errUnknownOutcome(group))
 	}
 	return true
+}
+
+// waitProposal waits for p's result until deadline (Unix ns). An error that is not
+// p's own (context.DeadlineExceeded, or the server's when it stops) means the
+// outcome is not known.
+func (s *Server) waitProposal(p *replica.Proposal, deadline int64) ([]byte, error) {
+	if !s.waitDone(p.Done(), deadline) {
+		return nil, s.notDone()
+	}
+	return p.Result()
+}
+
+// waitRead waits until r may be read, up to deadline (Unix ns).
+func (s *Server) waitRead(r *replica.Read, deadline int64) error {
+	if !s.waitDone(r.Done(), deadline) {
+		return s.notDone()
+	}
+	return r.Err()
+}
+
+// notDone is the error of a wait that ended before what it waited for.
+func (s *Server) notDone() error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
 }
 
 // raftFrameOverhead is room for what a Raft message adds around one log entry; a
@@ -413,8 +444,8 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 		n++
 	}
 	run := qs[:n]
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Failover.Duration)
-	defer cancel()
+	start := time.Now()
+	deadline := start.Add(s.cfg.Timeouts.Failover.Duration).UnixNano()
 	if kind == localRead {
 		reads := make([]error, len(groups))
 		waits := make([]*replica.Read, len(groups))
@@ -422,7 +453,7 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 			waits[i] = s.repl.ReadIndex(g)
 		}
 		for i := range groups {
-			reads[i] = waits[i].Wait(ctx)
+			reads[i] = s.waitRead(waits[i], deadline)
 		}
 		for i, q := range run {
 			err := reads[indexOf(groups, of[i])]
@@ -442,10 +473,15 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 		}
 		return n
 	}
-	start := time.Now()
 	props := make([]*replica.Proposal, len(groups))
 	for i, g := range groups {
-		var payload []byte
+		size := 0
+		for j, q := range run {
+			if of[j] == g {
+				size += len(q.raw) + 16
+			}
+		}
+		payload := make([]byte, 0, size)
 		for j, q := range run {
 			if of[j] == g {
 				payload = appendCommand(payload, q.args)
@@ -457,7 +493,7 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 	results := make([][]byte, len(groups))
 	errs := make([]error, len(groups))
 	for i, p := range props {
-		results[i], errs[i] = p.Wait(ctx)
+		results[i], errs[i] = s.waitProposal(p, deadline)
 		if errs[i] == nil {
 			s.metrics.commitLatency.Observe(time.Since(start).Seconds())
 			w.lastWrite(groups[i], p.Index())
