@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,6 +204,9 @@ func sameReply(args []string, redisReply, dhtReply string) bool {
 	if redisReply == dhtReply {
 		return true
 	}
+	if unordered(args) {
+		return sortedReply(redisReply) == sortedReply(dhtReply)
+	}
 	slack, ok := timeSlack(args[0])
 	if !ok || !strings.HasPrefix(redisReply, ":") || !strings.HasPrefix(dhtReply, ":") {
 		return false
@@ -210,6 +214,35 @@ func sameReply(args []string, redisReply, dhtReply string) bool {
 	a, err1 := strconv.ParseInt(strings.TrimSpace(redisReply[1:]), 10, 64)
 	b, err2 := strconv.ParseInt(strings.TrimSpace(dhtReply[1:]), 10, 64)
 	return err1 == nil && err2 == nil && a > 0 && b > 0 && max(a-b, b-a) <= slack
+}
+
+// unordered reports whether the elements of a reply to args come in no set order:
+// KEYS's, and the keys of a SCAN that returns them all at once (its cursor is 0 on
+// both servers, or the replies differ).
+func unordered(args []string) bool {
+	switch strings.ToUpper(args[0]) {
+	case "KEYS", "SCAN":
+		return true
+	}
+	return false
+}
+
+// sortedReply returns a reply with the bulk strings of its arrays, at any depth,
+// sorted, or the reply itself if it is not an array.
+func sortedReply(reply string) string {
+	_, r := redcon.ReadNextRESP([]byte(reply))
+	if r.Type != redcon.Array {
+		return reply
+	}
+	var parts []string
+	r.ForEach(func(e redcon.RESP) bool {
+		parts = append(parts, sortedReply(string(e.Raw)))
+		return true
+	})
+	if len(parts) > 0 && strings.HasPrefix(parts[0], "$") && !strings.HasPrefix(parts[len(parts)-1], "*") {
+		slices.Sort(parts)
+	}
+	return fmt.Sprintf("*%d\r\n%s", len(parts), strings.Join(parts, ""))
 }
 
 // run sends a script to both servers, after removing the keys, and fails at the first
@@ -688,6 +721,99 @@ func diffCases() []struct{ name, script string } {
 			RENAME {k}c x
 			RENAME {k}c
 			RENAMENX {k}c {k}a {k}b
+		`},
+		{"dbsize keys scan randomkey", `
+			FLUSHALL
+			DBSIZE
+			KEYS *
+			RANDOMKEY
+			SCAN 0
+			SET {k}a 1
+			RANDOMKEY
+			SET {k}b 2
+			SET {k}c 3
+			SET x 4
+			SET "" empty
+			DBSIZE
+			KEYS *
+			KEYS {k}*
+			KEYS {k}?
+			KEYS {k}[a-b]
+			KEYS {k}[^a]
+			KEYS {k}[b-a]
+			KEYS *[ac]
+			KEYS \{k}a
+			KEYS [{]k}a
+			KEYS {k}[a-]
+			KEYS {k}[
+			KEYS "{k}\\"
+			KEYS **
+			KEYS ""
+			KEYS nomatch
+			KEYS
+			KEYS a b
+			SCAN 0 COUNT 1000
+			SCAN 0 COUNT 1000 MATCH {k}*
+			SCAN 0 MATCH {k}[ab] COUNT 1000
+			SCAN 0 COUNT 1000 TYPE string
+			SCAN 0 COUNT 1000 TYPE STRING
+			SCAN 0 COUNT 1000 TYPE hash
+			SCAN 0 COUNT 1000 TYPE nosuchtype
+			SCAN 0 MATCH * COUNT 1000
+			SCAN abc
+			SCAN ""
+			SCAN " 0"
+			SCAN +0
+			SCAN +
+			SCAN -
+			SCAN -0
+			SCAN -18446744073709551616
+			SCAN 1.5
+			SCAN 18446744073709551616
+			SCAN 0 COUNT 0
+			SCAN 0 COUNT -1
+			SCAN 0 COUNT abc
+			SCAN 0 COUNT
+			SCAN 0 MATCH
+			SCAN 0 FOO bar
+			SCAN 0 TYPE
+			SCAN
+			RANDOMKEY x
+			DBSIZE x
+		`},
+		{"flushall flushdb", `
+			SET {k}a 1
+			SET x 2
+			FLUSHALL
+			DBSIZE
+			GET {k}a
+			SET {k}a 1
+			FLUSHDB
+			DBSIZE
+			SET {k}a 1
+			FLUSHALL ASYNC
+			SET {k}a 1
+			FLUSHALL sync
+			SET {k}a 1
+			FLUSHDB ASYNC
+			FLUSHDB SYNC
+			FLUSHALL FOO
+			FLUSHALL ASYNC SYNC
+			FLUSHDB FOO
+			DBSIZE
+			SET {k}a 1
+			FLUSHDB ASYNC x
+			DBSIZE
+		`},
+		{"info keyspace", `
+			FLUSHALL
+			INFO keyspace
+			SET {k}a 1
+			SET x 2
+			INFO keyspace
+			DEL x
+			DEL {k}a
+			INFO KEYSPACE
 		`},
 		{"unknown and crossslot", `
 			LCS {k}a x IDX

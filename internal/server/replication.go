@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -32,15 +33,22 @@ type shard struct {
 	slots keyspace.Range
 	// logTime is the log clock of the last applied entry (Unix ns).
 	logTime atomic.Int64
+	// applied counts the commands applied, from the first entry of the log on; the
+	// writes of each are stamped with its number (see store.Version), the same on
+	// every member. Snapshots keep it. Only the group's goroutine touches it.
+	applied uint64
 }
 
 // Apply runs a batch of write commands (RESP arrays, one after another) against the
 // store as of the log's time, and returns their replies, one after another.
 func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 	sh.logTime.Store(now.UnixNano())
-	w := session{db: sh.s.store.At(now)}
+	db := sh.s.store.At(now)
+	w := session{db: db}
 	var args [][]byte
 	for len(cmds) > 0 {
+		sh.applied++
+		db.SetStamp(sh.applied)
 		complete, a, _, left, err := redcon.ReadNextCommand(cmds, args[:0])
 		if err != nil || !complete || len(a) == 0 {
 			w.WriteError("ERR malformed replicated command")
@@ -64,14 +72,20 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 // Snapshot returns the range's keys.
 func (sh *shard) Snapshot() ([]byte, error) {
 	sh.s.metrics.snapshots.WithLabelValues("taken").Inc()
-	return sh.s.appendTxnSnapshot(sh.group, sh.s.store.AppendRange(nil, sh.slots)), nil
+	b := binary.AppendUvarint(nil, sh.applied)
+	return sh.s.appendTxnSnapshot(b, sh.group, sh.s.store.AppendRange(nil, sh.slots)), nil
 }
 
 // Restore replaces the range's keys with a snapshot's.
 func (sh *shard) Restore(data []byte) error {
 	sh.s.metrics.snapshots.WithLabelValues("restored").Inc()
-	keys, txns, err := splitTxnSnapshot(data)
+	applied, n := binary.Uvarint(data)
+	if n <= 0 {
+		return fmt.Errorf("group %d: snapshot: malformed count of applied commands", sh.group)
+	}
+	keys, txns, err := splitTxnSnapshot(data[n:])
 	if err == nil {
+		sh.applied = applied
 		err = sh.s.store.LoadRange(sh.slots, keys)
 	}
 	if err == nil {

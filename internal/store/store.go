@@ -204,6 +204,10 @@ func (s *Store) Stamped(stamp uint64) *Store {
 	return &v
 }
 
+// SetStamp makes stamp the stamp of every write through s from now on, as Stamped
+// does; s must be a view (made by At, Keeping or Stamped) that one goroutine uses.
+func (s *Store) SetStamp(stamp uint64) { s.stamp = stamp }
+
 // nextStamp returns the stamp of a write to st, which the caller has write-locked.
 func (s *Store) nextStamp(st *stripe) uint64 {
 	if s.stamp != 0 {
