@@ -20,15 +20,16 @@ func aclCategories() map[string]string {
 		strlen substr touch ttl type`,
 		"write": `append copy decr decrby del expire expireat getdel getex getset incr incrby
 		incrbyfloat mset msetnx persist pexpire pexpireat psetex rename renamenx set setex setnx
-		setrange unlink flushall flushdb dht.barrier dht.txn dht.flush`,
+		setrange unlink flushall flushdb dht.barrier dht.txn dht.flush dht.exec`,
 		"string": `append decr decrby get getdel getex getrange getset incr incrby incrbyfloat lcs
 		mget mset msetnx psetex set setex setnx setrange strlen substr`,
-		"fast": `append asking auth dbsize decr decrby echo exists expire expireat expiretime get
-		getdel getex getset hello incr incrby incrbyfloat mget persist pexpire pexpireat
+		"fast": `append asking auth dbsize decr decrby discard echo exists expire expireat expiretime get
+		getdel getex getset hello incr incrby incrbyfloat mget multi persist pexpire pexpireat
 		pexpiretime ping pttl quit readonly readwrite renamenx select setnx strlen touch ttl type
-		unlink dht.authpeer dht.ping dht.raft dht.keycount dht.txn`,
-		"slow": `acl client cluster command config copy del flushall flushdb getrange info keys lcs
+		unlink unwatch watch dht.authpeer dht.ping dht.raft dht.keycount dht.txn dht.version`,
+		"slow": `acl client cluster command config copy del exec flushall flushdb getrange info keys lcs
 		mset msetnx psetex randomkey rename scan set setex setrange substr wait dht.barrier dht.flush
+		dht.exec
 		acl|cat acl|getuser acl|help acl|list acl|users acl|whoami
 		client|getname client|help client|id client|setinfo client|setname
 		cluster|countkeysinslot cluster|help cluster|info cluster|keyslot cluster|myid
@@ -36,7 +37,7 @@ func aclCategories() map[string]string {
 		command|count command|docs command|help command|info command|list
 		config|get config|help config|resetstat config|rewrite config|set`,
 		"admin": `acl|getuser acl|list acl|users config|get config|resetstat config|rewrite config|set
-		dht.ping dht.raft dht.keycount dht.txn dht.flush`,
+		dht.ping dht.raft dht.keycount dht.txn dht.flush dht.version dht.exec`,
 		"dangerous": `flushall flushdb info keys acl|getuser acl|list acl|users config|get config|resetstat config|rewrite
 		config|set`,
 		"connection": `asking auth command echo hello ping quit readonly readwrite select wait
@@ -44,6 +45,7 @@ func aclCategories() map[string]string {
 		client|getname client|help client|id client|setinfo client|setname
 		command|count command|docs command|help command|info command|list`,
 		"blocking": `dht.barrier`,
+		"transaction": `discard exec multi unwatch watch`,
 	}
 }
 

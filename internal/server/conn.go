@@ -68,6 +68,10 @@ type client struct {
 	denied bool
 	// nonce is the challenge DHT.AUTHPEER gave nonceFor, good for one answer.
 	nonce, nonceFor string
+	// multi is the transaction MULTI opened, nil outside one; watched are the keys
+	// WATCH named. Only the side that runs commands touches them (as name).
+	multi   *multiState
+	watched []watchedKey
 	// readonly is set by READONLY: reads of a group this node replicates but does not
 	// lead are served here, still linearizable (through a read index).
 	readonly bool

@@ -57,7 +57,7 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 		args, cmds = a, left
 		if c := sh.s.lookup(args[0]); c != nil {
 			switch {
-			case c.name == "dht.txn" || c.firstKey == 0:
+			case c.name == "dht.txn" || c.name == "dht.exec" || c.firstKey == 0:
 				c.run(sh.s, &w, args)
 			case sh.s.runUnlocked(&w, c, args) != nil:
 				w.WriteError(errTxnLocked)
