@@ -44,7 +44,7 @@ func aclCategories() map[string]string {
 		dht.authpeer
 		client|getname client|help client|id client|setinfo client|setname
 		command|count command|docs command|help command|info command|list`,
-		"blocking": `dht.barrier`,
+		"blocking":    `dht.barrier`,
 		"transaction": `discard exec multi unwatch watch`,
 	}
 }
