@@ -513,7 +513,8 @@ func (cl *client) runQueued(w *session, batch []queued) {
 		case q.violation != nil:
 			w.WriteError(q.violation.Error())
 			cl.closing.Store(true)
-		case cl.s.repl != nil:
+		case cl.s.repl != nil && cl.multi == nil:
+			// Inside a transaction the commands are queued, one by one.
 			if n := cl.s.runLocal(w, batch[i:]); n > 0 {
 				i += n - 1
 				break
