@@ -246,3 +246,18 @@ func BenchmarkScanSlot(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/key")
 }
+
+func BenchmarkKeys(b *testing.B) {
+	s, _ := newTestStore(DefaultStripes)
+	const n = 100_000
+	for i := range n {
+		s.Set(bs(fmt.Sprintf("key:%d", i)), bs("v"), SetArgs{})
+	}
+	all := keyspace.Range{Start: 0, End: keyspace.Slots - 1}
+	var keys []string
+	b.ResetTimer()
+	for b.Loop() {
+		keys = s.Keys(keys[:0], all, nil)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/key")
+}
