@@ -177,8 +177,11 @@ func TestRedisBenchmarkCluster(t *testing.T) {
 // large value and does not read the replies must not make the node buffer them all,
 // whether the node answers them itself or forwards them to the key's owner.
 func TestPipelinedRepliesAreNotHoardedInMemory(t *testing.T) {
-	// With 2 nodes, n1 owns slots 0-8191 and n2 8192-16383.
-	cfg, _ := startCluster(t, 2, nil)
+	// With 2 nodes, n1 owns slots 0-8191 and n2 8192-16383. The forwarded replies
+	// of 1 MiB queue behind each other on the peer connection; on a busy machine
+	// that takes longer than the harness's short bound on a forwarded request,
+	// and this test is about memory, not time.
+	cfg, _ := startCluster(t, 2, func(c *config.Config) { c.Timeouts.PeerRequest.Duration = 10 * time.Second })
 	addr := cfg.Nodes[0].Addr
 	for _, tc := range []struct{ name, key string }{
 		{"served by the node", "big"},     // slot 6392: n1's
@@ -223,10 +226,11 @@ func checkRepliesNotHoarded(t *testing.T, addr, key string) {
 			t.Fatalf("node holds %d MiB with a client not reading %d MiB of replies; want it bounded", used>>20, gets)
 		}
 	}
-	// The client gets every reply once it reads them.
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	// The client gets every reply once it reads them, each within a bound that
+	// tells a stall from a slow machine.
 	r := bufio.NewReaderSize(conn, 1<<16)
 	for i := range gets {
+		_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
 		line, err := r.ReadString('\n')
 		if err != nil || line != "$1048576\r\n" {
 			t.Fatalf("reply %d: %q, %v", i, line, err)

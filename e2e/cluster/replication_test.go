@@ -395,6 +395,10 @@ func TestReplicatedWriteTooLarge(t *testing.T) {
 		replicated(c)
 		c.Limits.MaxBulkLen = 1 << 20
 		c.Limits.MaxRequestLen = 2 << 20
+		// A forwarded write of most of a MiB, replicated to two followers, may take
+		// longer than the harness's short bound on a busy machine; this test is
+		// about sizes, not time.
+		c.Timeouts.PeerRequest.Duration = c.Timeouts.Failover.Duration
 	})
 	c := plainClient(t, cfg.Nodes[0].Addr)
 	ctx := context.Background()

@@ -71,7 +71,10 @@ func TestTLSCluster(t *testing.T) {
 	}
 
 	// Pipelined large values: the replies of a run of reads go out as they are made.
-	one := redis.NewClient(&redis.Options{Addr: cfg.Nodes[0].Addr, Password: "pw", TLSConfig: clientTLS, MaxRetries: -1})
+	// 8 MiB each way through TLS: more than go-redis's default 3 s read timeout
+	// on a busy machine, which this test does not measure.
+	one := redis.NewClient(&redis.Options{Addr: cfg.Nodes[0].Addr, Password: "pw", TLSConfig: clientTLS, MaxRetries: -1,
+		ReadTimeout: 30 * time.Second})
 	defer one.Close()
 	big := strings.Repeat("v", 100<<10)
 	pipe := one.Pipeline()

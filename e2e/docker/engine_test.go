@@ -137,7 +137,9 @@ func (e engine) buildImage(t *testing.T, name string) string {
 	if err := os.Mkdir(filepath.Join(buildCtx, "data"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	// A bound against a hung build only: a cold build cache on a busy machine
+	// takes minutes.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", filepath.Join(buildCtx, "dht"), "github.com/dhtkv/dht/cmd/dht")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

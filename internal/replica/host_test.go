@@ -290,7 +290,7 @@ func (n *memNet) isCut(id uint64) bool {
 // changed, and returns once it is applied.
 func (c *testCluster) write(group int, kv string) {
 	c.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		l := c.leader(group, 5*time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -299,12 +299,14 @@ func (c *testCluster) write(group int, kv string) {
 		if err == nil {
 			return
 		}
+		// A write not applied within its second (a busy machine) is proposed
+		// again: the test's writes set a key to a value, which may be done twice.
 		var nl *NotLeaderError
-		if !errors.As(err, &nl) && !errors.Is(err, ErrLost) {
+		if !errors.As(err, &nl) && !errors.Is(err, ErrLost) && !errors.Is(err, context.DeadlineExceeded) {
 			c.t.Fatalf("write %s: %v", kv, err)
 		}
 	}
-	c.t.Fatalf("write %s not applied within 5s", kv)
+	c.t.Fatalf("write %s not applied within 10s", kv)
 }
 
 func TestHostReplicatesAndFailsOver(t *testing.T) {

@@ -116,7 +116,7 @@ func newTxnState(s *Server) *txnState {
 			Name: "dht_txn_aborted_total", Help: "Multi-key commands across slot ranges this node coordinated that did not commit, by reason.",
 		}, []string{"reason"}),
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dht_txn_recovered_total", Help: "Transactions found stuck (their coordinator gone) and resolved from their record by this node.",
+			Name: "dht_txn_recovered_total", Help: "Transactions whose coordinator was gone that this node resolved: found stuck and resolved from their record, or committed and finished from it.",
 		}),
 		participants: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dht_txn_participants", Help: "Slot ranges taking part in each transaction this node coordinated.",
@@ -421,7 +421,8 @@ func (s *Server) execTxn(conn *session, c *command, args [][]byte) {
 }
 
 // recoverLoop resolves, a few times a second, the transactions stuck in the groups
-// this node leads (or owns, without replication).
+// this node leads (or owns, without replication), and finishes the committed ones
+// whose records outlived their coordinators there.
 func (s *Server) recoverLoop() {
 	t := time.NewTicker(txn.DefaultOptions.Timeout / 8)
 	defer t.Stop()
@@ -436,7 +437,7 @@ func (s *Server) recoverLoop() {
 				continue
 			}
 			tg.mu.RLock()
-			stuck := tg.p.Stuck(time.Now())
+			stuck, unfinished := tg.p.Stuck(time.Now()), tg.p.Unfinished(time.Now())
 			tg.mu.RUnlock()
 			for _, st := range stuck {
 				ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Failover.Duration)
@@ -448,6 +449,17 @@ func (s *Server) recoverLoop() {
 				}
 				s.txn.recovered.Inc()
 				s.log.Info("resolved a transaction whose coordinator was gone", "txn", st.ID, "group", g, "outcome", status)
+			}
+			for _, u := range unfinished {
+				ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Failover.Duration)
+				err := s.txn.coord.Finish(ctx, u)
+				cancel()
+				if err != nil {
+					s.log.Debug("finishing a committed transaction", "txn", u.ID, "err", err)
+					continue
+				}
+				s.txn.recovered.Inc()
+				s.log.Info("finished a committed transaction whose coordinator was gone", "txn", u.ID, "group", g)
 			}
 		}
 	}
@@ -498,10 +510,12 @@ func (s *Server) restoreTxn(group int, data []byte) error {
 
 // txnInfo is INFO's Transactions section.
 func (s *Server) txnInfo() []string {
-	prepared := 0
+	prepared, unfinished := 0, 0
 	for _, tg := range s.txn.groups {
 		tg.mu.RLock()
 		prepared += tg.p.Prepared()
+		committed, _ := tg.p.Records()
+		unfinished += committed
 		tg.mu.RUnlock()
 	}
 	var aborted float64
@@ -514,6 +528,7 @@ func (s *Server) txnInfo() []string {
 		fmt.Sprintf("txn_aborted:%d", int64(aborted)),
 		fmt.Sprintf("txn_recovered:%d", int64(counterValue(s.txn.recovered))),
 		fmt.Sprintf("txn_prepared_here:%d", prepared),
+		fmt.Sprintf("txn_unfinished_here:%d", unfinished),
 		fmt.Sprintf("txn_participants_avg:%.2f", histogramOf(s.txn.participants).mean()),
 		fmt.Sprintf("txn_commit_latency_avg_ms:%.3f", 1000*lat.mean()),
 		fmt.Sprintf("txn_commit_latency_p50_ms:%.3f", 1000*lat.quantile(0.5)),

@@ -115,15 +115,24 @@ type Command struct {
 	Commit bool
 	// Ops are the group's keys (Prepare; Decide of a commit).
 	Ops []Op
+	// Parts are a key of each other participant group (Decide of a commit): the
+	// record keeps them, so that its group can tell them the outcome and forget the
+	// record when the coordinator could not.
+	Parts [][]byte
 }
 
 // maxOps bounds the operations of one Prepare, as the server bounds a command's
 // arguments; ParseCommand refuses more.
 const maxOps = 1 << 20
 
+// partsMark precedes the Parts of a Decide among its arguments. An operation's kind
+// is one byte, so the mark cannot be taken for one (and logs written before Parts
+// existed read as before).
+const partsMark = "PARTS"
+
 // AppendArgs appends the command's arguments, as ParseCommand reads them: the verb,
-// the route, the id, then the decision for Decide, then Record and Ops where there
-// are Ops.
+// the route, the id, then the decision for Decide, then where there are Ops: Record,
+// for Decide the mark and the Parts (one argument), and the Ops.
 func (c Command) AppendArgs(args [][]byte) [][]byte {
 	args = append(args, []byte(c.Verb.String()), c.Route, []byte(c.ID.String()))
 	if c.Verb == Decide {
@@ -133,6 +142,9 @@ func (c Command) AppendArgs(args [][]byte) [][]byte {
 		return args
 	}
 	args = append(args, c.Record)
+	if c.Verb == Decide && len(c.Parts) > 0 {
+		args = append(args, []byte(partsMark), appendKeys(nil, c.Parts))
+	}
 	for _, op := range c.Ops {
 		args = append(args, []byte{byte('0' + op.Kind)}, op.Key)
 		if op.Kind == OpPut || op.Kind == OpPutNX {
@@ -193,9 +205,16 @@ func ParseCommand(args [][]byte) (Command, error) {
 	return c, nil
 }
 
-// parseOps reads Record and Ops from args.
+// parseOps reads Record, the Parts of a Decide, and Ops from args.
 func (c *Command) parseOps(args [][]byte) error {
 	c.Record, args = args[0], args[1:]
+	if c.Verb == Decide && len(args) > 1 && string(args[0]) == partsMark {
+		parts, err := parseKeys(args[1])
+		if err != nil || len(parts) == 0 {
+			return fmt.Errorf("txn: %s: malformed participant keys", c.Verb)
+		}
+		c.Parts, args = parts, args[2:]
+	}
 	for len(args) > 0 {
 		if len(args[0]) != 1 || len(args) < 2 || len(c.Ops) >= maxOps {
 			return fmt.Errorf("txn: %s: malformed operation", c.Verb)
@@ -317,6 +336,27 @@ func ParseReply(b []byte) (Reply, error) {
 		return Reply{}, errors.New("txn: malformed reply")
 	}
 	return r, nil
+}
+
+// appendKeys appends keys as one argument: each key's length, then the key.
+func appendKeys(b []byte, keys [][]byte) []byte {
+	for _, k := range keys {
+		b = appendBytes(b, k)
+	}
+	return b
+}
+
+// parseKeys reads what appendKeys wrote.
+func parseKeys(b []byte) ([][]byte, error) {
+	d := decoder{b: b}
+	var keys [][]byte
+	for len(d.b) > 0 && d.err == nil && len(keys) < maxOps {
+		keys = append(keys, d.bytes())
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, errors.New("txn: malformed participant keys")
+	}
+	return keys, nil
 }
 
 func boolByte(v bool) byte {

@@ -155,7 +155,8 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 	var recovered atomic.Int64
 	defer func() { res.Recovered += int(recovered.Load()) }()
 	parallel(len(others), func(i int) {
-		replies[i+1], errs[i+1] = c.prepare(ctx, Prepare, id, record, others[i], &recovered)
+		cmd := Command{Verb: Prepare, Route: others[i].route, ID: id, Record: record, Ops: others[i].ops}
+		replies[i+1], errs[i+1] = c.prepare(ctx, cmd, &recovered)
 	})
 	var failed error
 	no, die := false, false
@@ -182,8 +183,12 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 	if err := c.failpoint(AfterPrepare); err != nil {
 		return true, err
 	}
+	decide := Command{Verb: Decide, Route: record, ID: id, Record: record, Ops: parts[0].ops, Commit: true}
+	for _, p := range others {
+		decide.Parts = append(decide.Parts, p.route)
+	}
 	for {
-		replies[0], errs[0] = c.prepare(ctx, Decide, id, record, parts[0], &recovered)
+		replies[0], errs[0] = c.prepare(ctx, decide, &recovered)
 		if errs[0] == nil || ctx.Err() != nil {
 			break
 		}
@@ -228,20 +233,20 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 	return true, nil
 }
 
-// prepare asks one group to prepare (or, verb Decide, to prepare and decide),
-// waiting while a younger transaction holds a key, and resolving a holder found
-// stuck.
-func (c *Coordinator) prepare(ctx context.Context, verb Verb, id ID, record []byte, p part, recovered *atomic.Int64) (Reply, error) {
+// prepare has one group apply cmd, a Prepare (or a Decide, which prepares and
+// decides), waiting while a younger transaction holds a key, and resolving a holder
+// found stuck.
+func (c *Coordinator) prepare(ctx context.Context, cmd Command, recovered *atomic.Int64) (Reply, error) {
 	for {
-		r, err := c.Groups.Call(ctx, Command{Verb: verb, Route: p.route, ID: id, Record: record, Ops: p.ops, Commit: verb == Decide})
+		r, err := c.Groups.Call(ctx, cmd)
 		if err != nil {
 			return r, err
 		}
-		if r.Vote == VoteYes && p.ops[0].Kind == OpRead && (len(r.Values) != len(p.ops) || len(r.Found) != len(p.ops)) {
-			return r, fmt.Errorf("txn %s: a read of %d keys answered with %d values", id, len(p.ops), len(r.Values))
+		if r.Vote == VoteYes && cmd.Ops[0].Kind == OpRead && (len(r.Values) != len(cmd.Ops) || len(r.Found) != len(cmd.Ops)) {
+			return r, fmt.Errorf("txn %s: a read of %d keys answered with %d values", cmd.ID, len(cmd.Ops), len(r.Values))
 		}
 		if r.HolderStuck {
-			if _, err := Recover(ctx, c.Groups, Stuck{ID: r.Holder, Route: p.route, Record: r.HolderRecord}); err == nil {
+			if _, err := Recover(ctx, c.Groups, Stuck{ID: r.Holder, Route: cmd.Route, Record: r.HolderRecord}); err == nil {
 				recovered.Add(1)
 			}
 		}
@@ -282,25 +287,36 @@ func (c *Coordinator) tell(ctx context.Context, cmd Command) error {
 // finish commits a decided transaction in every group but the record's (which
 // committed with the decision), then forgets the record.
 func (c *Coordinator) finish(ctx context.Context, id ID, record []byte, parts []part) error {
-	parts = parts[1:]
-	commit := func(i int) error {
-		return c.tell(ctx, Command{Verb: Commit, Route: parts[i].route, ID: id})
+	routes := make([][]byte, 0, len(parts)-1)
+	for _, p := range parts[1:] {
+		routes = append(routes, p.route)
 	}
-	errs := make([]error, len(parts))
-	rest := 0
-	if c.Failpoint != nil {
-		errs[0] = commit(0)
+	if c.Failpoint != nil && len(routes) > 0 {
+		if err := c.tell(ctx, Command{Verb: Commit, Route: routes[0], ID: id}); err != nil {
+			return fmt.Errorf("txn %s: committed, but not every group was told (they will ask): %w", id, err)
+		}
 		if err := c.failpoint(AfterFirstCommit); err != nil {
 			return err
 		}
-		rest = 1
 	}
-	parallel(len(parts)-rest, func(i int) { errs[rest+i] = commit(rest + i) })
+	return c.Finish(ctx, Unfinished{ID: id, Record: record, Parts: routes})
+}
+
+// Finish does for committed transaction u what its coordinator does after the
+// decision, and does it for one whose coordinator did not (see
+// Participant.Unfinished): it tells every other participant to commit, which a group
+// applies any number of times alike, then forgets the record. It gives up when ctx
+// ends, leaving the record for another try.
+func (c *Coordinator) Finish(ctx context.Context, u Unfinished) error {
+	errs := make([]error, len(u.Parts))
+	parallel(len(u.Parts), func(i int) {
+		errs[i] = c.tell(ctx, Command{Verb: Commit, Route: u.Parts[i], ID: u.ID})
+	})
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("txn %s: committed, but not every group was told (they will ask): %w", id, err)
+		return fmt.Errorf("txn %s: committed, but not every group was told (they will ask): %w", u.ID, err)
 	}
-	if _, err := c.Groups.Call(ctx, Command{Verb: Forget, Route: record, ID: id}); err != nil {
-		return fmt.Errorf("txn %s: committed, but its record stays: %w", id, err)
+	if _, err := c.Groups.Call(ctx, Command{Verb: Forget, Route: u.Record, ID: u.ID}); err != nil {
+		return fmt.Errorf("txn %s: committed, but its record stays: %w", u.ID, err)
 	}
 	return nil
 }

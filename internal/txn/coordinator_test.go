@@ -144,6 +144,15 @@ func TestCoordinatorDies(t *testing.T) {
 			if n := m.locked(); n != 0 {
 				t.Errorf("%d transactions still hold locks", n)
 			}
+			// A committed record outlives its dead coordinator until its group's
+			// leader finishes the transaction; an aborted one until it is pruned.
+			committed := tc.want == "new"
+			if n := m.finishAll(t, other); n != boolInt(committed) {
+				t.Errorf("%d unfinished transactions, want %d", n, boolInt(committed))
+			}
+			if n, want := m.records(), boolInt(!committed); n != want {
+				t.Errorf("%d records left, want %d", n, want)
+			}
 			res, err := other.Run(t.Context(), reads("g0a", "g1b", "g2c"))
 			if err != nil || fmt.Sprint(bytesStrings(res.Values)) != fmt.Sprintf("[%s %s %s]", tc.want, tc.want, tc.want) {
 				t.Errorf("read after recovery: %+v, %v", res, err)
@@ -398,4 +407,11 @@ func containsInt(s []int, v int) bool {
 		}
 	}
 	return false
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -132,6 +132,26 @@ func (m *memGroups) recoverAll(t *testing.T) (statuses []Status) {
 	return statuses
 }
 
+// finishAll finishes, through c, every committed transaction whose record outlived
+// the timeout in a group that is up, as the record groups' leaders do.
+func (m *memGroups) finishAll(t *testing.T, c *Coordinator) int {
+	t.Helper()
+	m.mu.Lock()
+	var todo []Unfinished
+	for g, p := range m.parts {
+		if !m.down[g] {
+			todo = append(todo, p.Unfinished(m.now)...)
+		}
+	}
+	m.mu.Unlock()
+	for _, u := range todo {
+		if err := c.Finish(t.Context(), u); err != nil {
+			t.Fatalf("finish %s: %v", u.ID, err)
+		}
+	}
+	return len(todo)
+}
+
 // locked counts the transactions holding locks in every group.
 func (m *memGroups) locked() int {
 	m.mu.Lock()
@@ -148,7 +168,8 @@ func (m *memGroups) records() int {
 	defer m.mu.Unlock()
 	n := 0
 	for _, p := range m.parts {
-		n += len(p.records)
+		c, a := p.Records()
+		n += c + a
 	}
 	return n
 }

@@ -40,8 +40,8 @@ type Participant struct {
 	locks    map[string]*lock
 	prepared map[ID]*intent
 	resolved map[ID]Status
-	// records are the replies their Decide gave, by transaction (with Status).
-	records map[ID]Reply
+	// records are the transaction records kept here, by transaction.
+	records map[ID]*record
 	// expiry lists resolved transactions and aborted records in the order they
 	// were made, for pruning them once Retain has passed.
 	expiry []expiring
@@ -62,6 +62,16 @@ type intent struct {
 	reply         Reply
 }
 
+// record is a transaction's record: the reply its Decide gave (with Status), and of
+// a commit the transaction's first key and the other participants' keys; and when it
+// was written (log time, Unix ns).
+type record struct {
+	reply Reply
+	key   []byte
+	parts [][]byte
+	at    int64
+}
+
 type expiring struct {
 	id     ID
 	at     int64
@@ -71,7 +81,7 @@ type expiring struct {
 // NewParticipant returns a participant with no transactions.
 func NewParticipant(opts Options) *Participant {
 	return &Participant{opts: opts, locks: map[string]*lock{}, prepared: map[ID]*intent{},
-		resolved: map[ID]Status{}, records: map[ID]Reply{}}
+		resolved: map[ID]Status{}, records: map[ID]*record{}}
 }
 
 // Apply carries out one command at log time now against the group's keys.
@@ -97,8 +107,8 @@ func (p *Participant) Apply(kv KV, now time.Time, c Command) Reply {
 // writes the record only on a yes, committing them at once: the decision and this
 // group's share are one step.
 func (p *Participant) decide(kv KV, now int64, c Command) Reply {
-	if r, ok := p.records[c.ID]; ok {
-		return r
+	if rec, ok := p.records[c.ID]; ok {
+		return rec.reply
 	}
 	commit := c.Commit && !p.tooOld(now, c.ID)
 	var r Reply
@@ -109,13 +119,16 @@ func (p *Participant) decide(kv KV, now int64, c Command) Reply {
 		p.resolve(kv, now, c.ID, true)
 		r = cloneReply(r)
 	}
+	rec := &record{at: now}
 	r.Status = StatusAborted
 	if commit {
 		r.Status = StatusCommitted
+		rec.key, rec.parts = bytes.Clone(c.Route), cloneKeys(c.Parts)
 	} else {
 		p.expiry = append(p.expiry, expiring{id: c.ID, at: now, record: true})
 	}
-	p.records[c.ID] = r
+	rec.reply = r
+	p.records[c.ID] = rec
 	return r
 }
 
@@ -171,6 +184,15 @@ func cloneOps(ops []Op) []Op {
 	out := make([]Op, len(ops))
 	for i, op := range ops {
 		out[i] = Op{Kind: op.Kind, Key: bytes.Clone(op.Key), Value: bytes.Clone(op.Value)}
+	}
+	return out
+}
+
+// cloneKeys copies keys, which may point into a buffer the caller reuses.
+func cloneKeys(keys [][]byte) [][]byte {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = bytes.Clone(k)
 	}
 	return out
 }
@@ -326,6 +348,19 @@ func (p *Participant) Locked(key []byte) bool { return p.locks[string(key)] != n
 // Prepared returns how many transactions hold locks here.
 func (p *Participant) Prepared() int { return len(p.prepared) }
 
+// Records returns how many transaction records are kept here: committed ones until
+// their transaction is finished, aborted ones for Retain.
+func (p *Participant) Records() (committed, aborted int) {
+	for _, rec := range p.records {
+		if rec.reply.Status == StatusCommitted {
+			committed++
+		} else {
+			aborted++
+		}
+	}
+	return committed, aborted
+}
+
 // Stuck is a transaction that has held its locks in a group past the timeout.
 type Stuck struct {
 	ID ID
@@ -342,17 +377,48 @@ func (p *Participant) Stuck(now time.Time) []Stuck {
 			out = append(out, Stuck{ID: id, Route: in.route, Record: in.record})
 		}
 	}
-	slices.SortFunc(out, func(a, b Stuck) int {
-		if a.ID.Older(b.ID) {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(out, func(a, b Stuck) int { return olderFirst(a.ID, b.ID) })
 	return out
 }
 
-// Snapshot version, for Restore to refuse what it cannot read.
-const snapshotVersion = 2
+// Unfinished is a committed transaction whose record is still here past the
+// timeout: its coordinator did not finish it (it died, or lost touch with a group).
+type Unfinished struct {
+	ID ID
+	// Record is the transaction's first key; Parts a key of each other participant.
+	Record []byte
+	Parts  [][]byte
+}
+
+// Unfinished lists the committed transactions whose records were written here
+// before now less the timeout, oldest first. Finish tells their participants and
+// forgets them, as their coordinators would have.
+func (p *Participant) Unfinished(now time.Time) []Unfinished {
+	var out []Unfinished
+	for id, rec := range p.records {
+		if rec.reply.Status == StatusCommitted && len(rec.parts) > 0 && now.UnixNano()-rec.at > int64(p.opts.Timeout) {
+			out = append(out, Unfinished{ID: id, Record: rec.key, Parts: rec.parts})
+		}
+	}
+	slices.SortFunc(out, func(a, b Unfinished) int { return olderFirst(a.ID, b.ID) })
+	return out
+}
+
+// olderFirst orders transactions by age, for sorting.
+func olderFirst(a, b ID) int {
+	switch {
+	case a == b:
+		return 0
+	case a.Older(b):
+		return -1
+	}
+	return 1
+}
+
+// Snapshot version, for Restore to refuse what it cannot read. Version 2, whose
+// records keep neither the participants' keys nor their time, is read too: such a
+// record is forgotten by its coordinator only.
+const snapshotVersion = 3
 
 // AppendSnapshot appends the participant's state to b, as Restore reads it.
 func (p *Participant) AppendSnapshot(b []byte) []byte {
@@ -372,9 +438,12 @@ func (p *Participant) AppendSnapshot(b []byte) []byte {
 		}
 	}
 	b = appendUvarint(b, len(p.records))
-	for id, r := range p.records {
+	for id, rec := range p.records {
 		b = appendID(b, id)
-		b = appendBytes(b, AppendReply(nil, r))
+		b = appendBytes(b, AppendReply(nil, rec.reply))
+		b = appendBytes(b, rec.key)
+		b = appendBytes(b, appendKeys(nil, rec.parts))
+		b = binary.AppendVarint(b, rec.at)
 	}
 	b = appendUvarint(b, len(p.expiry))
 	for _, e := range p.expiry {
@@ -394,8 +463,9 @@ func appendUvarint(b []byte, n int) []byte { return binary.AppendUvarint(b, uint
 func (p *Participant) Restore(data []byte) error {
 	q := NewParticipant(p.opts)
 	d := decoder{b: data}
-	if v := d.byte(); v != snapshotVersion {
-		return fmt.Errorf("txn: snapshot version %d, want %d", v, snapshotVersion)
+	version := d.byte()
+	if version != snapshotVersion && version != 2 {
+		return fmt.Errorf("txn: snapshot version %d, want %d", version, snapshotVersion)
 	}
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
 		id := d.id()
@@ -431,7 +501,15 @@ func (p *Participant) Restore(data []byte) error {
 		if err != nil {
 			return fmt.Errorf("txn: snapshot: record: %w", err)
 		}
-		q.records[id] = r
+		rec := &record{reply: r}
+		if version == snapshotVersion {
+			rec.key = d.bytes()
+			if rec.parts, err = parseKeys(d.bytes()); err != nil {
+				return fmt.Errorf("txn: snapshot: record: %w", err)
+			}
+			rec.at = d.varint()
+		}
+		q.records[id] = rec
 	}
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
 		e := expiring{id: d.id(), at: d.varint(), record: d.byte() == 1}

@@ -142,7 +142,7 @@ func TestSnapshotRestore(t *testing.T) {
 	prep(p, kv, t0, r, reads("g0b"))
 	p.Apply(kv, t0, Command{Verb: Abort, ID: done})
 	p.Apply(kv, t0, Command{Verb: Decide, ID: done, Commit: false})
-	p.Apply(kv, t0, Command{Verb: Decide, ID: w, Commit: true})
+	p.Apply(kv, t0, Command{Verb: Decide, Route: []byte("g0r"), ID: w, Commit: true, Parts: [][]byte{[]byte("g1x"), []byte("g2y")}})
 	snap := p.AppendSnapshot(nil)
 
 	q := NewParticipant(testOptions)
@@ -155,6 +155,12 @@ func TestSnapshotRestore(t *testing.T) {
 	if s := q.Stuck(t0.Add(time.Hour)); len(s) != 2 || s[0].ID != w || s[1].ID != r {
 		t.Errorf("stuck after restore: %+v", s)
 	}
+	if u := q.Unfinished(t0.Add(time.Hour)); len(u) != 1 || u[0].ID != w || string(u[0].Record) != "g0r" || fmt.Sprintf("%s", u[0].Parts) != "[g1x g2y]" {
+		t.Errorf("unfinished after restore: %+v", u)
+	}
+	if u := q.Unfinished(t0); len(u) != 0 {
+		t.Errorf("unfinished before the timeout: %+v", u)
+	}
 	if r := prep(q, kv, t0, done, puts("g0z", "1")); r.Vote != VoteResolved {
 		t.Errorf("the restored participant forgot an abort: %+v", r)
 	}
@@ -164,6 +170,19 @@ func TestSnapshotRestore(t *testing.T) {
 	q.Apply(kv, t0, Command{Verb: Commit, ID: w})
 	if string(kv["g0a"]) != "1" || kv["g0c"] != nil {
 		t.Errorf("commit after restore: %q", kv)
+	}
+	// A version 2 snapshot: its records know no participants.
+	v2 := NewParticipant(testOptions)
+	v2.Apply(kv, t0, Command{Verb: Decide, ID: w, Commit: true})
+	old := []byte{2, 0, 1}
+	old = appendID(old, w)
+	old = appendBytes(old, AppendReply(nil, Reply{Status: StatusCommitted}))
+	old = append(old, 0)
+	if err := v2.Restore(old); err != nil || v2.Apply(kv, t0, Command{Verb: Decide, ID: w}).Status != StatusCommitted {
+		t.Errorf("a version 2 snapshot: %v", err)
+	}
+	if u := v2.Unfinished(t0.Add(time.Hour)); len(u) != 0 {
+		t.Errorf("a version 2 record listed as unfinished: %+v", u)
 	}
 	for _, bad := range [][]byte{nil, {9}, snap[:len(snap)-1], append(snap[:len(snap):len(snap)], 0)} {
 		if err := NewParticipant(testOptions).Restore(bad); err == nil {
@@ -178,9 +197,16 @@ func TestCommandRoundTrip(t *testing.T) {
 			Ops: []Op{{Kind: OpPut, Key: []byte("a"), Value: []byte("")}, {Kind: OpDel, Key: []byte("b")}, {Kind: OpPutNX, Key: []byte("c"), Value: []byte("x")}}},
 		{Verb: Prepare, Route: []byte("k"), ID: ID{TS: t0ns + 1}, Record: []byte("r"), Ops: reads("a", "b")},
 		{Verb: Decide, Route: []byte("k"), ID: ID{TS: t0ns + 1}, Commit: true},
+		{Verb: Decide, Route: []byte("k"), ID: ID{TS: t0ns + 1}, Commit: true, Record: []byte("k"), Ops: puts("k", "v"),
+			Parts: [][]byte{[]byte("p1"), []byte("p2")}},
 		{Verb: Commit, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
 		{Verb: Abort, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
 		{Verb: Forget, Route: []byte("k"), ID: ID{TS: t0ns + 1}},
+	}
+	// A DECIDE written before commits named their participants reads as one that
+	// names none.
+	if c, err := ParseCommand([][]byte{[]byte("DECIDE"), []byte("k"), []byte("1.1.1"), []byte("true"), []byte("k"), []byte("2"), []byte("k"), []byte("v")}); err != nil || c.Parts != nil || len(c.Ops) != 1 {
+		t.Errorf("a DECIDE without participants: %+v, %v", c, err)
 	}
 	for _, c := range cmds {
 		got, err := ParseCommand(c.AppendArgs(nil))
@@ -192,6 +218,8 @@ func TestCommandRoundTrip(t *testing.T) {
 		{}, {"PREPARE", "k"}, {"NOPE", "k", "1.1.1"}, {"COMMIT", "k", "1.1"}, {"COMMIT", "k", "1.1.1", "x"},
 		{"PREPARE", "k", "1.1.1", "r"}, {"PREPARE", "k", "1.1.1", "r", "2", "a"}, {"PREPARE", "k", "1.1.1", "r", "9", "a"},
 		{"PREPARE", "k", "1.1.1", "r", "1", "a", "4", "b"}, {"DECIDE", "k", "1.1.1", "maybe"},
+		{"DECIDE", "k", "1.1.1", "true", "k", "PARTS", "\x05p", "2", "k", "v"}, {"DECIDE", "k", "1.1.1", "true", "k", "PARTS", "", "2", "k", "v"},
+		{"DECIDE", "k", "1.1.1", "false", "k", "2", "k", "v"},
 	} {
 		args := make([][]byte, len(bad))
 		for i, a := range bad {
