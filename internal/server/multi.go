@@ -117,7 +117,7 @@ func (s *Server) movedFor(slot int) string {
 	if s.cfg.Routing != config.RoutingMoved {
 		return ""
 	}
-	var owner = s.slots.Owner(slot)
+	owner := s.slots.Owner(slot)
 	if s.repl != nil {
 		owner = s.leaderOf(s.slots.Group(slot))
 	}
@@ -243,6 +243,8 @@ func cmdExec(s *Server, conn *session, _ [][]byte) {
 		s.exec(&sub, args, raw, true)
 		if !isTxnLocked(sub.out) {
 			conn.WriteRaw(sub.out)
+			// Its place in the log is not known here: WAIT counts a majority.
+			conn.lastWrite(group, 0)
 			return
 		}
 		if !s.waitReleased(group, deadline) {

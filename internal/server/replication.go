@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -69,24 +70,36 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 	return w.out
 }
 
-// Snapshot returns the range's keys.
+// stampedSnapshot starts the snapshots that keep the keys' stamps (see
+// store.Version) and the count of applied commands: a key part of length 0 followed
+// by a byte no participant snapshot starts with. Snapshots written before start
+// with the key part (see appendTxnSnapshot).
+const stampedSnapshot = "\x00\xd7"
+
+// Snapshot returns the range's keys and transactions, and the count of applied
+// commands.
 func (sh *shard) Snapshot() ([]byte, error) {
 	sh.s.metrics.snapshots.WithLabelValues("taken").Inc()
-	b := binary.AppendUvarint(nil, sh.applied)
+	b := binary.AppendUvarint([]byte(stampedSnapshot), sh.applied)
 	return sh.s.appendTxnSnapshot(b, sh.group, sh.s.store.AppendRange(nil, sh.slots)), nil
 }
 
-// Restore replaces the range's keys with a snapshot's.
+// Restore replaces the range's keys and transactions with a snapshot's. A snapshot
+// written before the keys had stamps gives them the stamp 0, and the count 0.
 func (sh *shard) Restore(data []byte) error {
 	sh.s.metrics.snapshots.WithLabelValues("restored").Inc()
-	applied, n := binary.Uvarint(data)
-	if n <= 0 {
-		return fmt.Errorf("group %d: snapshot: malformed count of applied commands", sh.group)
+	load, applied := sh.s.store.LoadUnstampedRange, uint64(0)
+	if rest, ok := bytes.CutPrefix(data, []byte(stampedSnapshot)); ok {
+		var n int
+		if applied, n = binary.Uvarint(rest); n <= 0 {
+			return fmt.Errorf("group %d: snapshot: malformed count of applied commands", sh.group)
+		}
+		load, data = sh.s.store.LoadRange, rest[n:]
 	}
-	keys, txns, err := splitTxnSnapshot(data[n:])
+	keys, txns, err := splitTxnSnapshot(data)
 	if err == nil {
 		sh.applied = applied
-		err = sh.s.store.LoadRange(sh.slots, keys)
+		err = load(sh.slots, keys)
 	}
 	if err == nil {
 		err = sh.s.restoreTxn(sh.group, txns)

@@ -705,6 +705,18 @@ var ErrCorrupt = errors.New("store: corrupt range data")
 // AppendRange wrote them. Keys in data outside r are refused. On an error the keys of
 // r are left removed.
 func (s *Store) LoadRange(r keyspace.Range, data []byte) error {
+	return s.loadRange(r, data, true)
+}
+
+// LoadUnstampedRange is LoadRange for data written before the table kept stamps
+// (without the slots' removal stamps and the keys' stamps): every key and slot of r
+// gets the stamp 0.
+func (s *Store) LoadUnstampedRange(r keyspace.Range, data []byte) error {
+	return s.loadRange(r, data, false)
+}
+
+// loadRange is LoadRange, of data with stamps or without.
+func (s *Store) loadRange(r keyspace.Range, data []byte, stamped bool) error {
 	s.eachStripeOf(r, func(st *stripe) {
 		st.mu.Lock()
 		for k, e := range st.m {
@@ -715,11 +727,14 @@ func (s *Store) LoadRange(r keyspace.Range, data []byte) error {
 		st.mu.Unlock()
 	})
 	for slot := r.Start; slot <= r.End; slot++ {
-		d, n := binary.Uvarint(data)
-		if n <= 0 {
-			return fmt.Errorf("%w: removal stamp of slot %d", ErrCorrupt, slot)
+		var d uint64
+		if stamped {
+			var n int
+			if d, n = binary.Uvarint(data); n <= 0 {
+				return fmt.Errorf("%w: removal stamp of slot %d", ErrCorrupt, slot)
+			}
+			data = data[n:]
 		}
-		data = data[n:]
 		st := &s.stripes[slot%len(s.stripes)].stripe
 		st.mu.Lock()
 		s.dels[slot] = d
@@ -742,11 +757,14 @@ func (s *Store) LoadRange(r keyspace.Range, data []byte) error {
 			return fmt.Errorf("%w: expiry of key %q", ErrCorrupt, k)
 		}
 		data = data[n3:]
-		ver, n4 := binary.Uvarint(data)
-		if n4 <= 0 {
-			return fmt.Errorf("%w: stamp of key %q", ErrCorrupt, k)
+		var ver uint64
+		if stamped {
+			var n4 int
+			if ver, n4 = binary.Uvarint(data); n4 <= 0 {
+				return fmt.Errorf("%w: stamp of key %q", ErrCorrupt, k)
+			}
+			data = data[n4:]
 		}
-		data = data[n4:]
 		if !r.Contains(keyspace.SlotOf(k)) {
 			return fmt.Errorf("%w: key %q is not in slots %s", ErrCorrupt, k, r)
 		}
