@@ -158,7 +158,8 @@ func parseCursor(b []byte) (uint64, bool) {
 }
 
 // The SCAN cursor is the slot to go on with in its top bits and the scan position
-// within the slot (store.ScanPosition) below; 0 starts, and ends, a walk.
+// within the slot (store.ScanPosition) below; 0 starts, and ends, a walk of the
+// table in its scan order (see store.Scan).
 func scanCursor(slot int, pos uint64) uint64 {
 	if slot >= keyspace.Slots {
 		return 0
@@ -166,8 +167,9 @@ func scanCursor(slot int, pos uint64) uint64 {
 	return uint64(slot)<<store.ScanBits | pos
 }
 
-// cmdScan serves SCAN over the slots this node serves as primary, in slot order. A
-// key present in them from the first call to the last is returned exactly once.
+// cmdScan serves SCAN over the slots this node serves as primary, in the store's
+// scan order. A key present in them from the first call to the last is returned
+// exactly once.
 func cmdScan(s *Server, conn *session, args [][]byte) {
 	a, why := parseScan(args)
 	if why != "" {
@@ -179,20 +181,20 @@ func cmdScan(s *Server, conn *session, args [][]byte) {
 	for _, g := range s.servedGroups() {
 		ranges = append(ranges, s.slots.Range(g))
 	}
+	served := func(slot int) bool {
+		for _, r := range ranges {
+			if r.Contains(slot) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(ranges) == 0 {
+		slot = keyspace.Slots
+	}
 	var keys []string
 	for slot < keyspace.Slots && len(keys) < a.count {
-		r, ok := nextServed(ranges, slot)
-		if !ok {
-			slot, pos = keyspace.Slots, 0
-			break
-		}
-		if slot < r.Start {
-			slot, pos = r.Start, 0
-		}
-		keys, pos = s.store.ScanSlot(keys, slot, pos, a.count-len(keys))
-		if pos == 0 {
-			slot++
-		}
+		keys, slot, pos = s.store.Scan(keys, slot, pos, a.count-len(keys), served)
 	}
 	conn.WriteArray(2)
 	conn.WriteBulkString(strconv.FormatUint(scanCursor(slot, pos), 10))
@@ -217,18 +219,6 @@ func scanKeeps(a scanArgs, key string) bool {
 		return false
 	}
 	return a.pattern == nil || glob.Match(a.pattern, []byte(key))
-}
-
-// nextServed returns the first of ranges (in slot order) that ends at or after slot.
-func nextServed(ranges []keyspace.Range, slot int) (keyspace.Range, bool) {
-	var best keyspace.Range
-	found := false
-	for _, r := range ranges {
-		if r.End >= slot && (!found || r.Start < best.Start) {
-			best, found = r, true
-		}
-	}
-	return best, found
 }
 
 // cmdFlushAll serves FLUSHALL and FLUSHDB [ASYNC|SYNC]: it empties the slots this

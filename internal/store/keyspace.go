@@ -12,7 +12,7 @@ import (
 // The commands over a node's whole keyspace: SCAN's slot-by-slot walk, KEYS,
 // RANDOMKEY, INFO keyspace's figures and FLUSHALL; and WATCH's key versions.
 
-// ScanBits is the number of bits of a scan position (see ScanSlot).
+// ScanBits is the number of bits of a scan position (see Scan).
 const ScanBits = 50
 
 // ScanPosition is key's position in its slot's scan order: a hash of the key (FNV-1a,
@@ -32,45 +32,59 @@ func ScanPosition(key string) uint64 {
 	return max(h>>(64-ScanBits), 1)
 }
 
-// ScanSlot appends to dst the live keys of slot whose scan positions (see
-// ScanPosition) are at least from, in position order: count of them, and more while
-// the position stays that of the last one, so that a position is returned whole.
-// next is the position to continue from, 0 when the slot has no more keys. A key
-// that is in the slot from the first call to the last is returned once, however
-// the slot's other keys come and go: the positions do not depend on them.
-func (s *Store) ScanSlot(dst []string, slot int, from uint64, count int) (_ []string, next uint64) {
+// Scan walks the table in scan order: stripe by stripe, within a stripe slot by slot
+// (slot, slot+stripes, ...), within a slot by scan position (see ScanPosition). It
+// appends to dst count live keys from the stripe of slot that come at or after
+// position from of slot and whose slots in accepts, and more while the slot and
+// position stay those of the last one, so that a position is returned whole. It
+// returns where to continue: the slot and position of the next key of the stripe, or
+// the first slot of the next stripe, or keyspace.Slots when the walk is done. A key
+// that is in the table from a walk's first call to its last is returned once, however
+// other keys come and go: the order does not depend on them.
+func (s *Store) Scan(dst []string, slot int, from uint64, count int, in func(slot int) bool) (_ []string, nextSlot int, nextPos uint64) {
 	if slot < 0 || slot >= keyspace.Slots {
-		return dst, 0
+		return dst, keyspace.Slots, 0
 	}
 	type positioned struct {
-		pos uint64
-		key string
+		slot int
+		pos  uint64
+		key  string
 	}
 	now := s.nowNanos()
-	st := &s.stripes[slot%len(s.stripes)].stripe
+	stripe := slot % len(s.stripes)
+	st := &s.stripes[stripe].stripe
 	var found []positioned
 	st.mu.RLock()
 	for k, e := range st.m {
-		if e.expired(now) || keyspace.SlotOf(k) != slot {
+		if e.expired(now) {
 			continue
 		}
-		if p := ScanPosition(k); p >= from {
-			found = append(found, positioned{p, k})
+		sl := keyspace.SlotOf(k)
+		if sl < slot || !in(sl) {
+			continue
+		}
+		if p := ScanPosition(k); sl > slot || p >= from {
+			found = append(found, positioned{sl, p, k})
 		}
 	}
 	st.mu.RUnlock()
-	slices.SortFunc(found, func(a, b positioned) int { return cmp.Compare(a.pos, b.pos) })
+	slices.SortFunc(found, func(a, b positioned) int {
+		return cmp.Or(cmp.Compare(a.slot, b.slot), cmp.Compare(a.pos, b.pos))
+	})
 	n := min(max(count, 1), len(found))
-	for n < len(found) && found[n].pos == found[n-1].pos {
+	for n < len(found) && found[n].slot == found[n-1].slot && found[n].pos == found[n-1].pos {
 		n++
 	}
 	for _, f := range found[:n] {
 		dst = append(dst, f.key)
 	}
-	if n < len(found) {
-		next = found[n].pos
+	switch {
+	case n < len(found):
+		return dst, found[n].slot, found[n].pos
+	case stripe+1 < len(s.stripes) && stripe+1 < keyspace.Slots:
+		return dst, stripe + 1, 0
 	}
-	return dst, next
+	return dst, keyspace.Slots, 0
 }
 
 // Keys appends to dst every live key whose slot is in r and that match accepts

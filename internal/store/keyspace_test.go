@@ -11,24 +11,20 @@ import (
 	"github.com/dhtkv/dht/internal/keyspace"
 )
 
-// scanAll walks every slot of s with ScanSlot, count keys at a time, calling between
-// each call, and returns the keys in the order returned.
+// scanAll walks s with Scan, count keys at a time, calling between each call, and
+// returns the keys in the order returned.
 func scanAll(s *Store, count int, between func()) []string {
 	var got []string
-	for slot := range keyspace.Slots {
-		var from uint64
-		for {
-			got, from = s.ScanSlot(got, slot, from, count)
-			between()
-			if from == 0 {
-				break
-			}
-		}
+	var pos uint64
+	every := func(int) bool { return true }
+	for slot := 0; slot < keyspace.Slots; {
+		got, slot, pos = s.Scan(got, slot, pos, count, every)
+		between()
 	}
 	return got
 }
 
-func TestScanSlotReturnsEveryKeyOnce(t *testing.T) {
+func TestScanReturnsEveryKeyOnce(t *testing.T) {
 	s, clock := newTestStore(8)
 	want := map[string]bool{}
 	for i := range 3000 {
@@ -59,9 +55,9 @@ func TestScanSlotReturnsEveryKeyOnce(t *testing.T) {
 	}
 }
 
-// TestScanSlotWhileKeysComeAndGo: a key present for the whole scan is returned,
+// TestScanWhileKeysComeAndGo: a key present for the whole scan is returned,
 // however many keys of its slot are written and removed between the calls.
-func TestScanSlotWhileKeysComeAndGo(t *testing.T) {
+func TestScanWhileKeysComeAndGo(t *testing.T) {
 	s, _ := newTestStore(4)
 	var stay []string
 	for i := range 500 {
@@ -82,28 +78,30 @@ func TestScanSlotWhileKeysComeAndGo(t *testing.T) {
 	}
 }
 
-func TestScanSlotCursorStaysInSlot(t *testing.T) {
+func TestScanOrderAndFilter(t *testing.T) {
 	s, _ := newTestStore(1)
+	a, b := keyspace.Slot(bs("{a}")), keyspace.Slot(bs("{b}"))
 	for i := range 20 {
 		s.Set(bs(fmt.Sprintf("{a}%d", i)), bs("v"), SetArgs{})
 		s.Set(bs(fmt.Sprintf("{b}%d", i)), bs("v"), SetArgs{})
 	}
-	slot := keyspace.Slot(bs("{a}"))
-	keys, next := s.ScanSlot(nil, slot, 0, 5)
-	if len(keys) != 5 || next == 0 {
-		t.Fatalf("first call: %d keys, next %d", len(keys), next)
+	first := min(a, b)
+	onlyFirst := func(sl int) bool { return sl == first }
+	keys, slot, pos := s.Scan(nil, 0, 0, 5, onlyFirst)
+	if len(keys) != 5 || slot != first || pos == 0 {
+		t.Fatalf("first call: %d keys, next %d/%d", len(keys), slot, pos)
 	}
-	rest, next := s.ScanSlot(nil, slot, next, 100)
-	if len(rest) != 15 || next != 0 {
-		t.Fatalf("second call: %d keys, next %d", len(rest), next)
+	rest, slot, _ := s.Scan(nil, slot, pos, 100, onlyFirst)
+	if len(rest) != 15 || slot != keyspace.Slots {
+		t.Fatalf("second call: %d keys, next slot %d; want the other 15 and the end", len(rest), slot)
 	}
 	for _, k := range append(keys, rest...) {
-		if keyspace.SlotOf(k) != slot {
-			t.Fatalf("key %q of another slot", k)
+		if keyspace.SlotOf(k) != first {
+			t.Fatalf("key %q of a slot the filter refuses", k)
 		}
 	}
-	if k, n := s.ScanSlot(nil, -1, 0, 10); k != nil || n != 0 {
-		t.Fatal("ScanSlot of slot -1 returned something")
+	if k, n, _ := s.Scan(nil, -1, 0, 10, onlyFirst); k != nil || n != keyspace.Slots {
+		t.Fatal("Scan from slot -1 returned something")
 	}
 }
 
@@ -213,7 +211,7 @@ func TestStampedVersionsSurviveARange(t *testing.T) {
 	}
 }
 
-func TestScanSlotConcurrentWrites(t *testing.T) {
+func TestScanConcurrentWrites(t *testing.T) {
 	s, _ := newTestStore(4)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -235,7 +233,7 @@ func TestScanSlotConcurrentWrites(t *testing.T) {
 	wg.Wait()
 }
 
-func BenchmarkScanSlot(b *testing.B) {
+func BenchmarkScan(b *testing.B) {
 	s, _ := newTestStore(DefaultStripes)
 	const n = 100_000
 	for i := range n {
