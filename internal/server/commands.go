@@ -230,6 +230,10 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 	// Without replication a keyed command runs here once no transaction holds its
 	// keys.
 	local := why == "" && c.firstKey > 0 && s.repl == nil && !forward && !c.waits && c.name != "dht.txn" && c.name != "dht.exec"
+	if why == "" && c.name == "exec" && !mayWait && s.execHere(conn) {
+		c.calls.Inc()
+		return false
+	}
 	if why == "" && (forward || c.waits || replicated || cross) && !mayWait {
 		return true
 	}

@@ -254,6 +254,29 @@ func cmdExec(s *Server, conn *session, _ [][]byte) {
 	}
 }
 
+// execHere runs EXEC at once, on the event loop, when it has nothing to wait for:
+// without replication, for a transaction of a slot this node owns whose keys no
+// transaction across groups holds. It reports whether it ran it; if not, EXEC runs
+// where it may wait (cmdExec), the transaction untouched.
+func (s *Server) execHere(conn *session) bool {
+	cl := conn.c
+	if s.repl != nil || cl == nil || cl.multi == nil || cl.multi.failed || !s.members.BarrierPassed() {
+		return false
+	}
+	routeKey, why := s.execRoute(cl.multi, cl.watched)
+	if why != "" || routeKey == nil || s.slots.Owner(keyspace.Slot(routeKey)).Name != s.self.Name {
+		return false
+	}
+	w := session{db: s.store, out: conn.out}
+	cmdDHTExec(s, &w, appendExecArgs(routeKey, cl.watched, cl.multi.cmds))
+	if isTxnLocked(w.out[len(conn.out):]) {
+		return false // it ran nothing
+	}
+	conn.out = w.out
+	cl.multi, cl.watched = nil, nil
+	return true
+}
+
 // execRoute finds a key to route a transaction by (nil when it has none), or why it
 // cannot run: its keys span slots, its watched keys another group, or another node
 // serves its slot while the cluster answers MOVED.
