@@ -19,8 +19,9 @@ import (
 // A node serves its clients on gnet event loops, one per CPU it may use, as Redis
 // serves them on its one: a loop reads whatever its sockets have, runs every complete
 // command there and then, and writes the replies back in one go. Nothing on a loop
-// may wait, so a command that has to (one forwarded to its owner, DHT.BARRIER, a
-// cluster-wide DBSIZE) moves its connection to a worker goroutine, which runs that
+// may wait, so a command that has to (one forwarded to its owner, DHT.BARRIER, the
+// commands over the node's keyspace, which wait for their groups' read indexes, INFO
+// with the cluster's key count) moves its connection to a worker goroutine, which runs that
 // command and every one that follows it, in order, until it has none left; then the
 // loop takes the connection back.
 
