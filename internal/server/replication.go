@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -34,22 +33,30 @@ type shard struct {
 	slots keyspace.Range
 	// logTime is the log clock of the last applied entry (Unix ns).
 	logTime atomic.Int64
-	// applied counts the commands applied, from the first entry of the log on; the
-	// writes of each are stamped with its number (see store.Version), the same on
-	// every member. Snapshots keep it. Only the group's goroutine touches it.
-	applied uint64
+	// index is the log index of the entry being applied and n the commands of it
+	// applied so far: the writes of each command are stamped with both (see
+	// store.Version and entryStamp), the same on every member. Only the group's
+	// goroutine touches them.
+	index, n uint64
 }
+
+// entryStamp is the stamp of the writes of the n-th command of the log entry at
+// index: index in the top 40 bits, n below.
+func entryStamp(index, n uint64) uint64 { return index<<24 | n&(1<<24-1) }
 
 // Apply runs a batch of write commands (RESP arrays, one after another) against the
 // store as of the log's time, and returns their replies, one after another.
-func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
+func (sh *shard) Apply(now time.Time, index uint64, cmds []byte) []byte {
 	sh.logTime.Store(now.UnixNano())
+	if index != sh.index {
+		sh.index, sh.n = index, 0
+	}
 	db := sh.s.store.At(now)
 	w := session{db: db}
 	var args [][]byte
 	for len(cmds) > 0 {
-		sh.applied++
-		db.SetStamp(sh.applied)
+		sh.n++
+		db.SetStamp(entryStamp(index, sh.n))
 		complete, a, _, left, err := redcon.ReadNextCommand(cmds, args[:0])
 		if err != nil || !complete || len(a) == 0 {
 			w.WriteError("ERR malformed replicated command")
@@ -71,34 +78,27 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 }
 
 // stampedSnapshot starts the snapshots that keep the keys' stamps (see
-// store.Version) and the count of applied commands: a key part of length 0 followed
-// by a byte no participant snapshot starts with. Snapshots written before start
-// with the key part (see appendTxnSnapshot).
+// store.Version): a key part of length 0 followed by a byte no participant snapshot
+// starts with. Snapshots written before start with the key part (see
+// appendTxnSnapshot).
 const stampedSnapshot = "\x00\xd7"
 
-// Snapshot returns the range's keys and transactions, and the count of applied
-// commands.
+// Snapshot returns the range's keys and transactions.
 func (sh *shard) Snapshot() ([]byte, error) {
 	sh.s.metrics.snapshots.WithLabelValues("taken").Inc()
-	b := binary.AppendUvarint([]byte(stampedSnapshot), sh.applied)
-	return sh.s.appendTxnSnapshot(b, sh.group, sh.s.store.AppendRange(nil, sh.slots)), nil
+	return sh.s.appendTxnSnapshot([]byte(stampedSnapshot), sh.group, sh.s.store.AppendRange(nil, sh.slots)), nil
 }
 
 // Restore replaces the range's keys and transactions with a snapshot's. A snapshot
-// written before the keys had stamps gives them the stamp 0, and the count 0.
+// written before the keys had stamps gives them the stamp 0.
 func (sh *shard) Restore(data []byte) error {
 	sh.s.metrics.snapshots.WithLabelValues("restored").Inc()
-	load, applied := sh.s.store.LoadUnstampedRange, uint64(0)
+	load := sh.s.store.LoadUnstampedRange
 	if rest, ok := bytes.CutPrefix(data, []byte(stampedSnapshot)); ok {
-		var n int
-		if applied, n = binary.Uvarint(rest); n <= 0 {
-			return fmt.Errorf("group %d: snapshot: malformed count of applied commands", sh.group)
-		}
-		load, data = sh.s.store.LoadRange, rest[n:]
+		load, data = sh.s.store.LoadRange, rest
 	}
 	keys, txns, err := splitTxnSnapshot(data)
 	if err == nil {
-		sh.applied = applied
 		err = load(sh.slots, keys)
 	}
 	if err == nil {
