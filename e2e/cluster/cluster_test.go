@@ -44,7 +44,11 @@ func TestClusterClientConcurrentRoundTrips(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	// Keys landed on every node, and DBSIZE on any node counts the whole cluster.
+	// Keys landed on every node, DBSIZE on each counts its own, and INFO cluster on
+	// any node counts the whole cluster.
+	if sum := dbsizeSum(ctx, t, cfg); sum != workers*perWorker {
+		t.Errorf("DBSIZE adds up to %d over the nodes; want %d", sum, workers*perWorker)
+	}
 	for _, n := range cfg.Nodes {
 		c := plainClient(t, n.Addr)
 		// DHT.KEYCOUNT is for peers only; INFO keyspace counts the node's keys.
@@ -56,8 +60,11 @@ func TestClusterClientConcurrentRoundTrips(t *testing.T) {
 		if err != nil || local == 0 {
 			t.Errorf("node %s holds %d keys (%v); want a share of them", n.Name, local, err)
 		}
-		if size, err := c.DBSize(ctx).Result(); err != nil || size != workers*perWorker {
-			t.Errorf("DBSIZE on %s = %d, %v; want %d", n.Name, size, err, workers*perWorker)
+		if size, err := c.DBSize(ctx).Result(); err != nil || size != int64(local) {
+			t.Errorf("DBSIZE on %s = %d, %v; want %d, as INFO keyspace says", n.Name, size, err, local)
+		}
+		if total, err := clusterKeys(ctx, c); err != nil || total != workers*perWorker {
+			t.Errorf("dht_cluster_keys on %s = %d, %v; want %d", n.Name, total, err, workers*perWorker)
 		}
 	}
 }

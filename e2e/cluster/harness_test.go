@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,6 +351,36 @@ func plainClient(t *testing.T, addr string) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// clusterKeys returns the whole cluster's key count, as INFO's cluster section on
+// c's node gives it.
+func clusterKeys(ctx context.Context, c *redis.Client) (int64, error) {
+	info, err := c.Info(ctx, "cluster").Result()
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "dht_cluster_keys:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no dht_cluster_keys in INFO cluster: %q", info)
+}
+
+// dbsizeSum adds up DBSIZE over the nodes of cfg: each answers for the slots it
+// serves as primary, so the sum is the cluster's key count.
+func dbsizeSum(ctx context.Context, t testing.TB, cfg config.Config) int64 {
+	t.Helper()
+	var sum int64
+	for _, n := range cfg.Nodes {
+		size, err := nodeClient(t, cfg, n.Addr).DBSize(ctx).Result()
+		if err != nil {
+			t.Fatalf("DBSIZE on %s: %v", n.Name, err)
+		}
+		sum += size
+	}
+	return sum
 }
 
 // keysOn returns count keys whose slots node i of an n-node cluster owns.

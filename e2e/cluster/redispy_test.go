@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/keyspace"
 )
 
@@ -135,4 +136,86 @@ func TestRedisPyFollowsFailover(t *testing.T) {
 	if inRange == 0 {
 		t.Fatalf("redis-py wrote nothing to the slots that failed over in the last 3 seconds: %v", seconds)
 	}
+}
+
+// keyspaceScript drives the keyspace commands and transactions through redis-py's
+// RedisCluster: FLUSHALL, SCAN, DBSIZE, KEYS and RANDOMKEY go to every node and their
+// answers are added up; MULTI/EXEC and WATCH run on the connection of the key's node.
+// It prints "ok" or fails.
+//
+// The commands name target_nodes=ALL_NODES: redis-py 4.3 gives a node the first role
+// CLUSTER SLOTS shows it in, so at replication degree 3, where each node leads one
+// range and follows the others, it counts one node as a primary; the nodes that
+// lead nothing answer for no slot, so asking every node adds up right.
+const keyspaceScript = `
+import sys
+import redis
+from redis.cluster import RedisCluster, ClusterNode
+host, port = sys.argv[1], int(sys.argv[2])
+rc = RedisCluster(startup_nodes=[ClusterNode(host, port)], socket_timeout=5)
+P = RedisCluster.ALL_NODES
+flushed = rc.flushall(target_nodes=P)
+assert flushed is True or all(flushed.values()), flushed
+assert rc.dbsize(target_nodes=P) == 0
+want = sorted(b"py:%d" % i for i in range(200))
+for i in range(200):
+    rc.set("py:%d" % i, i)
+assert rc.dbsize(target_nodes=P) == 200, rc.dbsize(target_nodes=P)
+assert sorted(rc.keys("py:*", target_nodes=P)) == want
+assert sorted(rc.scan_iter(match="py:*", count=7, target_nodes=P)) == want
+randoms = [k for k in rc.randomkey(target_nodes=P).values() if k is not None]
+assert randoms and all(k in want for k in randoms), randoms
+
+r = rc.get_redis_connection(rc.get_node_from_key("{t}a"))
+p = r.pipeline(transaction=True)
+p.set("{t}a", 1)
+p.incr("{t}a")
+p.get("{t}a")
+assert p.execute() == [True, 2, b"2"]
+with r.pipeline() as p:
+    p.watch("{t}a")
+    rc.set("{t}a", 10)
+    p.multi()
+    p.incr("{t}a")
+    try:
+        p.execute()
+        raise AssertionError("EXEC ran although a watched key changed")
+    except redis.WatchError:
+        pass
+assert rc.get("{t}a") == b"10"
+with r.pipeline() as p:
+    p.watch("{t}a")
+    v = int(p.get("{t}a"))
+    p.multi()
+    p.set("{t}a", v + 1)
+    assert p.execute() == [True]
+assert rc.get("{t}a") == b"11"
+try:
+    p = r.pipeline(transaction=True)
+    p.set("{t}a", 1)
+    p.set("{u}b", 1)
+    p.execute()
+    raise AssertionError("a transaction over two slots ran")
+except redis.exceptions.ClusterCrossSlotError:
+    pass
+
+rc.flushall(target_nodes=P)
+assert rc.dbsize(target_nodes=P) == 0
+print("ok")
+`
+
+// TestRedisPyKeyspaceAndTransactions runs keyspaceScript against a 3-node cluster,
+// at replication degrees 1 and 3.
+func TestRedisPyKeyspaceAndTransactions(t *testing.T) {
+	py := pythonWithRedis(t)
+	replicationDegrees(t, func(t *testing.T, cfg config.Config) {
+		host, port, err := net.SplitHostPort(cfg.Nodes[1].Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(py, "-c", keyspaceScript, host, port).CombinedOutput()
+		if err != nil || string(out) != "ok\n" {
+			t.Fatalf("redis-py script: %v\n%s", err, out)
+		}
+	})
 }

@@ -65,8 +65,8 @@ func TestTLSCluster(t *testing.T) {
 				t.Fatalf("GET key:%d on %s = %d, %v", i, n.Name, v, err)
 			}
 		}
-		if n, err := c.DBSize(ctx).Result(); err != nil || n != 100 {
-			t.Fatalf("DBSIZE = %d, %v; want 100", n, err)
+		if n, err := clusterKeys(ctx, c); err != nil || n != 100 {
+			t.Fatalf("dht_cluster_keys = %d, %v; want 100", n, err)
 		}
 	}
 

@@ -646,7 +646,7 @@ func (g *group) applyBatch(e raftpb.Entry) {
 		if !ok {
 			return
 		}
-		res := g.sm.Apply(now, cmd)
+		res := g.sm.Apply(now, e.Index, cmd)
 		if proposer != g.self {
 			continue
 		}

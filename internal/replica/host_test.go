@@ -110,7 +110,7 @@ type kvSM struct {
 	m  map[string]string
 }
 
-func (s *kvSM) Apply(_ time.Time, cmd []byte) []byte {
+func (s *kvSM) Apply(_ time.Time, _ uint64, cmd []byte) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, c := range cmd {

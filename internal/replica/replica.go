@@ -30,9 +30,10 @@ import (
 type StateMachine interface {
 	// Apply applies one committed command and returns its result for the proposer.
 	// now is the log's clock: the time the leader stamped on the entry, never less
-	// than that of any earlier entry. Apply must be deterministic given the state,
-	// cmd and now, so that every replica ends in the same state.
-	Apply(now time.Time, cmd []byte) []byte
+	// than that of any earlier entry; index is the entry's index in the log (an entry
+	// may hold several commands). Apply must be deterministic given the state, cmd,
+	// now and index, so that every replica ends in the same state.
+	Apply(now time.Time, index uint64, cmd []byte) []byte
 	// Snapshot returns the whole state of the group, as Restore reads it.
 	Snapshot() ([]byte, error)
 	// Restore replaces the group's state with a snapshot's.

@@ -19,7 +19,7 @@ import (
 // snapshot is that record.
 type logSM struct{ applied []string }
 
-func (s *logSM) Apply(_ time.Time, cmd []byte) []byte {
+func (s *logSM) Apply(_ time.Time, _ uint64, cmd []byte) []byte {
 	s.applied = append(s.applied, string(cmd))
 	return []byte(fmt.Sprintf("applied #%d", len(s.applied)))
 }

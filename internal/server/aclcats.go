@@ -14,21 +14,22 @@ import (
 // their command. The dht.* commands are dht's own.
 func aclCategories() map[string]string {
 	return map[string]string{
-		"keyspace": `copy dbsize del exists expire expireat expiretime persist pexpire pexpireat
-		pexpiretime pttl rename renamenx touch ttl type unlink`,
-		"read": `dbsize exists expiretime get getrange lcs mget pexpiretime pttl strlen substr touch
-		ttl type`,
+		"keyspace": `copy dbsize del exists expire expireat expiretime flushall flushdb keys persist
+		pexpire pexpireat pexpiretime pttl randomkey rename renamenx scan touch ttl type unlink`,
+		"read": `dbsize exists expiretime get getrange keys lcs mget pexpiretime pttl randomkey scan
+		strlen substr touch ttl type`,
 		"write": `append copy decr decrby del expire expireat getdel getex getset incr incrby
 		incrbyfloat mset msetnx persist pexpire pexpireat psetex rename renamenx set setex setnx
-		setrange unlink dht.barrier dht.txn`,
+		setrange unlink flushall flushdb dht.barrier dht.txn dht.flush dht.exec`,
 		"string": `append decr decrby get getdel getex getrange getset incr incrby incrbyfloat lcs
 		mget mset msetnx psetex set setex setnx setrange strlen substr`,
-		"fast": `append asking auth dbsize decr decrby echo exists expire expireat expiretime get
-		getdel getex getset hello incr incrby incrbyfloat mget persist pexpire pexpireat
+		"fast": `append asking auth dbsize decr decrby discard echo exists expire expireat expiretime get
+		getdel getex getset hello incr incrby incrbyfloat mget multi persist pexpire pexpireat
 		pexpiretime ping pttl quit readonly readwrite renamenx select setnx strlen touch ttl type
-		unlink dht.authpeer dht.ping dht.raft dht.keycount dht.txn`,
-		"slow": `acl client cluster command config copy del getrange info lcs mset msetnx psetex
-		rename set setex setrange substr wait dht.barrier
+		unlink unwatch watch dht.authpeer dht.ping dht.raft dht.keycount dht.txn dht.version`,
+		"slow": `acl client cluster command config copy del exec flushall flushdb getrange info keys lcs
+		mset msetnx psetex randomkey rename scan set setex setrange substr wait dht.barrier dht.flush
+		dht.exec
 		acl|cat acl|getuser acl|help acl|list acl|users acl|whoami
 		client|getname client|help client|id client|setinfo client|setname
 		cluster|countkeysinslot cluster|help cluster|info cluster|keyslot cluster|myid
@@ -36,14 +37,15 @@ func aclCategories() map[string]string {
 		command|count command|docs command|help command|info command|list
 		config|get config|help config|resetstat config|rewrite config|set`,
 		"admin": `acl|getuser acl|list acl|users config|get config|resetstat config|rewrite config|set
-		dht.ping dht.raft dht.keycount dht.txn`,
-		"dangerous": `info acl|getuser acl|list acl|users config|get config|resetstat config|rewrite
+		dht.ping dht.raft dht.keycount dht.txn dht.flush dht.version dht.exec`,
+		"dangerous": `flushall flushdb info keys acl|getuser acl|list acl|users config|get config|resetstat config|rewrite
 		config|set`,
 		"connection": `asking auth command echo hello ping quit readonly readwrite select wait
 		dht.authpeer
 		client|getname client|help client|id client|setinfo client|setname
 		command|count command|docs command|help command|info command|list`,
-		"blocking": `dht.barrier`,
+		"blocking":    `dht.barrier`,
+		"transaction": `discard exec multi unwatch watch`,
 	}
 }
 

@@ -272,6 +272,13 @@ func cmdInfo(s *Server, conn *session, args [][]byte) {
 	if all || want["memory"] {
 		runtime.ReadMemStats(&ms)
 	}
+	var clusterLines, keyspaceLines []string
+	if all || want["cluster"] {
+		clusterLines = []string{"cluster_enabled:1", fmt.Sprintf("dht_cluster_keys:%d", s.clusterKeys())}
+	}
+	if all || want["keyspace"] {
+		keyspaceLines = s.keyspaceInfo()
+	}
 	s.clientsMu.Lock()
 	clients := len(s.clients)
 	s.clientsMu.Unlock()
@@ -305,8 +312,8 @@ func cmdInfo(s *Server, conn *session, args [][]byte) {
 		}},
 		{"Replication", s.replicationInfo()},
 		{"Transactions", s.txnInfo()},
-		{"Cluster", []string{"cluster_enabled:1"}},
-		{"Keyspace", []string{fmt.Sprintf("db0:keys=%d,expires=0,avg_ttl=0", s.store.Len())}},
+		{"Cluster", clusterLines},
+		{"Keyspace", keyspaceLines},
 	}
 	var b strings.Builder
 	for _, sec := range sections {

@@ -41,6 +41,10 @@ type command struct {
 	// multiGroup is set for the multi-key commands that may name keys of several
 	// groups: a transaction across them (see txn.go).
 	multiGroup bool
+	// here is set for the commands that act on the client's connection (WATCH):
+	// they run on the node the client is connected to, whatever slots their keys
+	// are in.
+	here bool
 	// aclID numbers the command for the users' permissions; subs number the
 	// subcommands they know apart (see aclCategories).
 	aclID int
@@ -114,7 +118,20 @@ func commandTable() map[string]*command {
 		{name: "renamenx", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 2, step: 1, run: cmdRename},
 		{name: "unlink", arity: -2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: -1, step: 1, run: cmdDel},
 		{name: "dbsize", arity: 1, flags: []string{"readonly", "fast"}, run: cmdDBSize, waits: true},
-		{name: "info", arity: -1, flags: []string{"stale"}, run: cmdInfo},
+		{name: "keys", arity: 2, flags: []string{"readonly"}, run: cmdKeys, waits: true},
+		{name: "scan", arity: -2, flags: []string{"readonly"}, run: cmdScan, waits: true},
+		{name: "randomkey", arity: 1, flags: []string{"readonly"}, run: cmdRandomKey, waits: true},
+		{name: "flushall", arity: -1, flags: []string{"write"}, run: cmdFlushAll, waits: true},
+		{name: "flushdb", arity: -1, flags: []string{"write"}, run: cmdFlushAll, waits: true},
+		{name: "dht.flush", arity: 2, flags: []string{"write"}, run: cmdDHTFlush, peerOnly: true},
+		{name: "multi", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, run: cmdMulti},
+		{name: "exec", arity: 1, flags: []string{"noscript", "loading", "stale", "skip_slowlog"}, run: cmdExec, waits: true},
+		{name: "discard", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, run: cmdDiscard},
+		{name: "watch", arity: -2, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, firstKey: 1, lastKey: -1, step: 1, run: cmdWatch, waits: true, here: true},
+		{name: "unwatch", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, run: cmdUnwatch},
+		{name: "dht.version", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, run: cmdDHTVersion, peerOnly: true},
+		{name: "dht.exec", arity: -4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdDHTExec, peerOnly: true},
+		{name: "info", arity: -1, flags: []string{"stale"}, run: cmdInfo, waits: true},
 		{name: "cluster", arity: -2, flags: []string{"stale"}, run: cmdCluster},
 		{name: "command", arity: -1, flags: []string{"stale"}, run: cmdCommand},
 		{name: "hello", arity: -1, flags: []string{"fast", "stale"}, run: cmdHello, noAuth: true},
@@ -168,6 +185,10 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		conn.Close()
 		return false
 	}
+	if cl := conn.c; cl != nil && cl.multi != nil && !runsInMulti(c) {
+		s.queue(conn, c, args)
+		return false
+	}
 	if c == nil {
 		s.metrics.unknown.Inc()
 		conn.WriteError(unknownCommand(args))
@@ -192,12 +213,15 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 			why = s.noPerm(cl.user, c, args)
 		}
 		switch {
-		case why != "" || c.firstKey == 0:
+		case why != "" || c.firstKey == 0 || c.here:
 		case c.multiGroup && s.crossGroup(c, args):
 			cross = true
 		default:
 			owner, why = s.route(c, args)
 		}
+	}
+	if cl := conn.c; why != "" && c.name == "exec" && cl != nil && cl.multi != nil {
+		why = execRefusal(cl, why)
 	}
 	forward := why == "" && owner != nil && owner.Name != s.self.Name
 	// In a replicated cluster every keyed command waits: for consensus, or for its
@@ -205,7 +229,11 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 	replicated := why == "" && c.firstKey > 0 && s.repl != nil && !c.waits
 	// Without replication a keyed command runs here once no transaction holds its
 	// keys.
-	local := why == "" && c.firstKey > 0 && s.repl == nil && !forward && !c.waits && c.name != "dht.txn"
+	local := why == "" && c.firstKey > 0 && s.repl == nil && !forward && !c.waits && c.name != "dht.txn" && c.name != "dht.exec"
+	if why == "" && c.name == "exec" && !mayWait && s.execHere(conn) {
+		c.calls.Inc()
+		return false
+	}
 	if why == "" && (forward || c.waits || replicated || cross) && !mayWait {
 		return true
 	}

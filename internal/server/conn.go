@@ -19,8 +19,9 @@ import (
 // A node serves its clients on gnet event loops, one per CPU it may use, as Redis
 // serves them on its one: a loop reads whatever its sockets have, runs every complete
 // command there and then, and writes the replies back in one go. Nothing on a loop
-// may wait, so a command that has to (one forwarded to its owner, DHT.BARRIER, a
-// cluster-wide DBSIZE) moves its connection to a worker goroutine, which runs that
+// may wait, so a command that has to (one forwarded to its owner, DHT.BARRIER, the
+// commands over the node's keyspace, which wait for their groups' read indexes, INFO
+// with the cluster's key count) moves its connection to a worker goroutine, which runs that
 // command and every one that follows it, in order, until it has none left; then the
 // loop takes the connection back.
 
@@ -68,6 +69,10 @@ type client struct {
 	denied bool
 	// nonce is the challenge DHT.AUTHPEER gave nonceFor, good for one answer.
 	nonce, nonceFor string
+	// multi is the transaction MULTI opened, nil outside one; watched are the keys
+	// WATCH named. Only the side that runs commands touches them (as name).
+	multi   *multiState
+	watched []watchedKey
 	// readonly is set by READONLY: reads of a group this node replicates but does not
 	// lead are served here, still linearizable (through a read index).
 	readonly bool
@@ -530,7 +535,8 @@ func (cl *client) runQueued(w *session, batch []queued) {
 		case q.violation != nil:
 			w.WriteError(q.violation.Error())
 			cl.closing.Store(true)
-		case cl.s.repl != nil:
+		case cl.s.repl != nil && cl.multi == nil:
+			// Inside a transaction the commands are queued, one by one.
 			if n := cl.s.runLocal(w, batch[i:]); n > 0 {
 				i += n - 1
 				break

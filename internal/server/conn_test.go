@@ -111,8 +111,8 @@ func TestPipelineInAnyChunking(t *testing.T) {
 	}
 }
 
-// TestRepliesStayInOrderAcrossWaitingCommands: DBSIZE waits (it asks every node), so
-// it moves its connection to a worker; the replies of the commands around it must
+// TestRepliesStayInOrderAcrossWaitingCommands: DBSIZE waits (for the read indexes of
+// the groups the node leads, in a replicated cluster), so it moves its connection to a worker; the replies of the commands around it must
 // still come in order, whatever the chunking.
 func TestRepliesStayInOrderAcrossWaitingCommands(t *testing.T) {
 	addr := startNode(t, nil)

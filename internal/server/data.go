@@ -203,25 +203,6 @@ func cmdMSet(s *Server, conn *session, args [][]byte) {
 	conn.WriteString("OK")
 }
 
-// cmdDBSize counts the keys of the whole cluster: range by range, here where this
-// node holds a copy of the range, else at a node that does.
-func cmdDBSize(s *Server, conn *session, _ [][]byte) {
-	if !s.members.BarrierPassed() {
-		conn.WriteError(s.unavailable(s.self))
-		return
-	}
-	var total int64
-	for g := range s.slots.Members() {
-		n, why := s.countGroup(g)
-		if why != "" {
-			conn.WriteError(why)
-			return
-		}
-		total += n
-	}
-	conn.WriteInt64(total)
-}
-
 // countGroup counts the keys of group g's slot range.
 func (s *Server) countGroup(g int) (int64, string) {
 	r := s.slots.Range(g)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,15 +35,30 @@ type shard struct {
 	logTime atomic.Int64
 	// args is Apply's buffer of a command's arguments, kept from call to call.
 	args [][]byte
+	// index is the log index of the entry being applied and n the commands of it
+	// applied so far: the writes of each command are stamped with both (see
+	// store.Version and entryStamp), the same on every member. Only the group's
+	// goroutine touches them.
+	index, n uint64
 }
+
+// entryStamp is the stamp of the writes of the n-th command of the log entry at
+// index: index in the top 40 bits, n below.
+func entryStamp(index, n uint64) uint64 { return index<<24 | n&(1<<24-1) }
 
 // Apply runs a batch of write commands (RESP arrays, one after another) against the
 // store as of the log's time, and returns their replies, one after another.
-func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
+func (sh *shard) Apply(now time.Time, index uint64, cmds []byte) []byte {
 	sh.logTime.Store(now.UnixNano())
-	w := session{db: sh.s.store.At(now)}
+	if index != sh.index {
+		sh.index, sh.n = index, 0
+	}
+	db := sh.s.store.At(now)
+	w := session{db: db}
 	args := sh.args
 	for len(cmds) > 0 {
+		sh.n++
+		db.SetStamp(entryStamp(index, sh.n))
 		complete, a, _, left, err := redcon.ReadNextCommand(cmds, args[:0])
 		if err != nil || !complete || len(a) == 0 {
 			w.WriteError("ERR malformed replicated command")
@@ -51,7 +67,7 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 		args, cmds = a, left
 		if c := sh.s.lookup(args[0]); c != nil {
 			switch {
-			case c.name == "dht.txn" || c.firstKey == 0:
+			case c.name == "dht.txn" || c.name == "dht.exec" || c.firstKey == 0:
 				c.run(sh.s, &w, args)
 			case sh.s.runUnlocked(&w, c, args) != nil:
 				w.WriteError(errTxnLocked)
@@ -68,18 +84,29 @@ func (sh *shard) Apply(now time.Time, cmds []byte) []byte {
 	return w.out
 }
 
-// Snapshot returns the range's keys.
+// stampedSnapshot starts the snapshots that keep the keys' stamps (see
+// store.Version): a key part of length 0 followed by a byte no participant snapshot
+// starts with. Snapshots written before start with the key part (see
+// appendTxnSnapshot).
+const stampedSnapshot = "\x00\xd7"
+
+// Snapshot returns the range's keys and transactions.
 func (sh *shard) Snapshot() ([]byte, error) {
 	sh.s.metrics.snapshots.WithLabelValues("taken").Inc()
-	return sh.s.appendTxnSnapshot(sh.group, sh.s.store.AppendRange(nil, sh.slots)), nil
+	return sh.s.appendTxnSnapshot([]byte(stampedSnapshot), sh.group, sh.s.store.AppendRange(nil, sh.slots)), nil
 }
 
-// Restore replaces the range's keys with a snapshot's.
+// Restore replaces the range's keys and transactions with a snapshot's. A snapshot
+// written before the keys had stamps gives them the stamp 0.
 func (sh *shard) Restore(data []byte) error {
 	sh.s.metrics.snapshots.WithLabelValues("restored").Inc()
+	load := sh.s.store.LoadUnstampedRange
+	if rest, ok := bytes.CutPrefix(data, []byte(stampedSnapshot)); ok {
+		load, data = sh.s.store.LoadRange, rest
+	}
 	keys, txns, err := splitTxnSnapshot(data)
 	if err == nil {
-		err = sh.s.store.LoadRange(sh.slots, keys)
+		err = load(sh.slots, keys)
 	}
 	if err == nil {
 		err = sh.s.restoreTxn(sh.group, txns)

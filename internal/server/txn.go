@@ -65,6 +65,9 @@ type txnGroup struct {
 	// those keys (they retry), so that a stream of them cannot starve a GET or SET.
 	wmu     sync.Mutex
 	waiting map[string]int
+	// flushes counts the FLUSHALLs here that wait for the group's transactions:
+	// until they ran, new transactions are turned away from every key of the group.
+	flushes int
 }
 
 // await registers that an ordinary command waits for its keys; the function it
@@ -85,10 +88,14 @@ func (s *Server) await(c *command, args [][]byte) func() {
 	}
 }
 
-// awaited reports whether an ordinary command waits for one of ops' keys.
+// awaited reports whether an ordinary command waits for one of ops' keys, or a
+// FLUSHALL for any key of the group.
 func (tg *txnGroup) awaited(ops []txn.Op) bool {
 	tg.wmu.Lock()
 	defer tg.wmu.Unlock()
+	if tg.flushes > 0 {
+		return true
+	}
 	if len(tg.waiting) == 0 {
 		return false
 	}
@@ -468,10 +475,10 @@ func (s *Server) leads(g int) bool {
 	return l == cluster.RaftID(s.self.Index)
 }
 
-// appendTxnSnapshot frames a group's snapshot: the store's part, then the
-// participant's.
-func (s *Server) appendTxnSnapshot(group int, keys []byte) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(keys)))
+// appendTxnSnapshot appends to b a group's snapshot, framed: the store's part, then
+// the participant's.
+func (s *Server) appendTxnSnapshot(b []byte, group int, keys []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(keys)))
 	b = append(b, keys...)
 	tg := s.txn.groups[group]
 	tg.mu.RLock()

@@ -52,7 +52,7 @@ func (s *Store) Persist(key []byte) bool {
 	if !ok || e.exp == 0 {
 		return false
 	}
-	st.put(string(key), entry{val: e.val}, e, true)
+	s.write(st, string(key), entry{val: e.val}, e, true)
 	return true
 }
 
@@ -95,7 +95,7 @@ func (s *Store) Copy(src, dst []byte, replace bool) bool {
 		return false
 	}
 	// Values are never modified in place, so the two keys may share one.
-	to.put(string(dst), e, old, had)
+	s.write(to, string(dst), e, old, had)
 	return true
 }
 
@@ -122,7 +122,7 @@ func (s *Store) Rename(src, dst []byte, nx bool) (bool, error) {
 	if had && nx {
 		return false, nil
 	}
-	from.remove(string(src), e)
-	to.put(string(dst), e, old, had)
+	s.drop(from, string(src), e)
+	s.write(to, string(dst), e, old, had)
 	return true, nil
 }

@@ -60,7 +60,7 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	}
 	n += delta
 	var buf [20]byte
-	st.put(string(key), entry{val: bytes.Clone(strconv.AppendInt(buf[:0], n, 10)), exp: old.exp}, old, had)
+	s.write(st, string(key), entry{val: bytes.Clone(strconv.AppendInt(buf[:0], n, 10)), exp: old.exp}, old, had)
 	return n, nil
 }
 
@@ -86,7 +86,7 @@ func (s *Store) IncrByFloat(key []byte, incr *big.Float) ([]byte, error) {
 		return nil, ErrNaNOrInfinity
 	}
 	v := redisnum.AppendLongDouble(nil, sum)
-	st.put(string(key), entry{val: v, exp: old.exp}, old, had)
+	s.write(st, string(key), entry{val: v, exp: old.exp}, old, had)
 	return v, nil
 }
 
@@ -104,7 +104,7 @@ func (s *Store) Append(key, val []byte, limit int) (int, error) {
 	}
 	v := make([]byte, len(old.val)+len(val))
 	copy(v[copy(v, old.val):], val)
-	st.put(string(key), entry{val: v, exp: old.exp}, old, had)
+	s.write(st, string(key), entry{val: v, exp: old.exp}, old, had)
 	return len(v), nil
 }
 
@@ -128,7 +128,7 @@ func (s *Store) SetRange(key []byte, offset int64, val []byte, limit int) (int, 
 	v := make([]byte, max(len(old.val), end))
 	copy(v, old.val)
 	copy(v[offset:], val)
-	st.put(string(key), entry{val: v, exp: old.exp}, old, had)
+	s.write(st, string(key), entry{val: v, exp: old.exp}, old, had)
 	return len(v), nil
 }
 
@@ -140,7 +140,7 @@ func (s *Store) GetDel(key []byte) ([]byte, bool) {
 	defer st.mu.Unlock()
 	e, ok := s.live(st, key)
 	if ok {
-		st.remove(string(key), e)
+		s.drop(st, string(key), e)
 	}
 	return e.val, ok
 }
@@ -168,7 +168,7 @@ func (s *Store) GetEx(key []byte, c ExpiryChange) ([]byte, bool) {
 	case c.At != 0:
 		s.setExpiry(st, key, e, c.At)
 	case c.Persist && e.exp != 0:
-		st.put(string(key), entry{val: e.val}, e, true)
+		s.write(st, string(key), entry{val: e.val}, e, true)
 	}
 	return e.val, true
 }
@@ -177,14 +177,14 @@ func (s *Store) GetEx(key []byte, c ExpiryChange) ([]byte, bool) {
 // (Unix milliseconds), or removes it if at is not after now.
 func (s *Store) setExpiry(st *stripe, key []byte, e entry, at int64) {
 	if at <= s.now().UnixMilli() {
-		st.remove(string(key), e)
+		s.drop(st, string(key), e)
 		return
 	}
 	exp := int64(math.MaxInt64) // past 2262, as far as a Unix nanosecond reaches
 	if at <= math.MaxInt64/int64(time.Millisecond) {
 		exp = at * int64(time.Millisecond)
 	}
-	st.put(string(key), entry{val: e.val, exp: exp}, e, true)
+	s.write(st, string(key), entry{val: e.val, exp: exp}, e, true)
 }
 
 // expiryMillis returns the Unix millisecond of an expiry in Unix nanoseconds.

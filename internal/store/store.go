@@ -90,7 +90,8 @@ type SetResult struct {
 // entry is one stored value.
 type entry struct {
 	val []byte
-	exp int64 // expiry in Unix nanoseconds; 0 means none
+	exp int64  // expiry in Unix nanoseconds; 0 means none
+	ver uint64 // the stamp of the write that stored it (see Version)
 }
 
 // expired reports whether e has expired at time now (Unix nanoseconds).
@@ -106,6 +107,8 @@ type stripe struct {
 	// volatile holds the keys of m that have an expiry, so that sweeping
 	// and counting live keys need not scan persistent keys.
 	volatile map[string]struct{}
+	// seq numbers the writes to the stripe made without a stamp of their own.
+	seq uint64
 }
 
 // put stores e under k, where old and had are the result of looking k up.
@@ -138,9 +141,15 @@ type paddedStripe struct {
 // zero value is not usable. All methods are safe for concurrent use.
 type Store struct {
 	stripes []paddedStripe
-	now     func() time.Time
+	// dels holds, by slot, the stamp of the last removal of a live key of the
+	// slot (see Version); each under the lock of its slot's stripe.
+	dels []uint64
+	now  func() time.Time
 	// keep is set on views whose reads never remove expired keys (see Keeping).
 	keep bool
+	// stamp, when not zero, is the stamp of every write through this view (see
+	// Stamped); else each write takes the next of its stripe's seq.
+	stamp uint64
 }
 
 // New returns an empty Store configured by opts.
@@ -154,7 +163,7 @@ func New(opts Options) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{stripes: make([]paddedStripe, n), now: now}
+	s := &Store{stripes: make([]paddedStripe, n), dels: make([]uint64, keyspace.Slots), now: now}
 	for i := range s.stripes {
 		s.stripes[i].m = make(map[string]entry)
 		s.stripes[i].volatile = make(map[string]struct{})
@@ -174,7 +183,7 @@ func (s *Store) Now() time.Time { return s.now() }
 // it decides expiry as of t, so that replicas applying the same log at different
 // moments decide alike. The view shares s's table.
 func (s *Store) At(t time.Time) *Store {
-	return &Store{stripes: s.stripes, now: func() time.Time { return t }}
+	return &Store{stripes: s.stripes, dels: s.dels, now: func() time.Time { return t }, stamp: s.stamp}
 }
 
 // Keeping returns a view of s whose reads treat expired keys as absent, as s's do,
@@ -182,7 +191,44 @@ func (s *Store) At(t time.Time) *Store {
 // clock may run ahead of the leader's, and removing a key the leader still holds
 // live would make the replicas differ.
 func (s *Store) Keeping() *Store {
-	return &Store{stripes: s.stripes, now: s.now, keep: true}
+	return &Store{stripes: s.stripes, dels: s.dels, now: s.now, keep: true, stamp: s.stamp}
+}
+
+// Stamped returns a view of s whose writes all carry stamp, which must not be zero
+// and must exceed the stamps of earlier writes to the keys it writes. A replica
+// applying its log stamps each command with its position in the log, so that every
+// replica gives a key the same stamps (see Version).
+func (s *Store) Stamped(stamp uint64) *Store {
+	v := *s
+	v.stamp = stamp
+	return &v
+}
+
+// SetStamp makes stamp the stamp of every write through s from now on, as Stamped
+// does; s must be a view (made by At, Keeping or Stamped) that one goroutine uses.
+func (s *Store) SetStamp(stamp uint64) { s.stamp = stamp }
+
+// nextStamp returns the stamp of a write to st, which the caller has write-locked.
+func (s *Store) nextStamp(st *stripe) uint64 {
+	if s.stamp != 0 {
+		return s.stamp
+	}
+	st.seq++
+	return st.seq
+}
+
+// write stores e under k in the write-locked st, stamped, where old and had are
+// the result of looking k up.
+func (s *Store) write(st *stripe, k string, e entry, old entry, had bool) {
+	e.ver = s.nextStamp(st)
+	st.put(k, e, old, had)
+}
+
+// drop removes k, whose live entry in the write-locked st is e, and records the
+// removal for Version.
+func (s *Store) drop(st *stripe, k string, e entry) {
+	st.remove(k, e)
+	s.dels[keyspace.SlotOf(k)] = s.nextStamp(st)
 }
 
 // nowNanos returns the current time in Unix nanoseconds.
@@ -287,13 +333,13 @@ func (s *Store) Set(key, val []byte, a SetArgs) SetResult {
 	switch {
 	case a.TTL < 0:
 		if had {
-			st.remove(k, old)
+			s.drop(st, k, old)
 		}
 		return res
 	case a.TTL == 0 && a.KeepTTL && had:
 		exp = old.exp
 	}
-	st.put(k, entry{val: v, exp: exp}, old, had)
+	s.write(st, k, entry{val: v, exp: exp}, old, had)
 	return res
 }
 
@@ -334,10 +380,12 @@ func (s *Store) Del(keys ...[]byte) int {
 		if e.exp != 0 && now == 0 {
 			now = s.nowNanos()
 		}
-		if !e.expired(now) {
-			n++
+		if e.expired(now) {
+			st.remove(string(key), e)
+			continue
 		}
-		st.remove(string(key), e)
+		n++
+		s.drop(st, string(key), e)
 	}
 	return n
 }
@@ -408,7 +456,7 @@ func (s *Store) MSet(pairs [][2][]byte) {
 	for i, k := range keys {
 		st := &s.stripes[idx[i]].stripe
 		old, had := st.m[k]
-		st.put(k, entry{val: vals[i]}, old, had)
+		s.write(st, k, entry{val: vals[i]}, old, had)
 	}
 }
 
@@ -433,7 +481,7 @@ func (s *Store) MSetNX(pairs [][2][]byte) bool {
 	for i, k := range keys {
 		st := &s.stripes[idx[i]].stripe
 		old, had := st.m[k]
-		st.put(k, entry{val: vals[i]}, old, had)
+		s.write(st, k, entry{val: vals[i]}, old, had)
 	}
 	return true
 }
@@ -617,13 +665,21 @@ func (s *Store) eachStripeOf(r keyspace.Range, fn func(*stripe)) {
 	}
 }
 
-// AppendRange appends to b every live key whose slot is in r, with its value and
-// expiry, in the form LoadRange reads: per key, uvarint lengths of key and value, the
-// key, the value, and the expiry as a varint (Unix ns, 0 for none). Each stripe is
-// read under its lock; keys of r written meanwhile may or may not be included, so a
-// caller that needs one instant must hold writes to r off itself.
+// AppendRange appends to b every live key whose slot is in r, with its value, expiry
+// and stamp, in the form LoadRange reads: first, per slot of r, the stamp of its last
+// removal (see Version) as a uvarint; then per key, uvarint lengths of key and value,
+// the key, the value, the expiry as a varint (Unix ns, 0 for none) and the stamp as a
+// uvarint. Each stripe is read under its lock; keys of r written meanwhile may or may
+// not be included, so a caller that needs one instant must hold writes to r off
+// itself.
 func (s *Store) AppendRange(b []byte, r keyspace.Range) []byte {
 	now := s.nowNanos()
+	for slot := r.Start; slot <= r.End; slot++ {
+		st := &s.stripes[slot%len(s.stripes)].stripe
+		st.mu.RLock()
+		b = binary.AppendUvarint(b, s.dels[slot])
+		st.mu.RUnlock()
+	}
 	s.eachStripeOf(r, func(st *stripe) {
 		st.mu.RLock()
 		for k, e := range st.m {
@@ -635,6 +691,7 @@ func (s *Store) AppendRange(b []byte, r keyspace.Range) []byte {
 			b = append(b, k...)
 			b = append(b, e.val...)
 			b = binary.AppendVarint(b, e.exp)
+			b = binary.AppendUvarint(b, e.ver)
 		}
 		st.mu.RUnlock()
 	})
@@ -648,6 +705,18 @@ var ErrCorrupt = errors.New("store: corrupt range data")
 // AppendRange wrote them. Keys in data outside r are refused. On an error the keys of
 // r are left removed.
 func (s *Store) LoadRange(r keyspace.Range, data []byte) error {
+	return s.loadRange(r, data, true)
+}
+
+// LoadUnstampedRange is LoadRange for data written before the table kept stamps
+// (without the slots' removal stamps and the keys' stamps): every key and slot of r
+// gets the stamp 0.
+func (s *Store) LoadUnstampedRange(r keyspace.Range, data []byte) error {
+	return s.loadRange(r, data, false)
+}
+
+// loadRange is LoadRange, of data with stamps or without.
+func (s *Store) loadRange(r keyspace.Range, data []byte, stamped bool) error {
 	s.eachStripeOf(r, func(st *stripe) {
 		st.mu.Lock()
 		for k, e := range st.m {
@@ -657,6 +726,20 @@ func (s *Store) LoadRange(r keyspace.Range, data []byte) error {
 		}
 		st.mu.Unlock()
 	})
+	for slot := r.Start; slot <= r.End; slot++ {
+		var d uint64
+		if stamped {
+			var n int
+			if d, n = binary.Uvarint(data); n <= 0 {
+				return fmt.Errorf("%w: removal stamp of slot %d", ErrCorrupt, slot)
+			}
+			data = data[n:]
+		}
+		st := &s.stripes[slot%len(s.stripes)].stripe
+		st.mu.Lock()
+		s.dels[slot] = d
+		st.mu.Unlock()
+	}
 	for len(data) > 0 {
 		klen, n1 := binary.Uvarint(data)
 		if n1 <= 0 {
@@ -674,13 +757,22 @@ func (s *Store) LoadRange(r keyspace.Range, data []byte) error {
 			return fmt.Errorf("%w: expiry of key %q", ErrCorrupt, k)
 		}
 		data = data[n3:]
+		var ver uint64
+		if stamped {
+			var n4 int
+			if ver, n4 = binary.Uvarint(data); n4 <= 0 {
+				return fmt.Errorf("%w: stamp of key %q", ErrCorrupt, k)
+			}
+			data = data[n4:]
+		}
 		if !r.Contains(keyspace.SlotOf(k)) {
 			return fmt.Errorf("%w: key %q is not in slots %s", ErrCorrupt, k, r)
 		}
 		st := &s.stripes[keyspace.SlotOf(k)%len(s.stripes)].stripe
 		st.mu.Lock()
 		old, had := st.m[k]
-		st.put(k, entry{val: v, exp: exp}, old, had)
+		st.put(k, entry{val: v, exp: exp, ver: ver}, old, had)
+		st.seq = max(st.seq, ver)
 		st.mu.Unlock()
 	}
 	return nil
