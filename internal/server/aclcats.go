@@ -15,9 +15,11 @@ import (
 func aclCategories() map[string]string {
 	return map[string]string{
 		"keyspace": `copy dbsize del exists expire expireat expiretime persist pexpire pexpireat
-		pexpiretime pttl rename renamenx touch ttl type unlink`,
+		pexpiretime pttl rename renamenx touch ttl type unlink
+		object|encoding object|freq object|help object|idletime object|refcount`,
 		"read": `dbsize exists expiretime get getrange lcs mget pexpiretime pttl strlen substr touch
-		ttl type`,
+		ttl type
+		memory|usage object|encoding object|freq object|idletime object|refcount`,
 		"write": `append copy decr decrby del expire expireat getdel getex getset incr incrby
 		incrbyfloat mset msetnx persist pexpire pexpireat psetex rename renamenx set setex setnx
 		setrange unlink dht.barrier dht.txn`,
@@ -34,15 +36,19 @@ func aclCategories() map[string]string {
 		cluster|countkeysinslot cluster|help cluster|info cluster|keyslot cluster|myid
 		cluster|nodes cluster|shards cluster|slots
 		command|count command|docs command|help command|info command|list
-		config|get config|help config|resetstat config|rewrite config|set`,
+		config|get config|help config|resetstat config|rewrite config|set
+		client|info client|kill client|list client|no-evict client|no-touch client|reply command|getkeys command|getkeysandflags memory memory|help memory|stats memory|usage object object|encoding object|freq object|help object|idletime object|refcount slowlog slowlog|get slowlog|help slowlog|len slowlog|reset`,
 		"admin": `acl|getuser acl|list acl|users config|get config|resetstat config|rewrite config|set
-		dht.ping dht.raft dht.keycount dht.txn`,
+		dht.ping dht.raft dht.keycount dht.txn
+		client|kill client|list client|no-evict slowlog|get slowlog|len slowlog|reset`,
 		"dangerous": `info acl|getuser acl|list acl|users config|get config|resetstat config|rewrite
-		config|set`,
+		config|set
+		client|kill client|list client|no-evict slowlog|get slowlog|len slowlog|reset`,
 		"connection": `asking auth command echo hello ping quit readonly readwrite select wait
 		dht.authpeer
 		client|getname client|help client|id client|setinfo client|setname
-		command|count command|docs command|help command|info command|list`,
+		command|count command|docs command|help command|info command|list
+		client|info client|kill client|list client|no-evict client|no-touch client|reply command|getkeys command|getkeysandflags`,
 		"blocking": `dht.barrier`,
 	}
 }
@@ -65,6 +71,11 @@ func newACLCatalog(table map[string]*command) (*acl.Catalog, error) {
 	}
 	for name, c := range table {
 		c.aclID, _ = catalog.ID(name)
+		for _, sc := range c.subcommands {
+			if sc.cmd != nil {
+				sc.cmd.aclID, _ = catalog.ID(sc.name)
+			}
+		}
 	}
 	for name := range cats {
 		parent, sub, ok := strings.Cut(name, "|")

@@ -2,14 +2,9 @@ package server
 
 import (
 	"fmt"
-	"os"
-	"path"
-	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/dhtkv/dht/internal/buildinfo"
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/keyspace"
 )
@@ -262,68 +257,6 @@ func passedWord(b bool) string {
 	return "waiting"
 }
 
-func cmdInfo(s *Server, conn *session, args [][]byte) {
-	want := map[string]bool{}
-	for _, a := range args[1:] {
-		want[strings.ToLower(string(a))] = true
-	}
-	all := len(want) == 0 || want["all"] || want["everything"] || want["default"]
-	var ms runtime.MemStats
-	if all || want["memory"] {
-		runtime.ReadMemStats(&ms)
-	}
-	s.clientsMu.Lock()
-	clients := len(s.clients)
-	s.clientsMu.Unlock()
-	sections := []struct {
-		name  string
-		lines []string
-	}{
-		{"Server", []string{
-			"redis_version:" + redisVersion,
-			"dht_version:" + buildinfo.Version(),
-			"redis_mode:cluster",
-			"os:" + runtime.GOOS + " " + runtime.GOARCH,
-			"arch_bits:64",
-			"go_version:" + runtime.Version(),
-			fmt.Sprintf("process_id:%d", os.Getpid()),
-			"run_id:" + s.self.ID,
-			fmt.Sprintf("tcp_port:%d", s.self.Port),
-			fmt.Sprintf("uptime_in_seconds:%d", int(time.Since(s.started).Seconds())),
-			"dht_node:" + s.self.Name,
-		}},
-		{"Clients", []string{fmt.Sprintf("connected_clients:%d", clients), fmt.Sprintf("maxclients:%d", s.cfg.Limits.MaxClients)}},
-		{"Memory", []string{fmt.Sprintf("used_memory:%d", ms.HeapAlloc)}},
-		{"Persistence", s.persistenceInfo()},
-		{"Stats", []string{
-			fmt.Sprintf("total_connections_received:%d", s.connsTotal.Load()),
-			fmt.Sprintf("total_commands_processed:%d", s.commandsProcessed()),
-			fmt.Sprintf("dht_forwarded_commands:%d", int64(counterValue(s.metrics.forwarded))),
-			fmt.Sprintf("acl_access_denied_auth:%d", int64(counterValue(s.metrics.authFailures))),
-			fmt.Sprintf("acl_access_denied_cmd:%d", int64(counterValue(s.metrics.deniedCmd))),
-			fmt.Sprintf("acl_access_denied_key:%d", int64(counterValue(s.metrics.deniedKey))),
-		}},
-		{"Replication", s.replicationInfo()},
-		{"Transactions", s.txnInfo()},
-		{"Cluster", []string{"cluster_enabled:1"}},
-		{"Keyspace", []string{fmt.Sprintf("db0:keys=%d,expires=0,avg_ttl=0", s.store.Len())}},
-	}
-	var b strings.Builder
-	for _, sec := range sections {
-		if !all && !want[strings.ToLower(sec.name)] {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteString("\r\n")
-		}
-		b.WriteString("# " + sec.name + "\r\n")
-		for _, l := range sec.lines {
-			b.WriteString(l + "\r\n")
-		}
-	}
-	conn.WriteBulkString(b.String())
-}
-
 // cmdCommand answers COMMAND, COMMAND COUNT, COMMAND INFO and COMMAND DOCS in the
 // Redis 5 reply shape, which every client parses.
 func cmdCommand(s *Server, conn *session, args [][]byte) {
@@ -380,88 +313,6 @@ func cmdCommand(s *Server, conn *session, args [][]byte) {
 		)
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try COMMAND HELP.", truncate(args[1], 128)))
-	}
-}
-
-func cmdClient(_ *Server, conn *session, args [][]byte) {
-	st := conn.c
-	switch strings.ToUpper(string(args[1])) {
-	case "SETINFO", "SETNAME":
-		if len(args) < 3 {
-			conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for 'client|%s' command", strings.ToLower(string(args[1]))))
-			return
-		}
-		if strings.EqualFold(string(args[1]), "SETNAME") {
-			st.name = string(args[2])
-		}
-		conn.WriteString("OK")
-	case "GETNAME":
-		if st.name == "" {
-			conn.WriteNull()
-			return
-		}
-		conn.WriteBulkString(st.name)
-	case "ID":
-		conn.WriteInt64(st.id)
-	case "HELP":
-		writeHelp(conn, "client", args,
-			"GETNAME",
-			"    Return the name of the current connection.",
-			"ID",
-			"    Return the ID of the current connection.",
-			"SETINFO <option> <value>",
-			"    Accept client meta attributes (LIB-NAME, LIB-VER); they are not kept.",
-			"SETNAME <connection-name>",
-			"    Assign the name <connection-name> to the current connection.",
-		)
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(args[1], 128)))
-	}
-}
-
-// configValues is the harmless subset of CONFIG GET that tools ask for.
-func (s *Server) configValues() [][2]string {
-	return [][2]string{
-		{"save", ""},
-		{"appendonly", "no"},
-		{"cluster-enabled", "yes"},
-		{"maxclients", strconv.Itoa(s.cfg.Limits.MaxClients)},
-		{"proto-max-bulk-len", strconv.Itoa(s.cfg.Limits.MaxBulkLen)},
-		{"timeout", strconv.Itoa(int(s.cfg.Limits.IdleTimeout.Seconds()))},
-		{"databases", "1"},
-	}
-}
-
-func cmdConfig(s *Server, conn *session, args [][]byte) {
-	switch strings.ToUpper(string(args[1])) {
-	case "GET":
-		if len(args) < 3 {
-			conn.WriteError("ERR wrong number of arguments for 'config|get' command")
-			return
-		}
-		var out []string
-		for _, kv := range s.configValues() {
-			for _, pat := range args[2:] {
-				if ok, _ := path.Match(strings.ToLower(string(pat)), kv[0]); ok {
-					out = append(out, kv[0], kv[1])
-					break
-				}
-			}
-		}
-		conn.WriteArray(len(out))
-		for _, v := range out {
-			conn.WriteBulkString(v)
-		}
-	case "HELP":
-		writeHelp(conn, "config", args,
-			"GET <pattern>",
-			"    Return parameters matching the glob-like <pattern> and their values",
-			"    (a read-only subset: dht is configured by its config file).",
-		)
-	case "SET", "RESETSTAT", "REWRITE":
-		conn.WriteError("ERR CONFIG " + strings.ToUpper(string(args[1])) + " is not supported: dht is configured by its config file")
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CONFIG HELP.", truncate(args[1], 128)))
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/config"
 )
@@ -26,8 +24,14 @@ type command struct {
 	waits bool
 	// blocking gives the longest a command may wait, for forwarding it (DHT.BARRIER).
 	blocking func(args [][]byte) time.Duration
-	// calls counts the command's calls (set by newMetrics).
-	calls prometheus.Counter
+	// stats are the command's counters for INFO commandstats (a keyed
+	// subcommand's are its subcommand's).
+	stats *cmdStats
+	// subcommands are a container command's subcommands, by lower-case name.
+	subcommands map[string]*subcommand
+	// noSlowlog is set for the commands the slow log leaves out: those that
+	// carry passwords and those that wait on purpose.
+	noSlowlog bool
 	// writes is set for commands flagged "write": in a replicated cluster they go
 	// through the log, the others are reads.
 	writes bool
@@ -47,11 +51,56 @@ type command struct {
 	subs  map[string]int
 }
 
-func (c *command) arityOK(n int) bool {
-	if c.arity >= 0 {
-		return n == c.arity
+// subcommand is one subcommand of a container command (CLIENT LIST), with its own
+// counters.
+type subcommand struct {
+	name  string // full: "client|list"
+	stats cmdStats
+	// cmd is set for a subcommand that names a key (OBJECT ENCODING): it runs as
+	// a command of its own, routed by its key.
+	cmd *command
+}
+
+// containerSubcommands lists, by container command, the subcommands dht has.
+func containerSubcommands() map[string]string {
+	return map[string]string{
+		"acl":     "cat getuser list users whoami help",
+		"client":  "getname help id info kill list no-evict no-touch reply setinfo setname",
+		"cluster": "countkeysinslot help info keyslot myid nodes shards slots",
+		"command": "count docs getkeys getkeysandflags help info list",
+		"config":  "get help resetstat rewrite set",
+		"memory":  "help stats usage",
+		"object":  "encoding freq help idletime refcount",
+		"slowlog": "get help len reset",
 	}
-	return n >= -c.arity
+}
+
+// sub finds the subcommand args name, or nil.
+func (c *command) sub(args [][]byte) *subcommand {
+	if c.subcommands == nil || len(args) < 2 {
+		return nil
+	}
+	return c.subcommands[strings.ToLower(string(args[1]))]
+}
+
+// statsFor returns the counters a call with args counts in: its subcommand's, or
+// the command's.
+func (c *command) statsFor(args [][]byte) *cmdStats {
+	if sc := c.sub(args); sc != nil {
+		return &sc.stats
+	}
+	return c.stats
+}
+
+func (c *command) arityOK(n int) bool { return arityOK(c.arity, n) }
+
+// arityOK reports whether n arguments (the name included) fit arity: exactly arity
+// when it is positive, at least -arity when it is negative.
+func arityOK(arity, n int) bool {
+	if arity >= 0 {
+		return n == arity
+	}
+	return n >= -arity
 }
 
 // keys calls fn with each key argument of args.
@@ -120,6 +169,9 @@ func commandTable() map[string]*command {
 		{name: "hello", arity: -1, flags: []string{"fast", "stale"}, run: cmdHello, noAuth: true},
 		{name: "client", arity: -2, flags: []string{"stale"}, run: cmdClient},
 		{name: "config", arity: -2, flags: []string{"stale"}, run: cmdConfig},
+		{name: "object", arity: -2, flags: []string{}, run: cmdObject},
+		{name: "memory", arity: -2, flags: []string{}, run: cmdMemory},
+		{name: "slowlog", arity: -2, flags: []string{}, run: cmdSlowlog},
 		{name: "acl", arity: -2, flags: []string{}, run: cmdACL},
 		{name: "select", arity: 2, flags: []string{"fast", "stale"}, run: cmdSelect},
 		{name: "readonly", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
@@ -134,11 +186,24 @@ func commandTable() map[string]*command {
 		{name: "dht.barrier", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdBarrier, waits: true, blocking: barrierWait},
 	}
 	m := make(map[string]*command, len(cmds))
+	subs := containerSubcommands()
 	for _, c := range cmds {
+		c.stats = &cmdStats{}
+		for _, sub := range strings.Fields(subs[c.name]) {
+			if c.subcommands == nil {
+				c.subcommands = map[string]*subcommand{}
+			}
+			c.subcommands[sub] = &subcommand{name: c.name + "|" + sub}
+		}
 		c.writes = slices.Contains(c.flags, "write")
 		c.pairs = c.step == 2
 		c.multiGroup = crossGroupCommand(c.name)
 		m[c.name] = c
+	}
+	for _, kc := range keyedSubcommands() {
+		parent, sub, _ := strings.Cut(kc.name, "|")
+		sc := m[parent].subcommands[sub]
+		sc.cmd, kc.stats = kc, &sc.stats
 	}
 	return m
 }
@@ -168,9 +233,16 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		conn.Close()
 		return false
 	}
+	if c != nil && c.subcommands != nil {
+		if sc := c.sub(args); sc != nil && sc.cmd != nil {
+			c = sc.cmd
+		}
+	}
 	if c == nil {
 		s.metrics.unknown.Inc()
-		conn.WriteError(unknownCommand(args))
+		why := unknownCommand(args)
+		s.countError([]byte(why))
+		conn.WriteError(why)
 		return false
 	}
 	var (
@@ -209,17 +281,23 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 	if why == "" && (forward || c.waits || replicated || cross) && !mayWait {
 		return true
 	}
+	if conn.c != nil {
+		conn.c.noteCommand(c, args)
+	}
+	if why != "" {
+		s.reject(c, args, why)
+		conn.WriteError(why)
+		return false
+	}
+	start, mark := time.Now(), len(conn.out)
 	if local && !mayWait {
 		if s.runUnlocked(conn, c, args) != nil {
 			return true
 		}
-		c.calls.Inc()
+		s.account(conn, c, args, mark, start)
 		return false
 	}
-	c.calls.Inc()
 	switch {
-	case why != "":
-		conn.WriteError(why)
 	case cross:
 		s.execTxn(conn, c, args)
 	case local:
@@ -235,6 +313,7 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 	default:
 		c.run(s, conn, args)
 	}
+	s.account(conn, c, args, mark, start)
 	return false
 }
 

@@ -47,8 +47,27 @@ type client struct {
 	gc gnet.Conn
 	nc net.Conn
 	id int64
-	// name is CLIENT SETNAME's; only the side that runs commands touches it.
+	// name is CLIENT SETNAME's (under meta, as CLIENT LIST reads it elsewhere).
+	meta sync.Mutex
 	name string
+	// created is when the connection was accepted; laddr and fd are its local
+	// address and file descriptor, for CLIENT LIST.
+	created time.Time
+	laddr   net.Addr
+	fd      int
+	// lastCmd is the name of the command the client ran last (CLIENT LIST's cmd).
+	lastCmd atomic.Pointer[string]
+	// userName is the name of the user the client authenticated as, for CLIENT
+	// LIST; nil for the default user.
+	userName atomic.Pointer[string]
+	// hits and misses count the client's reads of keys that exist and that do not.
+	hits, misses atomic.Int64
+	// noEvict and noTouch are CLIENT NO-EVICT's and NO-TOUCH's flags.
+	noEvict, noTouch atomic.Bool
+	// replyOff is set by CLIENT REPLY OFF, skipNext by CLIENT REPLY SKIP; skipping
+	// is set while the command after SKIP runs. Only the side that runs commands
+	// touches them.
+	replyOff, skipNext, skipping bool
 	// authed is set once the client may run commands: at once when no password is
 	// needed, else by AUTH or HELLO ... AUTH. Only the side that runs commands
 	// touches it (as name).
@@ -70,7 +89,7 @@ type client struct {
 	nonce, nonceFor string
 	// readonly is set by READONLY: reads of a group this node replicates but does not
 	// lead are served here, still linearizable (through a read index).
-	readonly bool
+	readonly atomic.Bool
 	// wrote is set once the connection wrote; lastGroup and lastIndex locate its last
 	// write in the log (for WAIT), lastIndex 0 when it was forwarded. Only the worker
 	// touches them.
@@ -199,10 +218,16 @@ func (s *Server) admit(remote net.Addr, gc gnet.Conn, nc net.Conn) (*client, []b
 	if s.draining.Load() {
 		return nil, nil
 	}
-	if len(s.clients) >= s.cfg.Limits.MaxClients {
+	if int64(len(s.clients)) >= s.maxClients.Load() {
+		s.stats.rejectedConns.Add(1)
 		return nil, []byte("-ERR max number of clients reached\r\n")
 	}
-	cl := &client{s: s, gc: gc, nc: nc, remote: remote, id: s.nextID.Add(1), sc: scanner{lim: s.limits}}
+	cl := &client{s: s, gc: gc, nc: nc, remote: remote, id: s.nextID.Add(1), sc: scanner{lim: s.limits}, created: time.Now()}
+	if gc != nil {
+		cl.laddr, cl.fd = gc.LocalAddr(), gc.Fd()
+	} else {
+		cl.laddr, cl.fd = nc.LocalAddr(), connFD(nc)
+	}
 	cl.loop.c, cl.loop.db = cl, s.store
 	cl.denied = deniedByProtectedMode(s.protected, s.hasPassword, cl.remote)
 	cl.authed = !s.hasPassword && !cl.denied
@@ -216,7 +241,11 @@ func (s *Server) admit(remote net.Addr, gc gnet.Conn, nc net.Conn) (*client, []b
 func (s *Server) forget(cl *client) {
 	cl.closing.Store(true)
 	s.clientsMu.Lock()
-	delete(s.clients, cl)
+	if _, ok := s.clients[cl]; ok {
+		delete(s.clients, cl)
+		s.stats.hits.Add(cl.hits.Load())
+		s.stats.misses.Add(cl.misses.Load())
+	}
 	s.clientsMu.Unlock()
 }
 
@@ -408,9 +437,12 @@ func inlineCommand(data []byte, args [][]byte) (complete bool, _ [][]byte, left 
 // it has to wait or the worker already has commands of this connection.
 func (cl *client) command(args [][]byte, raw []byte) {
 	if !cl.slow.Load() {
+		mark, skip := cl.beginReply(&cl.loop)
 		if !cl.s.exec(&cl.loop, args, raw, false) {
+			cl.replied(&cl.loop, mark, skip)
 			return
 		}
+		cl.skipping = skip
 		// The replies so far go out before the worker's.
 		cl.flush()
 		cl.slow.Store(true)
@@ -509,14 +541,16 @@ func (cl *client) runQueued(w *session, batch []queued) {
 		case q.violation != nil:
 			w.WriteError(q.violation.Error())
 			cl.closing.Store(true)
-		case cl.s.repl != nil:
+		case cl.s.repl != nil && !cl.quiet():
 			if n := cl.s.runLocal(w, batch[i:]); n > 0 {
 				i += n - 1
 				break
 			}
-			cl.s.exec(w, q.args, q.raw, true)
+			fallthrough
 		default:
+			mark, skip := cl.beginReply(w)
 			cl.s.exec(w, q.args, q.raw, true)
+			cl.replied(w, mark, skip)
 		}
 		if cl.closing.Load() {
 			return
@@ -591,17 +625,21 @@ func (cl *client) working() bool {
 	return cl.running
 }
 
-// idleLoop closes clients that have sent nothing for the idle timeout; a client whose
-// command is waiting is not idle.
+// idleLoop closes clients that have sent nothing for the idle timeout (CONFIG SET
+// timeout changes it; 0 closes none); a client whose command is waiting is not idle.
 func (s *Server) idleLoop() {
-	timeout := s.cfg.Limits.IdleTimeout.Duration
-	t := time.NewTicker(min(max(timeout/4, 10*time.Millisecond), time.Second))
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		timeout := time.Duration(s.idleTimeout.Load())
+		t.Reset(min(max(timeout/4, 10*time.Millisecond), time.Second))
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if timeout = time.Duration(s.idleTimeout.Load()); timeout <= 0 {
+			continue
 		}
 		cutoff := time.Now().Add(-timeout).UnixNano()
 		s.clientsMu.Lock()

@@ -25,6 +25,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -141,6 +142,8 @@ type Store struct {
 	now     func() time.Time
 	// keep is set on views whose reads never remove expired keys (see Keeping).
 	keep bool
+	// expired counts the keys removed because they expired; views share it.
+	expired *atomic.Int64
 }
 
 // New returns an empty Store configured by opts.
@@ -154,13 +157,17 @@ func New(opts Options) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{stripes: make([]paddedStripe, n), now: now}
+	s := &Store{stripes: make([]paddedStripe, n), now: now, expired: new(atomic.Int64)}
 	for i := range s.stripes {
 		s.stripes[i].m = make(map[string]entry)
 		s.stripes[i].volatile = make(map[string]struct{})
 	}
 	return s
 }
+
+// Expired returns how many keys were removed because they had expired: found
+// expired by an operation or removed by a sweep.
+func (s *Store) Expired() int64 { return s.expired.Load() }
 
 // Stripes returns the number of stripes of s.
 func (s *Store) Stripes() int {
@@ -174,7 +181,7 @@ func (s *Store) Now() time.Time { return s.now() }
 // it decides expiry as of t, so that replicas applying the same log at different
 // moments decide alike. The view shares s's table.
 func (s *Store) At(t time.Time) *Store {
-	return &Store{stripes: s.stripes, now: func() time.Time { return t }}
+	return &Store{stripes: s.stripes, now: func() time.Time { return t }, expired: s.expired}
 }
 
 // Keeping returns a view of s whose reads treat expired keys as absent, as s's do,
@@ -182,7 +189,7 @@ func (s *Store) At(t time.Time) *Store {
 // clock may run ahead of the leader's, and removing a key the leader still holds
 // live would make the replicas differ.
 func (s *Store) Keeping() *Store {
-	return &Store{stripes: s.stripes, now: s.now, keep: true}
+	return &Store{stripes: s.stripes, now: s.now, keep: true, expired: s.expired}
 }
 
 // nowNanos returns the current time in Unix nanoseconds.
@@ -227,6 +234,7 @@ func (s *Store) expire(st *stripe, key []byte, now int64) {
 	st.mu.Lock()
 	if e, ok := st.m[string(key)]; ok && e.expired(now) {
 		st.remove(string(key), e)
+		s.expired.Add(1)
 	}
 	st.mu.Unlock()
 }
@@ -273,6 +281,7 @@ func (s *Store) Set(key, val []byte, a SetArgs) SetResult {
 		}
 		if old.expired(now) {
 			st.remove(k, old)
+			s.expired.Add(1)
 			had = false
 		}
 	}
@@ -503,6 +512,7 @@ func (s *Store) SweepExpired(maxPerStripe int) int {
 	for i := range s.stripes {
 		removed += s.stripes[i].sweep(now, maxPerStripe, nil)
 	}
+	s.expired.Add(int64(removed))
 	return removed
 }
 
@@ -511,6 +521,7 @@ func (s *Store) SweepExpiredRange(r keyspace.Range, maxPerStripe int) int {
 	now := s.nowNanos()
 	removed := 0
 	s.eachStripeOf(r, func(st *stripe) { removed += st.sweep(now, maxPerStripe, &r) })
+	s.expired.Add(int64(removed))
 	return removed
 }
 
