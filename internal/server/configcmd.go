@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -88,16 +89,7 @@ func cmdConfig(s *Server, conn *session, args [][]byte) {
 	}
 	switch sub {
 	case "get":
-		var out []string
-		for _, p := range configParams() {
-			for _, pat := range args[2:] {
-				if acl.Match(strings.ToLower(string(pat)), []byte(p.name)) {
-					out = append(out, p.name, p.get(s))
-					break
-				}
-			}
-		}
-		writeBulks(conn, out)
+		configGet(s, conn, args[2:])
 	case "set":
 		configSet(s, conn, args)
 	case "resetstat":
@@ -117,6 +109,26 @@ func cmdConfig(s *Server, conn *session, args [][]byte) {
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CONFIG HELP.", truncate(args[1], 128)))
 	}
+}
+
+// configGet is CONFIG GET pattern [pattern ...]: the parameters any pattern
+// matches, each once; a pattern without wildcards names its parameter as it was
+// written, as Redis 7.0 echoes it.
+func configGet(s *Server, conn *session, patterns [][]byte) {
+	var out []string
+	for _, p := range configParams() {
+		for _, pat := range patterns {
+			if acl.Match(strings.ToLower(string(pat)), []byte(p.name)) {
+				name := p.name
+				if !bytes.ContainsAny(pat, "*?[\\") {
+					name = string(pat)
+				}
+				out = append(out, name, p.get(s))
+				break
+			}
+		}
+	}
+	writeBulks(conn, out)
 }
 
 // configSet is CONFIG SET parameter value [parameter value ...]: every value is

@@ -52,7 +52,9 @@ func cmdSelect(_ *Server, conn *session, args [][]byte) {
 }
 
 func cmdGet(s *Server, conn *session, args [][]byte) {
-	if v, ok := conn.db.Get(args[1]); ok {
+	v, ok := conn.db.Get(args[1])
+	conn.hit(ok)
+	if ok {
 		conn.WriteBulk(v)
 		return
 	}
@@ -163,6 +165,7 @@ func cmdExists(s *Server, conn *session, args [][]byte) {
 
 func cmdTTL(s *Server, conn *session, args [][]byte) {
 	ttl, exists, hasExpiry := conn.db.TTL(args[1])
+	conn.hit(exists)
 	switch {
 	case !exists:
 		conn.WriteInt(-2)
@@ -181,6 +184,7 @@ func cmdMGet(s *Server, conn *session, args [][]byte) {
 	vals, found := conn.db.GetMany(args[1:])
 	conn.WriteArray(len(vals))
 	for i, v := range vals {
+		conn.hit(found[i])
 		if found[i] {
 			conn.WriteBulk(v)
 		} else {

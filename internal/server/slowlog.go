@@ -60,7 +60,10 @@ func (l *slowlog) note(cl *client, args [][]byte, start time.Time, d time.Durati
 	}
 	e := slowEntry{at: start.Unix(), micros: d.Microseconds(), args: slowArgs(args)}
 	if cl != nil {
-		e.addr, e.name = cl.remote.String(), cl.getName()
+		e.name = cl.getName()
+		if cl.remote != nil {
+			e.addr = cl.remote.String()
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -147,7 +150,9 @@ func cmdSlowlog(s *Server, conn *session, args [][]byte) {
 			"RESET",
 			"    Reset the slowlog.",
 		)
-	case sub == "GET" && len(args) <= 3:
+	case sub == "GET" && len(args) > 3:
+		conn.WriteError(fmt.Sprintf("ERR unknown subcommand or wrong number of arguments for '%s'. Try SLOWLOG HELP.", truncate(args[1], 128)))
+	case sub == "GET":
 		n := 10
 		if len(args) == 3 {
 			v, err := strconv.ParseInt(string(args[2]), 10, 64)
