@@ -157,31 +157,10 @@ func (s *Server) clientsByID() []*client {
 	return out
 }
 
-// clientArity gives the arity of a CLIENT subcommand, as Redis checks it.
-func clientArity(sub string) (int, bool) {
-	switch sub {
-	case "list":
-		return -2, true
-	case "kill":
-		return -3, true
-	case "info", "id", "getname", "help":
-		return 2, true
-	case "setname", "no-evict", "no-touch", "reply":
-		return 3, true
-	case "setinfo":
-		return 4, true
-	}
-	return 0, false
-}
-
 // cmdClient is CLIENT LIST, INFO, KILL, ID, GETNAME, SETNAME, NO-EVICT, NO-TOUCH,
-// REPLY, SETINFO and HELP.
+// REPLY, SETINFO and HELP; exec has checked the subcommand's arity.
 func cmdClient(s *Server, conn *session, args [][]byte) {
 	sub := strings.ToLower(string(args[1]))
-	if n, ok := clientArity(sub); ok && !arityOK(n, len(args)) {
-		conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for 'client|%s' command", sub))
-		return
-	}
 	cl := conn.c
 	switch sub {
 	case "list":

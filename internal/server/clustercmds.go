@@ -257,65 +257,6 @@ func passedWord(b bool) string {
 	return "waiting"
 }
 
-// cmdCommand answers COMMAND, COMMAND COUNT, COMMAND INFO and COMMAND DOCS in the
-// Redis 5 reply shape, which every client parses.
-func cmdCommand(s *Server, conn *session, args [][]byte) {
-	writeInfo := func(c *command) {
-		conn.WriteArray(6)
-		conn.WriteBulkString(c.name)
-		conn.WriteInt(c.arity)
-		conn.WriteArray(len(c.flags))
-		for _, f := range c.flags {
-			conn.WriteString(f)
-		}
-		conn.WriteInt(c.firstKey)
-		conn.WriteInt(c.lastKey)
-		conn.WriteInt(c.step)
-	}
-	if len(args) == 1 {
-		conn.WriteArray(len(s.commands))
-		for _, c := range s.commands {
-			writeInfo(c)
-		}
-		return
-	}
-	switch strings.ToUpper(string(args[1])) {
-	case "COUNT":
-		conn.WriteInt(len(s.commands))
-	case "INFO":
-		conn.WriteArray(len(args) - 2)
-		for _, name := range args[2:] {
-			if c := s.lookup(name); c != nil {
-				writeInfo(c)
-			} else {
-				conn.WriteNull()
-			}
-		}
-	case "DOCS":
-		conn.WriteArray(0)
-	case "LIST":
-		conn.WriteArray(len(s.commands))
-		for name := range s.commands {
-			conn.WriteBulkString(name)
-		}
-	case "HELP":
-		writeHelp(conn, "command", args,
-			"(no subcommand)",
-			"    Return details about all commands.",
-			"COUNT",
-			"    Return the total number of commands in this server.",
-			"LIST",
-			"    Return a list of all commands in this server.",
-			"INFO <command-name> [<command-name> ...]",
-			"    Return details about the given commands.",
-			"DOCS [<command-name> ...]",
-			"    Return an empty array: this server has no command documentation.",
-		)
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try COMMAND HELP.", truncate(args[1], 128)))
-	}
-}
-
 // writeHelp answers "<command> HELP" as Redis 7 does: an array of status lines, a
 // heading, then each subcommand with its description indented under it, then HELP
 // itself. HELP takes no arguments.

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,23 +56,25 @@ type command struct {
 // counters.
 type subcommand struct {
 	name  string // full: "client|list"
+	arity int
 	stats cmdStats
 	// cmd is set for a subcommand that names a key (OBJECT ENCODING): it runs as
 	// a command of its own, routed by its key.
 	cmd *command
 }
 
-// containerSubcommands lists, by container command, the subcommands dht has.
+// containerSubcommands lists, by container command, the subcommands dht has with
+// their arity (as a command's: the command's name and the subcommand's count).
 func containerSubcommands() map[string]string {
 	return map[string]string{
-		"acl":     "cat getuser list users whoami help",
-		"client":  "getname help id info kill list no-evict no-touch reply setinfo setname",
-		"cluster": "countkeysinslot help info keyslot myid nodes shards slots",
-		"command": "count docs getkeys getkeysandflags help info list",
-		"config":  "get help resetstat rewrite set",
-		"memory":  "help stats usage",
-		"object":  "encoding freq help idletime refcount",
-		"slowlog": "get help len reset",
+		"acl":     "cat:-2 getuser:3 help:2 list:2 users:2 whoami:2",
+		"client":  "getname:2 help:2 id:2 info:2 kill:-3 list:-2 no-evict:3 no-touch:3 reply:3 setinfo:4 setname:3",
+		"cluster": "countkeysinslot:3 help:2 info:2 keyslot:3 myid:2 nodes:2 shards:2 slots:2",
+		"command": "count:2 docs:-2 getkeys:-4 getkeysandflags:-4 help:2 info:-2 list:-2",
+		"config":  "get:-3 help:2 resetstat:2 rewrite:2 set:-4",
+		"memory":  "help:2 stats:2 usage:-3",
+		"object":  "encoding:3 freq:3 help:2 idletime:3 refcount:3",
+		"slowlog": "get:-2 help:2 len:2 reset:2",
 	}
 }
 
@@ -189,11 +192,13 @@ func commandTable() map[string]*command {
 	subs := containerSubcommands()
 	for _, c := range cmds {
 		c.stats = &cmdStats{}
-		for _, sub := range strings.Fields(subs[c.name]) {
+		for _, f := range strings.Fields(subs[c.name]) {
+			sub, arity, _ := strings.Cut(f, ":")
 			if c.subcommands == nil {
 				c.subcommands = map[string]*subcommand{}
 			}
-			c.subcommands[sub] = &subcommand{name: c.name + "|" + sub}
+			n, _ := strconv.Atoi(arity)
+			c.subcommands[sub] = &subcommand{name: c.name + "|" + sub, arity: n}
 		}
 		c.writes = slices.Contains(c.flags, "write")
 		c.pairs = c.step == 2
@@ -233,9 +238,10 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		conn.Close()
 		return false
 	}
+	var sub *subcommand
 	if c != nil && c.subcommands != nil {
-		if sc := c.sub(args); sc != nil && sc.cmd != nil {
-			c = sc.cmd
+		if sub = c.sub(args); sub != nil && sub.cmd != nil {
+			c, sub = sub.cmd, nil
 		}
 	}
 	if c == nil {
@@ -259,6 +265,8 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		}
 	case !c.arityOK(len(args)) || c.pairs && len(args)%2 == 0:
 		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name)
+	case sub != nil && !arityOK(sub.arity, len(args)):
+		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", sub.name)
 	default:
 		if cl := conn.c; cl != nil && cl.restricted {
 			why = s.noPerm(cl.user, c, args)

@@ -67,27 +67,10 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// configArity gives the arity of a CONFIG subcommand, as Redis checks it.
-func configArity(sub string) (int, bool) {
-	switch sub {
-	case "get":
-		return -3, true
-	case "set":
-		return -4, true
-	case "resetstat", "rewrite", "help":
-		return 2, true
-	}
-	return 0, false
-}
-
-// cmdConfig is CONFIG GET, SET, RESETSTAT, REWRITE and HELP.
+// cmdConfig is CONFIG GET, SET, RESETSTAT, REWRITE and HELP; exec has checked
+// the subcommand's arity.
 func cmdConfig(s *Server, conn *session, args [][]byte) {
-	sub := strings.ToLower(string(args[1]))
-	if n, ok := configArity(sub); ok && !arityOK(n, len(args)) {
-		conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for 'config|%s' command", sub))
-		return
-	}
-	switch sub {
+	switch sub := strings.ToLower(string(args[1])); sub {
 	case "get":
 		configGet(s, conn, args[2:])
 	case "set":

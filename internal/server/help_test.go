@@ -35,7 +35,8 @@ func TestHelpOfContainerCommands(t *testing.T) {
 		{"OBJECT", []string{"ENCODING", "FREQ", "IDLETIME", "REFCOUNT"}, map[string][]any{"ENCODING": {"k"}, "FREQ": {"k"}, "IDLETIME": {"k"}, "REFCOUNT": {"k"}}},
 		{"MEMORY", []string{"STATS", "USAGE"}, map[string][]any{"USAGE": {"k"}}},
 		{"SLOWLOG", []string{"GET", "LEN", "RESET"}, nil},
-		{"COMMAND", []string{"COUNT", "LIST", "INFO", "DOCS"}, map[string][]any{"INFO": {"get"}}},
+		{"COMMAND", []string{"COUNT", "LIST", "INFO", "DOCS", "GETKEYS", "GETKEYSANDFLAGS"},
+			map[string][]any{"INFO": {"get"}, "GETKEYS": {"get", "k"}, "GETKEYSANDFLAGS": {"get", "k"}}},
 	} {
 		t.Run(tc.command, func(t *testing.T) {
 			lines, err := c.Do(ctx, strings.ToLower(tc.command), "help").StringSlice()

@@ -184,6 +184,42 @@ func introDiffCases() []struct{ name, script string } {
 			SLOWLOG RESET
 			CLIENT SETNAME ""
 		`},
+		{"command", `
+			COMMAND GETKEYS MSET a 1 b 2
+			COMMAND GETKEYS get k
+			COMMAND GETKEYS del a b c
+			COMMAND GETKEYS lcs a b
+			COMMAND GETKEYS object encoding k
+			COMMAND GETKEYS memory usage k
+			COMMAND GETKEYS memory usage k SAMPLES 3
+			COMMAND GETKEYS get
+			COMMAND GETKEYS get a b
+			COMMAND GETKEYS mset a 1 b
+			COMMAND GETKEYS ping x
+			COMMAND GETKEYS nosuch a
+			COMMAND GETKEYS
+			COMMAND GETKEYSANDFLAGS get k
+			COMMAND GETKEYSANDFLAGS mset a 1 b 2
+			COMMAND GETKEYSANDFLAGS del a b
+			COMMAND GETKEYSANDFLAGS lcs a b
+			COMMAND GETKEYSANDFLAGS copy a b
+			COMMAND GETKEYSANDFLAGS rename a b
+			COMMAND GETKEYSANDFLAGS incr a
+			COMMAND GETKEYSANDFLAGS exists a b
+			COMMAND GETKEYSANDFLAGS object encoding k
+			COMMAND LIST FILTERBY ACLCAT nosuch
+			COMMAND LIST FILTERBY MODULE nosuch
+			COMMAND LIST FILTERBY foo x
+			COMMAND LIST FILTERBY
+			COMMAND LIST FILTERBY PATTERN
+			COMMAND LIST x
+			COMMAND COUNT x
+			COMMAND INFO nosuch
+			COMMAND INFO object|encoding
+			COMMAND INFO get nosuch mget
+			COMMAND DOCS nosuch
+			COMMAND foo
+		`},
 		{"config", `
 			CONFIG GET maxclients
 			CONFIG GET timeout
@@ -401,5 +437,71 @@ func TestRedisDiffInfoFields(t *testing.T) {
 			!slices.Contains([]string{"os", "redis_version", "run_id", "executable", "redis_mode", "mem_allocator"}, k) {
 			t.Errorf("INFO %s: redis-server %q, dht %q differ in shape", k, rv, dv)
 		}
+	}
+}
+
+// infoFields splits one command's COMMAND INFO entry into its raw fields.
+func infoFields(v redcon.RESP) []string {
+	var out []string
+	v.ForEach(func(f redcon.RESP) bool {
+		out = append(out, string(f.Raw))
+		return true
+	})
+	return out
+}
+
+// TestRedisDiffCommandInfoAll: COMMAND INFO describes every command dht shares with
+// Redis, and each of its subcommands, as Redis 7.0 does: name, arity, key positions,
+// ACL categories and tips alike, and the flags of the commands with keys (which
+// cluster clients read).
+func TestRedisDiffCommandInfoAll(t *testing.T) {
+	p := newDiffPair(t)
+	compare := func(name string, r, d []string, withFlags bool) {
+		t.Helper()
+		fields := []int{0, 1, 3, 4, 5, 6, 7}
+		if withFlags {
+			fields = append(fields, 2)
+		}
+		for _, i := range fields {
+			if r[i] != d[i] {
+				t.Errorf("COMMAND INFO %s field %d:\nredis-server: %q\ndht:          %q", name, i+1, r[i], d[i])
+			}
+		}
+	}
+	for name, c := range commandTable() {
+		if strings.HasPrefix(name, "dht.") {
+			continue
+		}
+		r, d := p.both(t, []string{"COMMAND", "INFO", name})
+		_, rv := redcon.ReadNextRESP([]byte(r))
+		_, dv := redcon.ReadNextRESP([]byte(d))
+		var re, de redcon.RESP
+		rv.ForEach(func(f redcon.RESP) bool { re = f; return false })
+		dv.ForEach(func(f redcon.RESP) bool { de = f; return false })
+		if re.Type != redcon.Array || de.Type != redcon.Array {
+			t.Errorf("COMMAND INFO %s: redis-server %.100q, dht %.100q", name, r, d)
+			continue
+		}
+		rf, df := infoFields(re), infoFields(de)
+		compare(name, rf, df, c.firstKey > 0)
+		redisSubs := map[string][]string{}
+		_, rs := redcon.ReadNextRESP([]byte(rf[9]))
+		rs.ForEach(func(f redcon.RESP) bool {
+			ff := infoFields(f)
+			_, n := redcon.ReadNextRESP([]byte(ff[0]))
+			redisSubs[n.String()] = ff
+			return true
+		})
+		_, ds := redcon.ReadNextRESP([]byte(df[9]))
+		ds.ForEach(func(f redcon.RESP) bool {
+			ff := infoFields(f)
+			_, n := redcon.ReadNextRESP([]byte(ff[0]))
+			if rsub, ok := redisSubs[n.String()]; ok {
+				compare(n.String(), rsub, ff, false)
+			} else if n.String() != "client|no-touch" && n.String() != "client|setinfo" {
+				t.Errorf("COMMAND INFO %s lists %s, which Redis 7.0 does not have", name, n.String())
+			}
+			return true
+		})
 	}
 }

@@ -114,10 +114,6 @@ func cmdMemory(s *Server, conn *session, args [][]byte) {
 	case "usage":
 		memoryUsage(conn, args)
 	case "stats":
-		if len(args) != 2 {
-			conn.WriteError("ERR wrong number of arguments for 'memory|stats' command")
-			return
-		}
 		s.memoryStats(conn)
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try MEMORY HELP.", truncate(args[1], 128)))

@@ -134,7 +134,8 @@ func (l *slowlog) setMaxLen(n int64) {
 	l.trim()
 }
 
-// cmdSlowlog is SLOWLOG GET [count], LEN, RESET and HELP.
+// cmdSlowlog is SLOWLOG GET [count], LEN, RESET and HELP; exec has checked the
+// subcommand's arity.
 func cmdSlowlog(s *Server, conn *session, args [][]byte) {
 	sub := strings.ToUpper(string(args[1]))
 	switch {
@@ -173,13 +174,11 @@ func cmdSlowlog(s *Server, conn *session, args [][]byte) {
 			conn.WriteBulkString(e.addr)
 			conn.WriteBulkString(e.name)
 		}
-	case sub == "LEN" && len(args) == 2:
+	case sub == "LEN":
 		conn.WriteInt(s.slowlog.len())
-	case sub == "RESET" && len(args) == 2:
+	case sub == "RESET":
 		s.slowlog.reset()
 		conn.WriteString("OK")
-	case sub == "GET" || sub == "LEN" || sub == "RESET":
-		conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for 'slowlog|%s' command", strings.ToLower(sub)))
 	default:
 		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try SLOWLOG HELP.", truncate(args[1], 128)))
 	}
