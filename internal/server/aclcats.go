@@ -25,7 +25,7 @@ func aclCategories() map[string]string {
 		setrange unlink dht.barrier dht.txn`,
 		"string": `append decr decrby get getdel getex getrange getset incr incrby incrbyfloat lcs
 		mget mset msetnx psetex set setex setnx setrange strlen substr`,
-		"fast": `append asking auth dbsize decr decrby echo exists expire expireat expiretime get
+		"fast": `time append asking auth dbsize decr decrby echo exists expire expireat expiretime get
 		getdel getex getset hello incr incrby incrbyfloat mget persist pexpire pexpireat
 		pexpiretime ping pttl quit readonly readwrite renamenx select setnx strlen touch ttl type
 		unlink dht.authpeer dht.ping dht.raft dht.keycount dht.txn`,

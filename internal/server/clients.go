@@ -250,8 +250,6 @@ func cmdClient(s *Server, conn *session, args [][]byte) {
 			"NO-TOUCH (ON|OFF)",
 			"    Will not touch LRU/LFU stats when this mode is on.",
 		)
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLIENT HELP.", truncate(args[1], 128)))
 	}
 }
 

@@ -62,8 +62,6 @@ func cmdCluster(s *Server, conn *session, args [][]byte) {
 			"    Return information about slots range mappings. Each range is made of:",
 			"    start, end, master IP address, port and id.",
 		)
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLUSTER HELP.", truncate(args[1], 128)))
 	}
 }
 

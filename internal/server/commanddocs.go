@@ -115,6 +115,7 @@ func commandDocs() map[string]cmdDoc {
 		command|help Returns help on the COMMAND subcommands.`)
 	add("server", "1.0.0", "O(1)", `
 		info Returns the server's information and statistics.
+		time Returns the server's time.
 		dbsize Counts the keys.`)
 	add("server", "2.0.0", "O(N) where N is the number of parameters.", `
 		config A container for commands about the server's settings.

@@ -124,6 +124,7 @@ func commandTable() map[string]*command {
 	cmds := []*command{
 		{name: "ping", arity: -1, flags: []string{"fast", "stale"}, run: cmdPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, run: cmdEcho},
+		{name: "time", arity: 1, flags: []string{"fast", "stale"}, run: cmdTime},
 		{name: "quit", arity: -1, flags: []string{"fast", "stale"}, run: cmdQuit, noAuth: true},
 		{name: "auth", arity: -2, flags: []string{"fast", "stale"}, run: cmdAuth, noAuth: true},
 		{name: "get", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: cmdGet},
@@ -256,6 +257,7 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		why   string // the error reply, if the command cannot run
 		cross bool   // the keys are in several groups
 	)
+	unknownSub := sub == nil && c.subcommands != nil && len(args) > 1
 	refused, closing := s.refusal(conn.c, c)
 	switch {
 	case refused != "":
@@ -267,6 +269,8 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name)
 	case sub != nil && !arityOK(sub.arity, len(args)):
 		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", sub.name)
+	case unknownSub:
+		why = fmt.Sprintf("ERR unknown subcommand '%s'. Try %s HELP.", truncate(args[1], 128), strings.ToUpper(c.name))
 	default:
 		if cl := conn.c; cl != nil && cl.restricted {
 			why = s.noPerm(cl.user, c, args)
@@ -293,7 +297,12 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		conn.c.noteCommand(c, args)
 	}
 	if why != "" {
-		s.reject(c, args, why)
+		if unknownSub {
+			// As in Redis, no command's counters count it, only the error.
+			s.countError([]byte(why))
+		} else {
+			s.reject(c, args, why)
+		}
 		conn.WriteError(why)
 		return false
 	}

@@ -89,8 +89,6 @@ func cmdConfig(s *Server, conn *session, args [][]byte) {
 			"RESETSTAT",
 			"    Reset statistics reported by the INFO command.",
 		)
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try CONFIG HELP.", truncate(args[1], 128)))
 	}
 }
 

@@ -34,6 +34,15 @@ func cmdPing(_ *Server, conn *session, args [][]byte) {
 
 func cmdEcho(_ *Server, conn *session, args [][]byte) { conn.WriteBulk(args[1]) }
 
+// cmdTime is TIME: the node's clock, as Unix seconds and the microseconds into the
+// second.
+func cmdTime(_ *Server, conn *session, _ [][]byte) {
+	now := time.Now()
+	conn.WriteArray(2)
+	conn.WriteBulkString(strconv.FormatInt(now.Unix(), 10))
+	conn.WriteBulkString(strconv.Itoa(now.Nanosecond() / 1000))
+}
+
 func cmdQuit(_ *Server, conn *session, _ [][]byte) {
 	conn.WriteString("OK")
 	conn.Close()

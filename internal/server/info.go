@@ -235,12 +235,12 @@ func (s *Server) statsInfo() []string {
 
 // baselineProcessed is total_commands_processed at the last CONFIG RESETSTAT.
 func (s *Server) baselineProcessed(base statsBase) int64 {
-	total := base.unknown
+	var total int64
 	for _, c := range base.commands {
-		total += c.calls + c.rejected
+		total += c.calls
 	}
 	for _, c := range base.subs {
-		total += c.calls + c.rejected
+		total += c.calls
 	}
 	return total
 }

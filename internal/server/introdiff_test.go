@@ -417,7 +417,8 @@ func TestRedisDiffInfoFields(t *testing.T) {
 	r, d := p.both(t, []string{"INFO", "everything"})
 	rf, df := fields(r), fields(d)
 	exact := []string{"keyspace_hits", "keyspace_misses", "total_error_replies", "errorstat_ERR", "errorstat_WRONGTYPE",
-		"cmdstat_get", "cmdstat_set", "cmdstat_incr", "cmdstat_client|id", "maxclients", "maxmemory", "maxmemory_policy",
+		"cmdstat_get", "cmdstat_set", "cmdstat_incr", "cmdstat_client|id", "cmdstat_config|resetstat",
+		"total_commands_processed", "expired_keys", "maxclients", "maxmemory", "maxmemory_policy",
 		"redis_mode", "arch_bits", "evicted_keys", "total_connections_received", "rejected_connections"}
 	for _, k := range exact {
 		rv, dv := rf[k], df[k]

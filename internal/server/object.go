@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"math"
 	"math/bits"
 	"strings"
@@ -54,11 +53,11 @@ func keyedSubcommands() []*command {
 	}
 }
 
-// cmdObject is OBJECT ENCODING, FREQ, IDLETIME, REFCOUNT and HELP.
+// cmdObject is OBJECT ENCODING, FREQ, IDLETIME, REFCOUNT and HELP (exec has
+// found the subcommand).
 func cmdObject(_ *Server, conn *session, args [][]byte) {
 	sub := strings.ToLower(string(args[1]))
-	switch sub {
-	case "help":
+	if sub == "help" {
 		writeHelp(conn, "object", args,
 			"ENCODING <key>",
 			"    Return the kind of internal representation used in order to store the value",
@@ -73,10 +72,6 @@ func cmdObject(_ *Server, conn *session, args [][]byte) {
 			"    Return the number of references of the value associated with the specified",
 			"    <key>.",
 		)
-		return
-	case "encoding", "freq", "idletime", "refcount":
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try OBJECT HELP.", truncate(args[1], 128)))
 		return
 	}
 	v, ok := conn.db.Get(args[2])
@@ -115,8 +110,6 @@ func cmdMemory(s *Server, conn *session, args [][]byte) {
 		memoryUsage(conn, args)
 	case "stats":
 		s.memoryStats(conn)
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try MEMORY HELP.", truncate(args[1], 128)))
 	}
 }
 

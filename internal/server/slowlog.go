@@ -179,7 +179,5 @@ func cmdSlowlog(s *Server, conn *session, args [][]byte) {
 	case sub == "RESET":
 		s.slowlog.reset()
 		conn.WriteString("OK")
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try SLOWLOG HELP.", truncate(args[1], 128)))
 	}
 }

@@ -56,11 +56,11 @@ type serverStats struct {
 
 // statsBase is what CONFIG RESETSTAT subtracts from the counters.
 type statsBase struct {
-	at                                                                 time.Time
-	conns, rejectedConns, errorReplies, hits, misses, expired, unknown int64
-	errors                                                             map[string]int64
-	commands                                                           map[*command]cmdCounts
-	subs                                                               map[*subcommand]cmdCounts
+	at                                                        time.Time
+	conns, rejectedConns, errorReplies, hits, misses, expired int64
+	errors                                                    map[string]int64
+	commands                                                  map[*command]cmdCounts
+	subs                                                      map[*subcommand]cmdCounts
 }
 
 // opsSampler estimates instantaneous_ops_per_sec as Redis does: the mean rate of
@@ -158,14 +158,14 @@ func (s *Server) reject(c *command, args [][]byte, why string) {
 	s.countError([]byte(why))
 }
 
-// commandsProcessed is INFO's total_commands_processed: the commands that ran,
-// with those refused before running and the unknown ones, as Redis counts them.
+// commandsProcessed is INFO's total_commands_processed: the commands that ran (not
+// those refused before running, nor unknown ones), as Redis counts them.
 func (s *Server) commandsProcessed() int64 {
-	total := int64(counterValue(s.metrics.unknown))
+	var total int64
 	for _, c := range s.commands {
-		total += c.stats.calls.Load() + c.stats.rejected.Load()
+		total += c.stats.calls.Load()
 		for _, sc := range c.subcommands {
-			total += sc.stats.calls.Load() + sc.stats.rejected.Load()
+			total += sc.stats.calls.Load()
 		}
 	}
 	return total
@@ -208,7 +208,6 @@ func (s *Server) resetStats() {
 		hits:          hits,
 		misses:        misses,
 		expired:       s.expiredKeys(),
-		unknown:       int64(counterValue(s.metrics.unknown)),
 		commands:      make(map[*command]cmdCounts, len(s.commands)),
 	}
 	b.subs = map[*subcommand]cmdCounts{}
