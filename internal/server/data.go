@@ -169,7 +169,9 @@ func cmdDel(s *Server, conn *session, args [][]byte) {
 }
 
 func cmdExists(s *Server, conn *session, args [][]byte) {
-	conn.WriteInt(conn.db.Exists(args[1:]...))
+	n := conn.db.Exists(args[1:]...)
+	conn.hits(n, len(args)-1-n)
+	conn.WriteInt(n)
 }
 
 func cmdTTL(s *Server, conn *session, args [][]byte) {

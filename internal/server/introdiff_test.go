@@ -395,6 +395,13 @@ func TestRedisDiffInfoFields(t *testing.T) {
 		SET {k}a 1
 		GET {k}a
 		GET {k}b
+		EXISTS {k}a {k}b {k}c {k}a
+		TOUCH {k}a {k}c
+		TYPE {k}a
+		TYPE {k}b
+		STRLEN {k}a
+		TTL {k}c
+		MGET {k}a {k}b
 		INCR
 		NOSUCHCOMMAND
 		CLIENT NOSUCH

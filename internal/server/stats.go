@@ -196,6 +196,15 @@ func (w *session) hit(found bool) {
 	}
 }
 
+// hits counts reads of keys: found of them exist, missing do not.
+func (w *session) hits(found, missing int) {
+	if w.c == nil {
+		return
+	}
+	w.c.hits.Add(int64(found))
+	w.c.misses.Add(int64(missing))
+}
+
 // resetStats is CONFIG RESETSTAT: INFO's counters start again from zero, and the
 // slow log is emptied.
 func (s *Server) resetStats() {
