@@ -31,7 +31,8 @@ type command struct {
 	// subcommands are a container command's subcommands, by lower-case name.
 	subcommands map[string]*subcommand
 	// noSlowlog is set for the commands the slow log leaves out: those that
-	// carry passwords and those that wait on purpose.
+	// carry passwords (the ones allowed before AUTH), those that wait on purpose,
+	// and the nodes' own.
 	noSlowlog bool
 	// writes is set for commands flagged "write": in a replicated cluster they go
 	// through the log, the others are reads.
@@ -202,6 +203,7 @@ func commandTable() map[string]*command {
 			c.subcommands[sub] = &subcommand{name: c.name + "|" + sub, arity: n}
 		}
 		c.writes = slices.Contains(c.flags, "write")
+		c.noSlowlog = c.noAuth || c.peerOnly || c.blocking != nil || c.name == "wait"
 		c.pairs = c.step == 2
 		c.multiGroup = crossGroupCommand(c.name)
 		m[c.name] = c
