@@ -96,7 +96,7 @@ func parseClientType(b []byte) (clientType, string) {
 }
 
 func (cl *client) kind() clientType {
-	if cl.peer != "" {
+	if cl.isPeer.Load() {
 		return replicaClient
 	}
 	return normalClient
@@ -105,7 +105,7 @@ func (cl *client) kind() clientType {
 // flags are CLIENT LIST's flags of the client.
 func (cl *client) flags() string {
 	var f []byte
-	if cl.peer != "" {
+	if cl.isPeer.Load() {
 		f = append(f, 'S')
 	}
 	if cl.closing.Load() {

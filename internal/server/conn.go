@@ -82,6 +82,8 @@ type client struct {
 	// peer is the name of the node this connection authenticated as (DHT.AUTHPEER),
 	// or empty for a client's connection.
 	peer string
+	// isPeer is set with peer, for CLIENT LIST and INFO, which read it elsewhere.
+	isPeer atomic.Bool
 	// denied is set for a client that protected mode refuses: it may only
 	// authenticate as a peer.
 	denied bool

@@ -109,7 +109,7 @@ func (s *Server) clientsInfo() []string {
 	s.clientsMu.Lock()
 	clients, peers := 0, 0
 	for cl := range s.clients {
-		if cl.peer != "" {
+		if cl.isPeer.Load() {
 			peers++
 		} else {
 			clients++

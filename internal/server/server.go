@@ -197,7 +197,6 @@ func New(opts Options) (*Server, error) {
 	s.maxClients.Store(int64(cfg.Limits.MaxClients))
 	s.idleTimeout.Store(int64(cfg.Limits.IdleTimeout.Duration))
 	s.slowlog = newSlowlog()
-	s.stats.base.at = s.started
 	s.hasPassword = cfg.Auth.Password != ""
 	if err := s.newUsers(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -56,7 +56,6 @@ type serverStats struct {
 
 // statsBase is what CONFIG RESETSTAT subtracts from the counters.
 type statsBase struct {
-	at                                                        time.Time
 	conns, rejectedConns, errorReplies, hits, misses, expired int64
 	errors                                                    map[string]int64
 	commands                                                  map[*command]cmdCounts
@@ -210,7 +209,6 @@ func (w *session) hits(found, missing int) {
 func (s *Server) resetStats() {
 	hits, misses := s.keyHits()
 	b := statsBase{
-		at:            time.Now(),
 		conns:         s.connsTotal.Load(),
 		rejectedConns: s.stats.rejectedConns.Load(),
 		errorReplies:  s.stats.errorReplies.Load(),
