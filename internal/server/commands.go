@@ -308,7 +308,7 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		conn.WriteError(why)
 		return false
 	}
-	start, mark := time.Now(), len(conn.out)
+	start, mark := s.commandStart(conn), len(conn.out)
 	if local && !mayWait {
 		if s.runUnlocked(conn, c, args) != nil {
 			return true

@@ -148,6 +148,9 @@ type session struct {
 	// txn is set for the session of a transaction's own commands (txn.go), which
 	// are forwarded on their own peer connections.
 	txn bool
+	// clock is when the last command of the batch being run ended (see
+	// Server.commandStart); 0 at the start of a batch.
+	clock time.Duration
 }
 
 // lastWrite records the log position of the connection's last write, for WAIT; index
@@ -315,6 +318,7 @@ func (cl *client) serve() gnet.Action {
 	held := false
 	if cl.hold || cl.sc.ends != cl.ends {
 		// Some command is complete: run them.
+		cl.loop.clock = 0
 		rest, held = cl.run(data)
 	} else {
 		rest = data
@@ -537,6 +541,7 @@ func (cl *client) work() {
 // and sending them on once they are many. In a replicated cluster, writes (or reads)
 // in a row go to consensus together.
 func (cl *client) runQueued(w *session, batch []queued) {
+	w.clock = 0
 	for i := 0; i < len(batch); i++ {
 		q := batch[i]
 		switch {
@@ -546,6 +551,7 @@ func (cl *client) runQueued(w *session, batch []queued) {
 		case cl.s.repl != nil && !cl.quiet():
 			if n := cl.s.runLocal(w, batch[i:]); n > 0 {
 				i += n - 1
+				w.clock = 0
 				break
 			}
 			fallthrough
@@ -557,24 +563,28 @@ func (cl *client) runQueued(w *session, batch []queued) {
 		if cl.closing.Load() {
 			return
 		}
-		cl.flushIfLarge(w)
+		if cl.flushIfLarge(w) {
+			w.clock = 0
+		}
 	}
 }
 
 // flushIfLarge hands the worker's replies to the event loop once they are many, and
 // then waits while the client has more unread than it may have. A TLS client's are
-// written to its connection, which waits for the client by itself.
-func (cl *client) flushIfLarge(w *session) {
+// written to its connection, which waits for the client by itself. It reports
+// whether it wrote or waited (time that belongs to no command).
+func (cl *client) flushIfLarge(w *session) bool {
 	if cl.nc != nil {
-		if len(w.out) >= flushAt {
-			cl.writeTLS(w)
+		if len(w.out) < flushAt {
+			return false
 		}
-		return
+		cl.writeTLS(w)
+		return true
 	}
 	if len(w.out) >= flushAt {
 		cl.asyncWrite(w)
 	}
-	cl.waitForReader()
+	return cl.waitForReader()
 }
 
 // asyncWrite hands the worker's replies to the event loop.
@@ -598,9 +608,11 @@ func (cl *client) asyncWrite(w *session) {
 }
 
 // waitForReader holds the worker while the client has more replies waiting than it
-// may have, as the event loop holds back a client's commands.
-func (cl *client) waitForReader() {
+// may have, as the event loop holds back a client's commands; it reports whether it
+// waited.
+func (cl *client) waitForReader() (waited bool) {
 	for cl.inflight.Load()+cl.outbound.Load() > maxPendingOutput && !cl.closing.Load() {
+		waited = true
 		time.Sleep(recheckEvery)
 		_ = cl.gc.Wake(func(c gnet.Conn, err error) error {
 			if err == nil && !cl.closing.Load() {
@@ -609,6 +621,7 @@ func (cl *client) waitForReader() {
 			return nil
 		})
 	}
+	return waited
 }
 
 // closeConn closes the client's connection.

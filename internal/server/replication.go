@@ -413,7 +413,7 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 		n++
 	}
 	run := qs[:n]
-	start := time.Now()
+	start := s.mono()
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Failover.Duration)
 	defer cancel()
 	if kind == localRead {
@@ -461,7 +461,7 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 	for i, p := range props {
 		results[i], errs[i] = p.Wait(ctx)
 		if errs[i] == nil {
-			s.metrics.commitLatency.Observe(time.Since(start).Seconds())
+			s.metrics.commitLatency.Observe((s.mono() - start).Seconds())
 			w.lastWrite(groups[i], p.Index())
 		}
 	}

@@ -52,13 +52,13 @@ func newSlowlog() *slowlog {
 	return l
 }
 
-// note logs a command of cl that started at start and took d, if it was slow.
-func (l *slowlog) note(cl *client, args [][]byte, start time.Time, d time.Duration) {
+// note logs a command of cl that took d and has just ended, if it was slow.
+func (l *slowlog) note(cl *client, args [][]byte, d time.Duration) {
 	slower := l.slower.Load()
 	if slower < 0 || d.Microseconds() < slower {
 		return
 	}
-	e := slowEntry{at: start.Unix(), micros: d.Microseconds(), args: slowArgs(args)}
+	e := slowEntry{at: time.Now().Add(-d).Unix(), micros: d.Microseconds(), args: slowArgs(args)}
 	if cl != nil {
 		e.name = cl.getName()
 		if cl.remote != nil {
