@@ -68,8 +68,6 @@ func cmdACL(s *Server, conn *session, args [][]byte) {
 			"    List all the registered usernames.",
 			"WHOAMI",
 			"    Return the current connection username.")
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try ACL HELP.", truncate(args[1], 128)))
 	}
 }
 

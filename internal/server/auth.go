@@ -39,8 +39,11 @@ func (s *Server) authenticate(conn *session, name, pass []byte) *acl.User {
 func (cl *client) login(u *acl.User) {
 	cl.authed = true
 	cl.user, cl.restricted = nil, false
+	cl.userName.Store(nil)
 	if u.Name() != acl.DefaultUser {
 		cl.user, cl.restricted = u, !u.Unrestricted()
+		name := u.Name()
+		cl.userName.Store(&name)
 	}
 }
 
@@ -190,7 +193,7 @@ func cmdHello(s *Server, conn *session, args [][]byte) {
 			conn.WriteError("ERR Client names cannot contain spaces, newlines or special characters.")
 			return
 		}
-		conn.c.name = string(h.name)
+		conn.c.setName(string(h.name))
 	}
 	conn.WriteArray(14)
 	conn.WriteBulkString("server")

@@ -3,10 +3,9 @@ package server
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dhtkv/dht/internal/cluster"
 	"github.com/dhtkv/dht/internal/config"
@@ -26,8 +25,15 @@ type command struct {
 	waits bool
 	// blocking gives the longest a command may wait, for forwarding it (DHT.BARRIER).
 	blocking func(args [][]byte) time.Duration
-	// calls counts the command's calls (set by newMetrics).
-	calls prometheus.Counter
+	// stats are the command's counters for INFO commandstats (a keyed
+	// subcommand's are its subcommand's).
+	stats *cmdStats
+	// subcommands are a container command's subcommands, by lower-case name.
+	subcommands map[string]*subcommand
+	// noSlowlog is set for the commands the slow log leaves out: those that
+	// carry passwords (the ones allowed before AUTH), those that wait on purpose,
+	// and the nodes' own.
+	noSlowlog bool
 	// writes is set for commands flagged "write": in a replicated cluster they go
 	// through the log, the others are reads.
 	writes bool
@@ -51,11 +57,58 @@ type command struct {
 	subs  map[string]int
 }
 
-func (c *command) arityOK(n int) bool {
-	if c.arity >= 0 {
-		return n == c.arity
+// subcommand is one subcommand of a container command (CLIENT LIST), with its own
+// counters.
+type subcommand struct {
+	name  string // full: "client|list"
+	arity int
+	stats cmdStats
+	// cmd is set for a subcommand that names a key (OBJECT ENCODING): it runs as
+	// a command of its own, routed by its key.
+	cmd *command
+}
+
+// containerSubcommands lists, by container command, the subcommands dht has with
+// their arity (as a command's: the command's name and the subcommand's count).
+func containerSubcommands() map[string]string {
+	return map[string]string{
+		"acl":     "cat:-2 getuser:3 help:2 list:2 users:2 whoami:2",
+		"client":  "getname:2 help:2 id:2 info:2 kill:-3 list:-2 no-evict:3 no-touch:3 reply:3 setinfo:4 setname:3",
+		"cluster": "countkeysinslot:3 help:2 info:2 keyslot:3 myid:2 nodes:2 shards:2 slots:2",
+		"command": "count:2 docs:-2 getkeys:-4 getkeysandflags:-4 help:2 info:-2 list:-2",
+		"config":  "get:-3 help:2 resetstat:2 rewrite:2 set:-4",
+		"memory":  "help:2 stats:2 usage:-3",
+		"object":  "encoding:3 freq:3 help:2 idletime:3 refcount:3",
+		"slowlog": "get:-2 help:2 len:2 reset:2",
 	}
-	return n >= -c.arity
+}
+
+// sub finds the subcommand args name, or nil.
+func (c *command) sub(args [][]byte) *subcommand {
+	if c.subcommands == nil || len(args) < 2 {
+		return nil
+	}
+	return c.subcommands[strings.ToLower(string(args[1]))]
+}
+
+// statsFor returns the counters a call with args counts in: its subcommand's, or
+// the command's.
+func (c *command) statsFor(args [][]byte) *cmdStats {
+	if sc := c.sub(args); sc != nil {
+		return &sc.stats
+	}
+	return c.stats
+}
+
+func (c *command) arityOK(n int) bool { return arityOK(c.arity, n) }
+
+// arityOK reports whether n arguments (the name included) fit arity: exactly arity
+// when it is positive, at least -arity when it is negative.
+func arityOK(arity, n int) bool {
+	if arity >= 0 {
+		return n == arity
+	}
+	return n >= -arity
 }
 
 // keys calls fn with each key argument of args.
@@ -76,6 +129,7 @@ func commandTable() map[string]*command {
 	cmds := []*command{
 		{name: "ping", arity: -1, flags: []string{"fast", "stale"}, run: cmdPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, run: cmdEcho},
+		{name: "time", arity: 1, flags: []string{"fast", "stale"}, run: cmdTime},
 		{name: "quit", arity: -1, flags: []string{"fast", "stale"}, run: cmdQuit, noAuth: true},
 		{name: "auth", arity: -2, flags: []string{"fast", "stale"}, run: cmdAuth, noAuth: true},
 		{name: "get", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: cmdGet},
@@ -137,6 +191,9 @@ func commandTable() map[string]*command {
 		{name: "hello", arity: -1, flags: []string{"fast", "stale"}, run: cmdHello, noAuth: true},
 		{name: "client", arity: -2, flags: []string{"stale"}, run: cmdClient},
 		{name: "config", arity: -2, flags: []string{"stale"}, run: cmdConfig},
+		{name: "object", arity: -2, flags: []string{}, run: cmdObject},
+		{name: "memory", arity: -2, flags: []string{}, run: cmdMemory},
+		{name: "slowlog", arity: -2, flags: []string{}, run: cmdSlowlog},
 		{name: "acl", arity: -2, flags: []string{}, run: cmdACL},
 		{name: "select", arity: 2, flags: []string{"fast", "stale"}, run: cmdSelect},
 		{name: "readonly", arity: 1, flags: []string{"fast"}, run: cmdReadonly},
@@ -151,11 +208,27 @@ func commandTable() map[string]*command {
 		{name: "dht.barrier", arity: 4, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, run: cmdBarrier, waits: true, blocking: barrierWait},
 	}
 	m := make(map[string]*command, len(cmds))
+	subs := containerSubcommands()
 	for _, c := range cmds {
+		c.stats = &cmdStats{}
+		for _, f := range strings.Fields(subs[c.name]) {
+			sub, arity, _ := strings.Cut(f, ":")
+			if c.subcommands == nil {
+				c.subcommands = map[string]*subcommand{}
+			}
+			n, _ := strconv.Atoi(arity)
+			c.subcommands[sub] = &subcommand{name: c.name + "|" + sub, arity: n}
+		}
 		c.writes = slices.Contains(c.flags, "write")
+		c.noSlowlog = c.noAuth || c.peerOnly || c.blocking != nil || c.name == "wait"
 		c.pairs = c.step == 2
 		c.multiGroup = crossGroupCommand(c.name)
 		m[c.name] = c
+	}
+	for _, kc := range keyedSubcommands() {
+		parent, sub, _ := strings.Cut(kc.name, "|")
+		sc := m[parent].subcommands[sub]
+		sc.cmd, kc.stats = kc, &sc.stats
 	}
 	return m
 }
@@ -189,9 +262,17 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		s.queue(conn, c, args)
 		return false
 	}
+	var sub *subcommand
+	if c != nil && c.subcommands != nil {
+		if sub = c.sub(args); sub != nil && sub.cmd != nil {
+			c, sub = sub.cmd, nil
+		}
+	}
 	if c == nil {
 		s.metrics.unknown.Inc()
-		conn.WriteError(unknownCommand(args))
+		why := unknownCommand(args)
+		s.countError([]byte(why))
+		conn.WriteError(why)
 		return false
 	}
 	var (
@@ -199,6 +280,7 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		why   string // the error reply, if the command cannot run
 		cross bool   // the keys are in several groups
 	)
+	unknownSub := sub == nil && c.subcommands != nil && len(args) > 1
 	refused, closing := s.refusal(conn.c, c)
 	switch {
 	case refused != "":
@@ -208,6 +290,10 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		}
 	case !c.arityOK(len(args)) || c.pairs && len(args)%2 == 0:
 		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", c.name)
+	case sub != nil && !arityOK(sub.arity, len(args)):
+		why = fmt.Sprintf("ERR wrong number of arguments for '%s' command", sub.name)
+	case unknownSub:
+		why = fmt.Sprintf("ERR unknown subcommand '%s'. Try %s HELP.", truncate(args[1], 128), strings.ToUpper(c.name))
 	default:
 		if cl := conn.c; cl != nil && cl.restricted {
 			why = s.noPerm(cl.user, c, args)
@@ -230,24 +316,39 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 	// Without replication a keyed command runs here once no transaction holds its
 	// keys.
 	local := why == "" && c.firstKey > 0 && s.repl == nil && !forward && !c.waits && c.name != "dht.txn" && c.name != "dht.exec"
-	if why == "" && c.name == "exec" && !mayWait && s.execHere(conn) {
-		c.calls.Inc()
-		return false
+	if why == "" && c.name == "exec" && !mayWait {
+		start, mark := s.commandStart(conn), len(conn.out)
+		if s.execHere(conn) {
+			conn.c.noteCommand(c, args)
+			s.account(conn, c, args, mark, start)
+			return false
+		}
 	}
 	if why == "" && (forward || c.waits || replicated || cross) && !mayWait {
 		return true
 	}
+	if conn.c != nil {
+		conn.c.noteCommand(c, args)
+	}
+	if why != "" {
+		if unknownSub {
+			// As in Redis, no command's counters count it, only the error.
+			s.countError([]byte(why))
+		} else {
+			s.reject(c, args, why)
+		}
+		conn.WriteError(why)
+		return false
+	}
+	start, mark := s.commandStart(conn), len(conn.out)
 	if local && !mayWait {
 		if s.runUnlocked(conn, c, args) != nil {
 			return true
 		}
-		c.calls.Inc()
+		s.account(conn, c, args, mark, start)
 		return false
 	}
-	c.calls.Inc()
 	switch {
-	case why != "":
-		conn.WriteError(why)
 	case cross:
 		s.execTxn(conn, c, args)
 	case local:
@@ -263,6 +364,7 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 	default:
 		c.run(s, conn, args)
 	}
+	s.account(conn, c, args, mark, start)
 	return false
 }
 

@@ -48,8 +48,27 @@ type client struct {
 	gc gnet.Conn
 	nc net.Conn
 	id int64
-	// name is CLIENT SETNAME's; only the side that runs commands touches it.
+	// name is CLIENT SETNAME's (under meta, as CLIENT LIST reads it elsewhere).
+	meta sync.Mutex
 	name string
+	// created is when the connection was accepted; laddr and fd are its local
+	// address and file descriptor, for CLIENT LIST.
+	created time.Time
+	laddr   net.Addr
+	fd      int
+	// lastCmd is the name of the command the client ran last (CLIENT LIST's cmd).
+	lastCmd atomic.Pointer[string]
+	// userName is the name of the user the client authenticated as, for CLIENT
+	// LIST; nil for the default user.
+	userName atomic.Pointer[string]
+	// hits and misses count the client's reads of keys that exist and that do not.
+	hits, misses atomic.Int64
+	// noEvict and noTouch are CLIENT NO-EVICT's and NO-TOUCH's flags.
+	noEvict, noTouch atomic.Bool
+	// replyOff is set by CLIENT REPLY OFF, skipNext by CLIENT REPLY SKIP; skipping
+	// is set while the command after SKIP runs. Only the side that runs commands
+	// touches them.
+	replyOff, skipNext, skipping bool
 	// authed is set once the client may run commands: at once when no password is
 	// needed, else by AUTH or HELLO ... AUTH. Only the side that runs commands
 	// touches it (as name).
@@ -64,6 +83,8 @@ type client struct {
 	// peer is the name of the node this connection authenticated as (DHT.AUTHPEER),
 	// or empty for a client's connection.
 	peer string
+	// isPeer is set with peer, for CLIENT LIST and INFO, which read it elsewhere.
+	isPeer atomic.Bool
 	// denied is set for a client that protected mode refuses: it may only
 	// authenticate as a peer.
 	denied bool
@@ -75,7 +96,7 @@ type client struct {
 	watched []watchedKey
 	// readonly is set by READONLY: reads of a group this node replicates but does not
 	// lead are served here, still linearizable (through a read index).
-	readonly bool
+	readonly atomic.Bool
 	// wrote is set once the connection wrote; lastGroup and lastIndex locate its last
 	// write in the log (for WAIT), lastIndex 0 when it was forwarded. Only the worker
 	// touches them.
@@ -134,6 +155,9 @@ type session struct {
 	// txn is set for the session of a transaction's own commands (txn.go), which
 	// are forwarded on their own peer connections.
 	txn bool
+	// clock is when the last command of the batch being run ended (see
+	// Server.commandStart); 0 at the start of a batch.
+	clock time.Duration
 }
 
 // lastWrite records the log position of the connection's last write, for WAIT; index
@@ -206,11 +230,17 @@ func (s *Server) admit(remote net.Addr, gc gnet.Conn, nc net.Conn) (*client, []b
 	if s.draining.Load() {
 		return nil, nil
 	}
-	if len(s.clients) >= s.cfg.Limits.MaxClients {
+	if int64(len(s.clients)) >= s.maxClients.Load() {
+		s.stats.rejectedConns.Add(1)
 		return nil, []byte("-ERR max number of clients reached\r\n")
 	}
 	cl := &client{s: s, gc: gc, nc: nc, remote: remote, id: s.nextID.Add(1), sc: scanner{lim: s.limits},
-		more: make(chan struct{}, 1)}
+		more: make(chan struct{}, 1), created: time.Now()}
+	if gc != nil {
+		cl.laddr, cl.fd = gc.LocalAddr(), gc.Fd()
+	} else {
+		cl.laddr, cl.fd = nc.LocalAddr(), connFD(nc)
+	}
 	cl.loop.c, cl.loop.db = cl, s.store
 	cl.denied = deniedByProtectedMode(s.protected, s.hasPassword, cl.remote)
 	cl.authed = !s.hasPassword && !cl.denied
@@ -224,7 +254,11 @@ func (s *Server) admit(remote net.Addr, gc gnet.Conn, nc net.Conn) (*client, []b
 func (s *Server) forget(cl *client) {
 	cl.closing.Store(true)
 	s.clientsMu.Lock()
-	delete(s.clients, cl)
+	if _, ok := s.clients[cl]; ok {
+		delete(s.clients, cl)
+		s.stats.hits.Add(cl.hits.Load())
+		s.stats.misses.Add(cl.misses.Load())
+	}
 	s.clientsMu.Unlock()
 }
 
@@ -292,6 +326,7 @@ func (cl *client) serve() gnet.Action {
 	held := false
 	if cl.hold || cl.sc.ends != cl.ends {
 		// Some command is complete: run them.
+		cl.loop.clock = 0
 		rest, held = cl.run(data)
 	} else {
 		rest = data
@@ -416,9 +451,12 @@ func inlineCommand(data []byte, args [][]byte) (complete bool, _ [][]byte, left 
 // it has to wait or the worker already has commands of this connection.
 func (cl *client) command(args [][]byte, raw []byte) {
 	if !cl.slow.Load() {
+		mark, skip := cl.beginReply(&cl.loop)
 		if !cl.s.exec(&cl.loop, args, raw, false) {
+			cl.replied(&cl.loop, mark, skip)
 			return
 		}
+		cl.skipping = skip
 		// The replies so far go out before the worker's.
 		cl.flush()
 		cl.slow.Store(true)
@@ -529,43 +567,52 @@ func (cl *client) work() {
 // and sending them on once they are many. In a replicated cluster, writes (or reads)
 // in a row go to consensus together.
 func (cl *client) runQueued(w *session, batch []queued) {
+	w.clock = 0
 	for i := 0; i < len(batch); i++ {
 		q := batch[i]
 		switch {
 		case q.violation != nil:
 			w.WriteError(q.violation.Error())
 			cl.closing.Store(true)
-		case cl.s.repl != nil && cl.multi == nil:
-			// Inside a transaction the commands are queued, one by one.
+		case cl.s.repl != nil && cl.multi == nil && !cl.quiet():
+			// Inside a transaction the commands are queued, one by one; a client
+			// whose replies are withheld has them accounted one by one.
 			if n := cl.s.runLocal(w, batch[i:]); n > 0 {
 				i += n - 1
+				w.clock = 0
 				break
 			}
-			cl.s.exec(w, q.args, q.raw, true)
+			fallthrough
 		default:
+			mark, skip := cl.beginReply(w)
 			cl.s.exec(w, q.args, q.raw, true)
+			cl.replied(w, mark, skip)
 		}
 		if cl.closing.Load() {
 			return
 		}
-		cl.flushIfLarge(w)
+		if cl.flushIfLarge(w) {
+			w.clock = 0
+		}
 	}
 }
 
 // flushIfLarge hands the worker's replies to the event loop once they are many, and
 // then waits while the client has more unread than it may have. A TLS client's are
-// written to its connection, which waits for the client by itself.
-func (cl *client) flushIfLarge(w *session) {
+// written to its connection, which waits for the client by itself. It reports
+// whether it wrote or waited (time that belongs to no command).
+func (cl *client) flushIfLarge(w *session) bool {
 	if cl.nc != nil {
-		if len(w.out) >= flushAt {
-			cl.writeTLS(w)
+		if len(w.out) < flushAt {
+			return false
 		}
-		return
+		cl.writeTLS(w)
+		return true
 	}
 	if len(w.out) >= flushAt {
 		cl.asyncWrite(w)
 	}
-	cl.waitForReader()
+	return cl.waitForReader()
 }
 
 // asyncWrite hands the worker's replies to the event loop.
@@ -589,9 +636,11 @@ func (cl *client) asyncWrite(w *session) {
 }
 
 // waitForReader holds the worker while the client has more replies waiting than it
-// may have, as the event loop holds back a client's commands.
-func (cl *client) waitForReader() {
+// may have, as the event loop holds back a client's commands; it reports whether it
+// waited.
+func (cl *client) waitForReader() (waited bool) {
 	for cl.inflight.Load()+cl.outbound.Load() > maxPendingOutput && !cl.closing.Load() {
+		waited = true
 		time.Sleep(recheckEvery)
 		_ = cl.gc.Wake(func(c gnet.Conn, err error) error {
 			if err == nil && !cl.closing.Load() {
@@ -600,6 +649,7 @@ func (cl *client) waitForReader() {
 			return nil
 		})
 	}
+	return waited
 }
 
 // closeConn closes the client's connection.
@@ -618,17 +668,21 @@ func (cl *client) working() bool {
 	return cl.running
 }
 
-// idleLoop closes clients that have sent nothing for the idle timeout; a client whose
-// command is waiting is not idle.
+// idleLoop closes clients that have sent nothing for the idle timeout (CONFIG SET
+// timeout changes it; 0 closes none); a client whose command is waiting is not idle.
 func (s *Server) idleLoop() {
-	timeout := s.cfg.Limits.IdleTimeout.Duration
-	t := time.NewTicker(min(max(timeout/4, 10*time.Millisecond), time.Second))
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		timeout := time.Duration(s.idleTimeout.Load())
+		t.Reset(min(max(timeout/4, 10*time.Millisecond), time.Second))
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if timeout = time.Duration(s.idleTimeout.Load()); timeout <= 0 {
+			continue
 		}
 		cutoff := time.Now().Add(-timeout).UnixNano()
 		s.clientsMu.Lock()

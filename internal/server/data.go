@@ -34,6 +34,15 @@ func cmdPing(_ *Server, conn *session, args [][]byte) {
 
 func cmdEcho(_ *Server, conn *session, args [][]byte) { conn.WriteBulk(args[1]) }
 
+// cmdTime is TIME: the node's clock, as Unix seconds and the microseconds into the
+// second.
+func cmdTime(_ *Server, conn *session, _ [][]byte) {
+	now := time.Now()
+	conn.WriteArray(2)
+	conn.WriteBulkString(strconv.FormatInt(now.Unix(), 10))
+	conn.WriteBulkString(strconv.Itoa(now.Nanosecond() / 1000))
+}
+
 func cmdQuit(_ *Server, conn *session, _ [][]byte) {
 	conn.WriteString("OK")
 	conn.Close()
@@ -52,7 +61,9 @@ func cmdSelect(_ *Server, conn *session, args [][]byte) {
 }
 
 func cmdGet(s *Server, conn *session, args [][]byte) {
-	if v, ok := conn.db.Get(args[1]); ok {
+	v, ok := conn.db.Get(args[1])
+	conn.hit(ok)
+	if ok {
 		conn.WriteBulk(v)
 		return
 	}
@@ -158,11 +169,14 @@ func cmdDel(s *Server, conn *session, args [][]byte) {
 }
 
 func cmdExists(s *Server, conn *session, args [][]byte) {
-	conn.WriteInt(conn.db.Exists(args[1:]...))
+	n := conn.db.Exists(args[1:]...)
+	conn.hits(n, len(args)-1-n)
+	conn.WriteInt(n)
 }
 
 func cmdTTL(s *Server, conn *session, args [][]byte) {
 	ttl, exists, hasExpiry := conn.db.TTL(args[1])
+	conn.hit(exists)
 	switch {
 	case !exists:
 		conn.WriteInt(-2)
@@ -181,6 +195,7 @@ func cmdMGet(s *Server, conn *session, args [][]byte) {
 	vals, found := conn.db.GetMany(args[1:])
 	conn.WriteArray(len(vals))
 	for i, v := range vals {
+		conn.hit(found[i])
 		if found[i] {
 			conn.WriteBulk(v)
 		} else {

@@ -28,10 +28,15 @@ func TestHelpOfContainerCommands(t *testing.T) {
 	}{
 		{"CLUSTER", []string{"COUNTKEYSINSLOT", "INFO", "KEYSLOT", "MYID", "NODES", "SHARDS", "SLOTS"},
 			map[string][]any{"COUNTKEYSINSLOT": {"0"}, "KEYSLOT": {"foo"}}},
-		{"CLIENT", []string{"GETNAME", "ID", "SETINFO", "SETNAME"},
-			map[string][]any{"SETINFO": {"LIB-NAME", "test"}, "SETNAME": {"me"}}},
-		{"CONFIG", []string{"GET"}, map[string][]any{"GET": {"maxclients"}}},
-		{"COMMAND", []string{"COUNT", "LIST", "INFO", "DOCS"}, map[string][]any{"INFO": {"get"}}},
+		{"CLIENT", []string{"GETNAME", "ID", "INFO", "KILL", "LIST", "REPLY", "SETINFO", "SETNAME", "NO-EVICT", "NO-TOUCH"},
+			map[string][]any{"SETINFO": {"LIB-NAME", "test"}, "SETNAME": {"me"}, "KILL": {"ADDR", "192.0.2.1:1"},
+				"REPLY": {"ON"}, "NO-EVICT": {"OFF"}, "NO-TOUCH": {"OFF"}}},
+		{"CONFIG", []string{"GET", "SET", "RESETSTAT"}, map[string][]any{"GET": {"maxclients"}, "SET": {"slowlog-max-len", "128"}}},
+		{"OBJECT", []string{"ENCODING", "FREQ", "IDLETIME", "REFCOUNT"}, map[string][]any{"ENCODING": {"k"}, "FREQ": {"k"}, "IDLETIME": {"k"}, "REFCOUNT": {"k"}}},
+		{"MEMORY", []string{"STATS", "USAGE"}, map[string][]any{"USAGE": {"k"}}},
+		{"SLOWLOG", []string{"GET", "LEN", "RESET"}, nil},
+		{"COMMAND", []string{"COUNT", "LIST", "INFO", "DOCS", "GETKEYS", "GETKEYSANDFLAGS"},
+			map[string][]any{"INFO": {"get"}, "GETKEYS": {"get", "k"}, "GETKEYSANDFLAGS": {"get", "k"}}},
 	} {
 		t.Run(tc.command, func(t *testing.T) {
 			lines, err := c.Do(ctx, strings.ToLower(tc.command), "help").StringSlice()
@@ -81,10 +86,10 @@ func TestHelpOfContainerCommands(t *testing.T) {
 	}
 	r := bufio.NewReader(conn)
 	head, err := r.ReadString('\n')
-	if err != nil || head != "*11\r\n" {
-		t.Fatalf("CLIENT HELP reply starts with %q, %v; want an array of 11", head, err)
+	if err != nil || head != "*41\r\n" {
+		t.Fatalf("CLIENT HELP reply starts with %q, %v; want an array of 41", head, err)
 	}
-	for range 11 {
+	for range 41 {
 		line, err := r.ReadString('\n')
 		if err != nil || !strings.HasPrefix(line, "+") {
 			t.Fatalf("CLIENT HELP line %q, %v: want a status line", line, err)

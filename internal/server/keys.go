@@ -93,7 +93,9 @@ func cmdPersist(_ *Server, conn *session, args [][]byte) {
 }
 
 func cmdType(_ *Server, conn *session, args [][]byte) {
-	if conn.db.Exists(args[1]) > 0 {
+	n := conn.db.Exists(args[1])
+	conn.hit(n > 0)
+	if n > 0 {
 		conn.WriteString("string")
 		return
 	}

@@ -36,9 +36,6 @@ type metrics struct {
 
 func newMetrics(s *Server) *metrics {
 	r := s.registry
-	byCmd := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dht_commands_total", Help: "Commands received, by command.",
-	}, []string{"command"})
 	m := &metrics{
 		unknown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dht_unknown_commands_total", Help: "Commands refused as unknown.",
@@ -83,13 +80,10 @@ func newMetrics(s *Server) *metrics {
 		Name: "dht_acl_denied_total", Help: "Commands refused with NOPERM, by what the user may not use: a command, or a key.",
 	}, []string{"reason"})
 	m.deniedCmd, m.deniedKey = denied.WithLabelValues("command"), denied.WithLabelValues("key")
-	for name, c := range s.commands {
-		c.calls = byCmd.WithLabelValues(name)
-	}
 	for name := range s.peers {
 		m.peerUp.WithLabelValues(name).Set(0)
 	}
-	r.MustRegister(byCmd, m.unknown, m.forwarded, m.forwardErrors, m.peerUp, m.authFailures, denied,
+	r.MustRegister(newCommandCollector(s), m.unknown, m.forwarded, m.forwardErrors, m.peerUp, m.authFailures, denied,
 		m.commitLatency, m.leaderChanges, m.snapshots, m.raftSent, m.raftDropped,
 		m.proposals, m.fsyncLatency,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dht_wal_bytes", Help: "Bytes in the node's write-ahead log segments."},
@@ -112,14 +106,29 @@ func newMetrics(s *Server) *metrics {
 	return m
 }
 
-// commandsProcessed is INFO's total_commands_processed: the commands received, known
-// or not, summed from their counters rather than counted again on every command.
-func (s *Server) commandsProcessed() int64 {
-	total := counterValue(s.metrics.unknown)
-	for _, c := range s.commands {
-		total += counterValue(c.calls)
+// commandCollector exports the commands' counters (see cmdStats) as
+// dht_commands_total: the calls that ran and those refused before running.
+type commandCollector struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func newCommandCollector(s *Server) commandCollector {
+	return commandCollector{s, prometheus.NewDesc("dht_commands_total", "Commands received, by command.", []string{"command"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (cc commandCollector) Describe(ch chan<- *prometheus.Desc) { ch <- cc.desc }
+
+// Collect implements prometheus.Collector.
+func (cc commandCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, c := range cc.s.commands {
+		n := c.stats.calls.Load() + c.stats.rejected.Load()
+		for _, sc := range c.subcommands {
+			n += sc.stats.calls.Load() + sc.stats.rejected.Load()
+		}
+		ch <- prometheus.MustNewConstMetric(cc.desc, prometheus.CounterValue, float64(n), name)
 	}
-	return int64(total)
 }
 
 // counterValue reads a counter.

@@ -7,10 +7,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// BenchmarkExec compares a transaction of three commands (MULTI SET INCR GET EXEC,
+// BenchmarkMultiExec compares a transaction of three commands (MULTI SET INCR GET EXEC,
 // sent in one write as clients send it) with the same three commands sent one at a
 // time and pipelined, against a one-node dht.
-func BenchmarkExec(b *testing.B) {
+func BenchmarkMultiExec(b *testing.B) {
 	addr := startNode(b, nil)
 	ctx := context.Background()
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, PoolSize: 1})

@@ -102,6 +102,7 @@ func cmdAuthPeer(s *Server, conn *session, args [][]byte) {
 		}
 	}
 	cl.peer, cl.authed = name, true
+	cl.isPeer.Store(true)
 	conn.WriteString("OK")
 }
 

@@ -226,7 +226,7 @@ func (s *Server) heardGroups(peer, status string) {
 // replica that does not lead the key's group.
 func cmdReadonly(_ *Server, conn *session, args [][]byte) {
 	if conn.c != nil {
-		conn.c.readonly = len(args[0]) == len("readonly")
+		conn.c.readonly.Store(len(args[0]) == len("readonly"))
 	}
 	conn.WriteString("OK")
 }
@@ -237,7 +237,7 @@ func (s *Server) readsHere(conn *session, group int) bool {
 	if l := s.leaderOf(group); l != nil && l.Name == s.self.Name {
 		return true
 	}
-	return conn.c != nil && conn.c.readonly && s.repl.Member(group)
+	return conn.c != nil && conn.c.readonly.Load() && s.repl.Member(group)
 }
 
 // readDB is the table a read of group runs against: the store where this node leads
@@ -471,8 +471,8 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 		n++
 	}
 	run := qs[:n]
-	start := time.Now()
-	deadline := start.Add(s.cfg.Timeouts.Failover.Duration).UnixNano()
+	start := s.mono()
+	deadline := time.Now().Add(s.cfg.Timeouts.Failover.Duration).UnixNano()
 	if kind == localRead {
 		reads := make([]error, len(groups))
 		waits := make([]*replica.Read, len(groups))
@@ -485,7 +485,8 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 		for i, q := range run {
 			err := reads[indexOf(groups, of[i])]
 			c := s.lookup(q.args[0])
-			c.calls.Inc()
+			w.c.noteCommand(c, q.args)
+			mark := len(w.out)
 			switch {
 			case err == nil:
 				s.runRead(w, c, q.args, of[i])
@@ -494,6 +495,7 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 			default:
 				w.WriteError(fmt.Sprintf("%s: slot range %s: %v", errClusterDown, s.slots.Range(of[i]), err))
 			}
+			s.account(w, c, q.args, mark, start)
 			// Large replies go out as they are made, and wait for a client that
 			// does not read them, rather than piling up for the whole run.
 			w.c.flushIfLarge(w)
@@ -522,38 +524,44 @@ func (s *Server) runLocal(w *session, qs []queued) int {
 	for i, p := range props {
 		results[i], errs[i] = s.waitProposal(p, deadline)
 		if errs[i] == nil {
-			s.metrics.commitLatency.Observe(time.Since(start).Seconds())
+			s.metrics.commitLatency.Observe((s.mono() - start).Seconds())
 			w.lastWrite(groups[i], p.Index())
 		}
 	}
 	for i, q := range run {
 		gi := indexOf(groups, of[i])
 		c := s.lookup(q.args[0])
-		c.calls.Inc()
+		w.c.noteCommand(c, q.args)
+		mark := len(w.out)
 		switch err := errs[gi]; {
 		case err == nil:
-			var reply redcon.RESP
-			var size int
-			size, reply = redcon.ReadNextRESP(results[gi])
-			if size == 0 || reply.Type == 0 {
-				w.WriteError("ERR replicated command left no reply")
-				continue
-			}
-			locked := isTxnLocked(results[gi][:size])
-			if !locked {
-				w.WriteRaw(results[gi][:size])
-			}
-			results[gi] = results[gi][size:]
-			if locked {
-				s.execRouted(w, c, q.args, q.raw)
-			}
+			s.writeApplied(w, c, q, &results[gi])
 		case definite(err):
 			s.execRouted(w, c, q.args, q.raw)
 		default:
 			w.WriteError(s.errUnknownOutcome(of[i]))
 		}
+		s.account(w, c, q.args, mark, start)
 	}
 	return n
+}
+
+// writeApplied answers a write of a run from the replies its proposal left in
+// results, taking the first: a write a transaction's lock refused is routed again.
+func (s *Server) writeApplied(w *session, c *command, q queued, results *[]byte) {
+	size, reply := redcon.ReadNextRESP(*results)
+	if size == 0 || reply.Type == 0 {
+		w.WriteError("ERR replicated command left no reply")
+		return
+	}
+	locked := isTxnLocked((*results)[:size])
+	if !locked {
+		w.WriteRaw((*results)[:size])
+	}
+	*results = (*results)[size:]
+	if locked {
+		s.execRouted(w, c, q.args, q.raw)
+	}
 }
 
 func containsInt(s []int, v int) bool { return indexOf(s, v) >= 0 }

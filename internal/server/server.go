@@ -110,19 +110,25 @@ type Server struct {
 	listen string // host:port for the event loops to bind
 	// With TLS: the listener that takes the place of the event loops, the
 	// configuration it serves with, and the one this node dials its peers with.
-	tlsLn      net.Listener
-	tlsServer  *tls.Config
-	tlsPeer    *tls.Config
-	adminLn    net.Listener
-	pprof      bool // serve /debug/pprof/ on the admin server
-	engine     chan gnet.Engine
-	draining   atomic.Bool
-	serving    atomic.Bool
-	clock      coarseClock
+	tlsLn     net.Listener
+	tlsServer *tls.Config
+	tlsPeer   *tls.Config
+	adminLn   net.Listener
+	pprof     bool // serve /debug/pprof/ on the admin server
+	engine    chan gnet.Engine
+	draining  atomic.Bool
+	serving   atomic.Bool
+	clock     coarseClock
+	// clients are the open client connections, of the event loops and TLS alike.
 	clientsMu  sync.Mutex
 	clients    map[*client]struct{}
 	nextID     atomic.Int64
 	connsTotal atomic.Int64
+	// maxClients and idleTimeout (nanoseconds) are the settings CONFIG SET
+	// maxclients and timeout change.
+	maxClients, idleTimeout atomic.Int64
+	stats                   serverStats
+	slowlog                 *slowlog
 	// busy counts the worker goroutines running commands that wait.
 	busy atomic.Int64
 
@@ -188,6 +194,9 @@ func New(opts Options) (*Server, error) {
 		registry: prometheus.NewRegistry(),
 	}
 	s.clock.set(time.Now())
+	s.maxClients.Store(int64(cfg.Limits.MaxClients))
+	s.idleTimeout.Store(int64(cfg.Limits.IdleTimeout.Duration))
+	s.slowlog = newSlowlog()
 	s.hasPassword = cfg.Auth.Password != ""
 	if err := s.newUsers(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -481,9 +490,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(s.barrierLog)
 	wg.Go(s.sweepLoop)
 	wg.Go(s.recoverLoop)
-	if s.cfg.Limits.IdleTimeout.Duration > 0 {
-		wg.Go(s.idleLoop)
-	}
+	wg.Go(s.idleLoop)
 	var adminSrv *http.Server
 	if s.adminLn != nil {
 		adminSrv = s.newAdminServer()
@@ -642,10 +649,12 @@ func (l gnetLogger) Warnf(format string, args ...any)  { l.log.Warn(fmt.Sprintf(
 func (l gnetLogger) Errorf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
 func (l gnetLogger) Fatalf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
 
-// sweepLoop ticks the coarse clock and, every other tick, removes expired keys.
+// sweepLoop ticks the coarse clock and, every other tick, removes expired keys or
+// samples the statistics.
 func (s *Server) sweepLoop() {
 	t := time.NewTicker(coarseTick)
 	defer t.Stop()
+	var ops opsSampler
 	for i := 0; ; i++ {
 		select {
 		case <-s.ctx.Done():
@@ -654,6 +663,7 @@ func (s *Server) sweepLoop() {
 			s.clock.set(now)
 			switch {
 			case i%2 != 0:
+				s.sampleStats(&ops, now)
 			case s.repl != nil:
 				s.sweepReplicated()
 			default:

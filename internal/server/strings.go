@@ -103,7 +103,8 @@ func cmdAppend(s *Server, conn *session, args [][]byte) {
 }
 
 func cmdStrlen(_ *Server, conn *session, args [][]byte) {
-	v, _ := conn.db.Get(args[1])
+	v, ok := conn.db.Get(args[1])
+	conn.hit(ok)
 	conn.WriteInt(len(v))
 }
 
@@ -116,7 +117,8 @@ func cmdGetRange(_ *Server, conn *session, args [][]byte) {
 		conn.WriteError(errNotInt)
 		return
 	}
-	v, _ := conn.db.Get(args[1])
+	v, ok := conn.db.Get(args[1])
+	conn.hit(ok)
 	n := int64(len(v))
 	if start < 0 && end < 0 && start > end {
 		conn.WriteBulk(nil)
@@ -155,7 +157,9 @@ func cmdSetRange(s *Server, conn *session, args [][]byte) {
 }
 
 func cmdGetDel(_ *Server, conn *session, args [][]byte) {
-	if v, ok := conn.db.GetDel(args[1]); ok {
+	v, ok := conn.db.GetDel(args[1])
+	conn.hit(ok)
+	if ok {
 		conn.WriteBulk(v)
 		return
 	}

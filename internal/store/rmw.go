@@ -34,6 +34,7 @@ func (s *Store) live(st *stripe, key []byte) (entry, bool) {
 	e, ok := st.m[string(key)]
 	if ok && e.exp != 0 && e.expired(s.nowNanos()) {
 		st.remove(string(key), e)
+		s.expired.Add(1)
 		return entry{}, false
 	}
 	return e, ok

@@ -25,6 +25,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -150,6 +151,8 @@ type Store struct {
 	// stamp, when not zero, is the stamp of every write through this view (see
 	// Stamped); else each write takes the next of its stripe's seq.
 	stamp uint64
+	// expired counts the keys removed because they expired; views share it.
+	expired *atomic.Int64
 }
 
 // New returns an empty Store configured by opts.
@@ -163,13 +166,17 @@ func New(opts Options) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{stripes: make([]paddedStripe, n), dels: make([]uint64, keyspace.Slots), now: now}
+	s := &Store{stripes: make([]paddedStripe, n), dels: make([]uint64, keyspace.Slots), now: now, expired: new(atomic.Int64)}
 	for i := range s.stripes {
 		s.stripes[i].m = make(map[string]entry)
 		s.stripes[i].volatile = make(map[string]struct{})
 	}
 	return s
 }
+
+// Expired returns how many keys were removed because they had expired: found
+// expired by an operation or removed by a sweep.
+func (s *Store) Expired() int64 { return s.expired.Load() }
 
 // Stripes returns the number of stripes of s.
 func (s *Store) Stripes() int {
@@ -183,7 +190,7 @@ func (s *Store) Now() time.Time { return s.now() }
 // it decides expiry as of t, so that replicas applying the same log at different
 // moments decide alike. The view shares s's table.
 func (s *Store) At(t time.Time) *Store {
-	return &Store{stripes: s.stripes, dels: s.dels, now: func() time.Time { return t }, stamp: s.stamp}
+	return &Store{stripes: s.stripes, dels: s.dels, now: func() time.Time { return t }, stamp: s.stamp, expired: s.expired}
 }
 
 // Keeping returns a view of s whose reads treat expired keys as absent, as s's do,
@@ -191,7 +198,7 @@ func (s *Store) At(t time.Time) *Store {
 // clock may run ahead of the leader's, and removing a key the leader still holds
 // live would make the replicas differ.
 func (s *Store) Keeping() *Store {
-	return &Store{stripes: s.stripes, dels: s.dels, now: s.now, keep: true, stamp: s.stamp}
+	return &Store{stripes: s.stripes, dels: s.dels, now: s.now, keep: true, stamp: s.stamp, expired: s.expired}
 }
 
 // Stamped returns a view of s whose writes all carry stamp, which must not be zero
@@ -273,6 +280,7 @@ func (s *Store) expire(st *stripe, key []byte, now int64) {
 	st.mu.Lock()
 	if e, ok := st.m[string(key)]; ok && e.expired(now) {
 		st.remove(string(key), e)
+		s.expired.Add(1)
 	}
 	st.mu.Unlock()
 }
@@ -319,6 +327,7 @@ func (s *Store) Set(key, val []byte, a SetArgs) SetResult {
 		}
 		if old.expired(now) {
 			st.remove(k, old)
+			s.expired.Add(1)
 			had = false
 		}
 	}
@@ -551,6 +560,7 @@ func (s *Store) SweepExpired(maxPerStripe int) int {
 	for i := range s.stripes {
 		removed += s.stripes[i].sweep(now, maxPerStripe, nil)
 	}
+	s.expired.Add(int64(removed))
 	return removed
 }
 
@@ -559,6 +569,7 @@ func (s *Store) SweepExpiredRange(r keyspace.Range, maxPerStripe int) int {
 	now := s.nowNanos()
 	removed := 0
 	s.eachStripeOf(r, func(st *stripe) { removed += st.sweep(now, maxPerStripe, &r) })
+	s.expired.Add(int64(removed))
 	return removed
 }
 

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"net"
+	"testing"
+
+	"github.com/dhtkv/dht/internal/config"
+)
+
+// BenchmarkExec measures GET and SET through exec on an event loop's session, as the
+// default user: the per-command cost of the hot path, counters included. Commands
+// in a row are a pipelined batch (each one's time starts where the last one's
+// ended); "alone" starts every command as the first of its batch, as a client that
+// waits for each reply sends them.
+func BenchmarkExec(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg, err := config.Local(1, port)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Options{Config: cfg, Self: "n1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for _, bc := range []struct {
+		name  string
+		args  []string
+		want  string
+		alone bool
+	}{
+		{"SET", []string{"SET", "user:1000", "ada"}, "+OK\r\n", false},
+		{"GET", []string{"GET", "user:1000"}, "$3\r\nada\r\n", false},
+		{"GET/alone", []string{"GET", "user:1000"}, "$3\r\nada\r\n", true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			args := make([][]byte, len(bc.args))
+			for i, a := range bc.args {
+				args[i] = []byte(a)
+			}
+			raw := []byte(respCmd(bc.args...))
+			cl := &client{s: s, authed: true}
+			w := session{c: cl, db: s.store}
+			if s.exec(&w, args, raw, false); string(w.out) != bc.want {
+				b.Fatalf("%s answered %q, want %q", bc.name, w.out, bc.want)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if bc.alone {
+					w.clock = 0
+				}
+				s.exec(&w, args, raw, false)
+				w.out = w.out[:0]
+			}
+		})
+	}
+}
