@@ -33,6 +33,12 @@ func TestKeyspaceCommandsPerPrimary(t *testing.T) {
 			want = append(want, k)
 		}
 		slices.Sort(want)
+		// Each node answers for the groups it leads when asked: the lead must not
+		// move between the nodes' answers (it goes back to the preferred leaders
+		// once they have caught up after the start).
+		if cfg.ReplicationDegree > 1 {
+			waitPreferredLeaders(t, cfg, 15*time.Second)
+		}
 		var all []string
 		for _, node := range cfg.Nodes {
 			c := nodeClient(t, cfg, node.Addr)
@@ -157,6 +163,21 @@ func TestFlushAllSurvivesRestart(t *testing.T) {
 	for i := range 50 {
 		if v, err := cc.Get(ctx, fmt.Sprint("after:", i)).Int(); err != nil || v != i {
 			t.Fatalf("after:%d = %d, %v", i, v, err)
+		}
+	}
+}
+
+// waitPreferredLeaders waits until every node names each group's preferred leader
+// (node i for range i) as its leader.
+func waitPreferredLeaders(t *testing.T, cfg config.Config, within time.Duration) {
+	t.Helper()
+	for g, n := range cfg.Nodes {
+		deadline := time.Now().Add(within)
+		for waitLeader(t, addrsOf(cfg), g, time.Until(deadline)) != n.Name {
+			if time.Now().After(deadline) {
+				t.Fatalf("group %d is not led by its preferred leader %s within %s", g, n.Name, within)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }
