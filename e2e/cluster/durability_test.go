@@ -28,14 +28,8 @@ func TestDurableWholeClusterKill(t *testing.T) {
 	seed := faultSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	cfg, path := testConfig(t, 3, fsyncAlways)
-	var procs []*proc
-	for _, n := range cfg.Nodes {
-		procs = append(procs, startNode(t, path, cfg, n.Name))
-	}
+	procs := startNodes(t, path, cfg)
 	addrs := addrsOf(cfg)
-	for _, a := range addrs {
-		waitState(t, a, "ok", 20*time.Second)
-	}
 	hist := runWorkload(t, addrs, 16*time.Second, seed)
 	time.Sleep(time.Duration(2000+rng.IntN(2000)) * time.Millisecond)
 	t.Log("SIGKILL every node")
@@ -46,12 +40,7 @@ func TestDurableWholeClusterKill(t *testing.T) {
 		<-p.done
 	}
 	time.Sleep(500 * time.Millisecond)
-	for i, n := range cfg.Nodes {
-		procs[i] = startNode(t, path, cfg, n.Name)
-	}
-	for _, a := range addrs {
-		waitState(t, a, "ok", 20*time.Second)
-	}
+	procs = startNodes(t, path, cfg)
 	for _, p := range procs {
 		if !strings.Contains(p.log.String(), "replica recovered from disk") {
 			t.Fatalf("%s did not recover its groups from disk:\n%s", p.name, p.log.String())
@@ -67,17 +56,7 @@ func TestDurableRestartKeepsEveryKey(t *testing.T) {
 	for _, r := range []int{1, 3} {
 		t.Run(fmt.Sprint("R", r), func(t *testing.T) {
 			cfg, path := testConfig(t, 3, func(c *config.Config) { c.ReplicationDegree = r })
-			start := func() []*proc {
-				var procs []*proc
-				for _, n := range cfg.Nodes {
-					procs = append(procs, startNode(t, path, cfg, n.Name))
-				}
-				for _, p := range procs {
-					waitState(t, p.addr, "ok", 20*time.Second)
-				}
-				return procs
-			}
-			procs := start()
+			procs := startNodes(t, path, cfg)
 			ctx := context.Background()
 			cc := clusterClient(t, cfg)
 			const n = 1024
@@ -107,12 +86,12 @@ func TestDurableRestartKeepsEveryKey(t *testing.T) {
 					t.Fatalf("%s after SIGTERM: %v", p.name, err)
 				}
 			}
-			procs = start()
+			procs = startNodes(t, path, cfg)
 			check("after SIGTERM of every node")
 			for _, p := range procs {
 				p.kill()
 			}
-			start()
+			startNodes(t, path, cfg)
 			check("after SIGKILL of every node")
 		})
 	}

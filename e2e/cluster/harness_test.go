@@ -273,14 +273,21 @@ func (p *proc) stop(t *testing.T, sig os.Signal, within time.Duration) error {
 func startCluster(t *testing.T, n int, edit func(*config.Config)) (config.Config, []*proc) {
 	t.Helper()
 	cfg, path := testConfig(t, n, edit)
+	return cfg, startNodes(t, path, cfg)
+}
+
+// startNodes starts every node of cfg, written at path, and waits until each says
+// cluster_state:ok.
+func startNodes(t *testing.T, path string, cfg config.Config) []*proc {
+	t.Helper()
 	var procs []*proc
 	for _, node := range cfg.Nodes {
 		procs = append(procs, startNode(t, path, cfg, node.Name))
 	}
 	for _, p := range procs {
-		waitStateClient(t, nodeClient(t, cfg, p.addr), "ok", 15*time.Second)
+		waitStateClient(t, nodeClient(t, cfg, p.addr), "ok", 20*time.Second)
 	}
-	return cfg, procs
+	return procs
 }
 
 // nodeClient is a client of one node of cfg, with its password and, for a TLS

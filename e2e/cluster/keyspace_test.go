@@ -122,17 +122,7 @@ func TestKeyspaceCommandsPerPrimary(t *testing.T) {
 // it and none from before.
 func TestFlushAllSurvivesRestart(t *testing.T) {
 	cfg, path := testConfig(t, 3, replicated)
-	start := func() []*proc {
-		var procs []*proc
-		for _, n := range cfg.Nodes {
-			procs = append(procs, startNode(t, path, cfg, n.Name))
-		}
-		for _, p := range procs {
-			waitState(t, p.addr, "ok", 20*time.Second)
-		}
-		return procs
-	}
-	procs := start()
+	procs := startNodes(t, path, cfg)
 	ctx := context.Background()
 	cc := clusterClient(t, cfg)
 	for i := range 200 {
@@ -153,7 +143,7 @@ func TestFlushAllSurvivesRestart(t *testing.T) {
 	for _, p := range procs {
 		p.kill()
 	}
-	start()
+	startNodes(t, path, cfg)
 	cc = clusterClient(t, cfg)
 	for _, node := range cfg.Nodes {
 		if total, err := clusterKeys(ctx, nodeClient(t, cfg, node.Addr)); err != nil || total != 50 {

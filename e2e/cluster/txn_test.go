@@ -87,13 +87,7 @@ func TestMultiKeyAtomicWhileANodeRestarts(t *testing.T) {
 		total   = 300
 	)
 	cfg, path := testConfig(t, 3, replicated)
-	procs := make([]*proc, 3)
-	for i, n := range cfg.Nodes {
-		procs[i] = startNode(t, path, cfg, n.Name)
-	}
-	for _, p := range procs {
-		waitState(t, p.addr, "ok", 15*time.Second)
-	}
+	procs := startNodes(t, path, cfg)
 	groups := make([][]string, writers)
 	for w := range writers {
 		for i := range 3 {

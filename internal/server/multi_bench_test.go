@@ -15,18 +15,24 @@ func BenchmarkMultiExec(b *testing.B) {
 	ctx := context.Background()
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, PoolSize: 1})
 	defer c.Close()
-	b.Run("exec-3", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, "{b}k", "1", 0)
-				p.Incr(ctx, "{b}n")
-				p.Get(ctx, "{b}k")
-				return nil
-			}); err != nil {
-				b.Fatal(err)
+	three := func(p redis.Pipeliner) error {
+		p.Set(ctx, "{b}k", "1", 0)
+		p.Incr(ctx, "{b}n")
+		p.Get(ctx, "{b}k")
+		return nil
+	}
+	for _, mode := range []struct {
+		name string
+		send func(context.Context, func(redis.Pipeliner) error) ([]redis.Cmder, error)
+	}{{"exec-3", c.TxPipelined}, {"pipeline-3", c.Pipelined}} {
+		b.Run(mode.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := mode.send(ctx, three); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run("separate-3", func(b *testing.B) {
 		for b.Loop() {
 			if err := c.Set(ctx, "{b}k", "1", 0).Err(); err != nil {
@@ -36,18 +42,6 @@ func BenchmarkMultiExec(b *testing.B) {
 				b.Fatal(err)
 			}
 			if err := c.Get(ctx, "{b}k").Err(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("pipeline-3", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, "{b}k", "1", 0)
-				p.Incr(ctx, "{b}n")
-				p.Get(ctx, "{b}k")
-				return nil
-			}); err != nil {
 				b.Fatal(err)
 			}
 		}
