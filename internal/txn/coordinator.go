@@ -298,6 +298,7 @@ func (c *Coordinator) finish(ctx context.Context, id ID, record []byte, parts []
 		if err := c.failpoint(AfterFirstCommit); err != nil {
 			return err
 		}
+		routes = routes[1:]
 	}
 	return c.Finish(ctx, Unfinished{ID: id, Record: record, Parts: routes})
 }
