@@ -136,8 +136,13 @@ func (h *Host) Member(group int) bool { _, ok := h.groups[group]; return ok }
 
 // Propose submits cmd to group. It never blocks; the Proposal completes when cmd is
 // applied here, or fails (NotLeaderError when this node does not lead the group).
-func (h *Host) Propose(group int, cmd []byte) *Proposal {
-	p := newProposal(cmd)
+func (h *Host) Propose(group int, cmd []byte) *Proposal { return h.ProposeThen(group, cmd, nil) }
+
+// ProposeThen is Propose, and calls then once the proposal completes, on whichever
+// goroutine completes it (then must not block; it may be called before ProposeThen
+// returns), unless then is nil.
+func (h *Host) ProposeThen(group int, cmd []byte, then func()) *Proposal {
+	p := newProposal(cmd, then)
 	r, ok := h.groups[group]
 	if !ok {
 		p.finish(nil, 0, ErrNotMember)
@@ -156,8 +161,13 @@ func (h *Host) Propose(group int, cmd []byte) *Proposal {
 }
 
 // ReadIndex asks to read group's state linearizably; see Read.
-func (h *Host) ReadIndex(group int) *Read {
-	rd := newRead()
+func (h *Host) ReadIndex(group int) *Read { return h.ReadIndexThen(group, nil) }
+
+// ReadIndexThen is ReadIndex, and calls then once the read completes, on whichever
+// goroutine completes it (then must not block; it may be called before
+// ReadIndexThen returns), unless then is nil.
+func (h *Host) ReadIndexThen(group int, then func()) *Read {
+	rd := newRead(then)
 	r, ok := h.groups[group]
 	if !ok {
 		rd.finish(ErrNotMember)

@@ -458,3 +458,56 @@ func TestHostIdleGroupCatchesUpAWipedMember(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHostThenCallsBack: ProposeThen and ReadIndexThen call back once each, after
+// the request completed (its result readable without waiting), on success and on
+// failure alike, a failure known at once even before they return.
+func TestHostThenCallsBack(t *testing.T) {
+	c := newTestCluster(t, 3)
+	l := c.leader(0, 5*time.Second)
+	follower := l%3 + 1
+	calls := make(chan string, 8)
+	then := func(name string) func() { return func() { calls <- name } }
+	p := c.nodes[l].h.ProposeThen(0, []byte("k=1"), then("write"))
+	r := c.nodes[l].h.ReadIndexThen(0, then("read"))
+	lost := c.nodes[follower].h.ProposeThen(0, []byte("k=2"), then("write at a follower"))
+	notMember := c.nodes[l].h.ReadIndexThen(7, then("read of no group"))
+	done := map[string]<-chan struct{}{
+		"write": p.Done(), "read": r.Done(), "write at a follower": lost.Done(), "read of no group": notMember.Done(),
+	}
+	seen := map[string]int{}
+	for range len(done) {
+		select {
+		case name := <-calls:
+			select {
+			case <-done[name]:
+			default:
+				t.Errorf("%s: called back before it completed", name)
+			}
+			seen[name]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("called back %v; want each of %d requests once", seen, len(done))
+		}
+	}
+	select {
+	case name := <-calls:
+		t.Errorf("%s called back twice", name)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := p.Result(); err != nil {
+		t.Errorf("write: %v", err)
+	}
+	if err := r.Err(); err != nil {
+		t.Errorf("read: %v", err)
+	}
+	var nl *NotLeaderError
+	if _, err := lost.Result(); !errors.As(err, &nl) {
+		t.Errorf("write at a follower: %v, want NotLeaderError", err)
+	}
+	if err := notMember.Err(); !errors.Is(err, ErrNotMember) {
+		t.Errorf("read of no group: %v, want ErrNotMember", err)
+	}
+	if got := c.nodes[l].sms[0].get("k"); got != "1" {
+		t.Errorf("k = %q after the write, want 1", got)
+	}
+}

@@ -86,13 +86,20 @@ type Proposal struct {
 	result []byte
 	index  uint64
 	err    error
+	// then, when set, is called once the proposal completes.
+	then func()
 }
 
-func newProposal(cmd []byte) *Proposal { return &Proposal{cmd: cmd, done: make(chan struct{})} }
+func newProposal(cmd []byte, then func()) *Proposal {
+	return &Proposal{cmd: cmd, done: make(chan struct{}), then: then}
+}
 
 func (p *Proposal) finish(result []byte, index uint64, err error) {
 	p.result, p.index, p.err = result, index, err
 	close(p.done)
+	if p.then != nil {
+		p.then()
+	}
 }
 
 // Wait waits for the proposal to complete and returns the command's result. An
@@ -125,13 +132,18 @@ type Read struct {
 	done  chan struct{}
 	index uint64
 	err   error
+	// then, when set, is called once the read completes.
+	then func()
 }
 
-func newRead() *Read { return &Read{done: make(chan struct{})} }
+func newRead(then func()) *Read { return &Read{done: make(chan struct{}), then: then} }
 
 func (r *Read) finish(err error) {
 	r.err = err
 	close(r.done)
+	if r.then != nil {
+		r.then()
+	}
 }
 
 // Done is closed once the read completes; Err then tells whether it may go ahead.

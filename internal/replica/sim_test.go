@@ -199,7 +199,7 @@ func TestSimNoAcknowledgedWriteLost(t *testing.T) {
 					for range 1 + s.rng.IntN(4) {
 						n++
 						cmd := fmt.Sprintf("cmd-%d", n)
-						p := newProposal([]byte(cmd))
+						p := newProposal([]byte(cmd), nil)
 						batch = append(batch, p)
 						inflight, cmds = append(inflight, p), append(cmds, cmd)
 						proposed = append(proposed, cmd)
@@ -273,13 +273,13 @@ func TestSimReadIndex(t *testing.T) {
 	if g == nil {
 		t.Fatal("no leader after 200 steps")
 	}
-	p := newProposal([]byte("x"))
+	p := newProposal([]byte("x"), nil)
 	g.propose([]*Proposal{p}, 1)
 	s.run(20)
 	if !closed(p.done) || p.err != nil {
 		t.Fatalf("proposal not applied: done %v err %v", closed(p.done), p.err)
 	}
-	r := newRead()
+	r := newRead(nil)
 	g.read([]*Read{r})
 	s.run(20)
 	if !closed(r.done) || r.err != nil {
@@ -292,7 +292,7 @@ func TestSimReadIndex(t *testing.T) {
 	// Cut the leader off: its reads must not complete, and a new leader takes over.
 	old := g
 	s.partition(old.self)
-	stale := newRead()
+	stale := newRead(nil)
 	old.read([]*Read{stale})
 	s.run(300)
 	select {
@@ -367,7 +367,7 @@ func TestSimLostReadRequestIsSentAgain(t *testing.T) {
 			break
 		}
 	}
-	r := newRead()
+	r := newRead(nil)
 	f.read([]*Read{r})
 	// The request is in the follower's next messages: cut it off while they go.
 	s.cut[[2]uint64{f.self, g.self}] = true

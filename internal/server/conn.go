@@ -23,7 +23,10 @@ import (
 // commands over the node's keyspace, which wait for their groups' read indexes, INFO
 // with the cluster's key count) moves its connection to a worker goroutine, which runs that
 // command and every one that follows it, in order, until it has none left; then the
-// loop takes the connection back.
+// loop takes the connection back. Replicated writes and reads of the groups this node
+// leads, nearly all of a replicated cluster's commands, need no worker: the loop
+// proposes them (or asks for a read index), parks the connection, serves the others,
+// and answers them when their group wakes it (see parked).
 
 const (
 	// maxPendingOutput bounds the replies a connection may have waiting to be sent:
@@ -113,6 +116,12 @@ type client struct {
 	hold      bool   // in holds complete commands that were held back by a bound
 	args      [][]byte
 	loop      session
+	// park is the run of replicated commands the loop has the connection wait for
+	// (see parked), nil when none.
+	park *parked
+	// parkedUntil is the deadline of park's waits (Unix ns) once they are started, 0
+	// when none: the sweep wakes the connection then.
+	parkedUntil atomic.Int64
 
 	// lastRead is when the client last sent anything (Unix nanoseconds, coarse).
 	lastRead atomic.Int64
@@ -137,11 +146,28 @@ type client struct {
 }
 
 // queued is a command copied out of the read buffer for the worker, or the protocol
-// violation that ends the connection.
+// violation that ends the connection, or a run the loop started and the worker is to
+// answer from its from'th command on.
 type queued struct {
 	args      [][]byte
 	raw       []byte
 	violation error
+	run       *localRun
+	from      int
+}
+
+// parked is a run of writes, or reads, of groups this node leads, which the event
+// loop gathers from a connection's input and starts, and answers when its groups are
+// done, without a worker: the connection reads nothing more until then, so replies
+// stay in order, and its loop serves the other connections meanwhile.
+type parked struct {
+	run *localRun
+	// started is set once the run's proposals or reads are made; left counts the
+	// groups that are not done with them yet.
+	started bool
+	left    atomic.Int32
+	// from is the next command to answer, once they are done.
+	from int
 }
 
 // session is what a command handler writes its reply to: the event loop's buffer, or
@@ -269,6 +295,9 @@ func (e *events) OnClose(gc gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	e.s.logViolation(cl)
+	if cl.park != nil {
+		cl.dropPark()
+	}
 	e.s.forget(cl)
 	return gnet.None
 }
@@ -292,18 +321,25 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 // the replies. It runs on the connection's event loop.
 func (cl *client) serve() gnet.Action {
 	s, gc := cl.s, cl.gc
+	if cl.park != nil && !cl.unpark() {
+		// The input waits in gnet's buffer, but not without bound.
+		if cl.overfull() {
+			return gnet.Close
+		}
+		return gnet.None
+	}
 	if s.draining.Load() || cl.closing.Load() {
 		_, _ = gc.Discard(-1)
+		cl.flush()
 		return gnet.None
 	}
 	if cl.full() {
 		// Leave the input in gnet's buffer until the client has read its replies, but
 		// not without bound.
-		if gc.InboundBuffered() > s.limits.MaxRequestLen {
-			cl.violation = &errLimit{fmt.Sprintf("more than %d bytes of commands sent ahead of the ones still being answered", s.limits.MaxRequestLen)}
-			_, _ = gc.Write(redcon.AppendError(nil, cl.violation.Error()))
+		if cl.overfull() {
 			return gnet.Close
 		}
+		cl.flush()
 		cl.recheck()
 		return gnet.None
 	}
@@ -358,10 +394,22 @@ func (cl *client) serve() gnet.Action {
 	if cl.closing.Load() && !cl.slow.Load() {
 		return gnet.Close
 	}
-	if held {
+	if held && cl.park == nil {
 		cl.recheck()
 	}
 	return gnet.None
+}
+
+// overfull reports whether the client sent more commands ahead of those still being
+// answered than it may; it then writes the error, and the connection is to close.
+func (cl *client) overfull() bool {
+	if cl.gc.InboundBuffered() <= cl.s.limits.MaxRequestLen {
+		return false
+	}
+	cl.violation = &errLimit{fmt.Sprintf("more than %d bytes of commands sent ahead of the ones still being answered", cl.s.limits.MaxRequestLen)}
+	cl.flush()
+	_, _ = cl.gc.Write(redcon.AppendError(nil, cl.violation.Error()))
+	return true
 }
 
 // full reports whether the connection has as much output, or as many commands for
@@ -403,8 +451,21 @@ func (cl *client) run(data []byte) (rest []byte, held bool) {
 			return data, false
 		}
 		cl.args = args[:0]
-		data = left
 		if len(args) == 0 {
+			data = left
+			continue
+		}
+		if cl.park != nil {
+			if !cl.gather(args, raw) {
+				// The commands from this one on wait for the run's replies.
+				cl.startPark()
+				return data, true
+			}
+			data = left
+			continue
+		}
+		data = left
+		if cl.parkable() && cl.gather(args, raw) {
 			continue
 		}
 		cl.command(args, raw)
@@ -418,7 +479,105 @@ func (cl *client) run(data []byte) (rest []byte, held bool) {
 			return data, true
 		}
 	}
+	if cl.park != nil {
+		cl.startPark()
+	}
 	return nil, false
+}
+
+// parkable reports whether the loop may gather the connection's next commands into a
+// parked run: none of them waits for a worker, and each is answered as it comes.
+func (cl *client) parkable() bool {
+	return cl.s.repl != nil && !cl.slow.Load() && cl.multi == nil && !cl.quiet() && !cl.denied &&
+		cl.s.mayRunLocal(cl)
+}
+
+// gather adds a command to the connection's parked run, starting one if there is none,
+// and reports whether it did: the command is a write, or read, of a group this node
+// leads (as the run's first), and the run is not full.
+func (cl *client) gather(args [][]byte, raw []byte) bool {
+	q := queued{args: args, raw: raw}
+	kind, g := cl.s.localKind(&cl.loop, &q)
+	if kind == notLocal || cl.park != nil && (kind != cl.park.run.kind || len(cl.park.run.qs) >= maxRun) {
+		return false
+	}
+	if cl.park == nil {
+		cl.park = &parked{run: &localRun{kind: kind, groups: make([]int, 0, 4)}}
+	}
+	run := cl.park.run
+	run.qs = append(run.qs, copyCommand(args, raw))
+	run.add(g)
+	return true
+}
+
+// copyCommand copies a command out of the read buffer, which the loop reuses.
+func copyCommand(args [][]byte, raw []byte) queued {
+	var q queued
+	q.raw = append([]byte(nil), raw...)
+	// The arguments point into the copy: reading the same bytes again gives the
+	// same arguments, without a second copy of them.
+	_, q.args, _, _, _ = nextCommand(q.raw, make([][]byte, 0, len(args)))
+	return q
+}
+
+// startPark starts the parked run's proposals, or reads; as the last of its groups is
+// done, the connection's loop is woken to answer it.
+func (cl *client) startPark() {
+	p := cl.park
+	p.started = true
+	p.left.Store(int32(len(p.run.groups)))
+	cl.s.busy.Add(1)
+	cl.s.startLocal(p.run, func() {
+		if p.left.Add(-1) == 0 {
+			_ = cl.gc.Wake(nil)
+		}
+	})
+	cl.parkedUntil.Store(p.run.deadline)
+}
+
+// unpark answers the parked run, once its groups are done or its deadline passed, and
+// reports whether it did. A command of it that has to be routed again goes to the
+// worker, with the rest of the run; when the client has as many replies waiting as it
+// may, the rest waits until it read them.
+func (cl *client) unpark() bool {
+	p := cl.park
+	if p.left.Load() > 0 && cl.s.clock.nanos.Load() < p.run.deadline && cl.s.ctx.Err() == nil {
+		return false
+	}
+	next, why := cl.s.answerLocal(&cl.loop, p.run, p.from, true)
+	switch why {
+	case outputFull:
+		p.from = next
+		cl.flush()
+		cl.recheck()
+		return false
+	case mustRoute:
+		cl.dropPark()
+		cl.flush()
+		cl.slow.Store(true)
+		cl.enqueue(queued{run: p.run, from: next})
+	default:
+		cl.dropPark()
+	}
+	return true
+}
+
+// loopFull writes the loop's replies out once they are many, and reports whether the
+// client has as many waiting as it may.
+func (cl *client) loopFull() bool {
+	if len(cl.loop.out) >= flushAt {
+		cl.flush()
+	}
+	return cl.gc.OutboundBuffered() > maxPendingOutput
+}
+
+// dropPark forgets the parked run.
+func (cl *client) dropPark() {
+	if cl.park.started {
+		cl.s.busy.Add(-1)
+		cl.parkedUntil.Store(0)
+	}
+	cl.park = nil
 }
 
 // nextCommand reads the command at the start of data, appending its arguments to
@@ -461,12 +620,7 @@ func (cl *client) command(args [][]byte, raw []byte) {
 		cl.flush()
 		cl.slow.Store(true)
 	}
-	var q queued
-	q.raw = append([]byte(nil), raw...)
-	// The arguments point into the copy: reading the same bytes again gives the
-	// same arguments, without a second copy of them.
-	_, q.args, _, _, _ = nextCommand(q.raw, make([][]byte, 0, len(args)))
-	cl.enqueue(q)
+	cl.enqueue(copyCommand(args, raw))
 }
 
 // enqueue gives the worker a command, starting the worker if none is running.
@@ -545,12 +699,6 @@ func (cl *client) work() {
 		_ = cl.gc.Close()
 		return
 	}
-	if cl.s.repl != nil {
-		// In a replicated cluster nearly every command waits: the connection stays
-		// with the workers, and its next command goes to the queue without the loop
-		// routing it first.
-		return
-	}
 	// The wake runs on the loop after the writes above.
 	_ = cl.gc.Wake(func(gnet.Conn, error) error {
 		cl.mu.Lock()
@@ -574,6 +722,8 @@ func (cl *client) runQueued(w *session, batch []queued) {
 		case q.violation != nil:
 			w.WriteError(q.violation.Error())
 			cl.closing.Store(true)
+		case q.run != nil:
+			_, _ = cl.s.answerLocal(w, q.run, q.from, false)
 		case cl.s.repl != nil && cl.multi == nil && !cl.quiet():
 			// Inside a transaction the commands are queued, one by one; a client
 			// whose replies are withheld has them accounted one by one.
@@ -663,6 +813,9 @@ func (cl *client) closeConn() {
 
 // working reports whether a worker is running the connection's commands.
 func (cl *client) working() bool {
+	if cl.parkedUntil.Load() != 0 {
+		return true
+	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	return cl.running

@@ -441,109 +441,198 @@ const (
 // maxRun bounds the commands of one connection proposed or read together.
 const maxRun = 1024
 
-// runLocal carries out a run of commands at the start of qs that are all writes, or
-// all reads, of groups this node leads: the writes of each group go into one
-// proposal, the reads of each group wait for one read index. It returns how many
-// commands it carried out (0 when the first is not such a command). Commands whose
-// group's lead moved are routed again one by one.
-func (s *Server) runLocal(w *session, qs []queued) int {
-	if (!w.c.authed || w.c.restricted) && w.c.peer == "" || !s.members.BarrierPassed() {
-		// exec answers why (it may not run, or not yet), or checks the user's
-		// permissions.
-		return 0
-	}
+// localRun is a run of one connection's commands that are all writes, or all reads,
+// of groups this node leads (reads: or may read): the writes of each group go into
+// one proposal, the reads of each group wait for one read index.
+type localRun struct {
+	kind runKind
+	qs   []queued
+	// of is each command's group; groups lists them once each, in order.
+	of, groups []int
+	reads      []*replica.Read
+	props      []*replica.Proposal
+	// start is when the run started (Server.mono), deadline when its waits give up
+	// (Unix ns).
+	start    time.Duration
+	deadline int64
+}
+
+// mayRunLocal reports whether cl's commands may be run as local runs: exec answers
+// the others (why they may not run, or not yet), or checks the user's permissions.
+func (s *Server) mayRunLocal(cl *client) bool {
+	return (cl.authed && !cl.restricted || cl.peer != "") && s.members.BarrierPassed()
+}
+
+// gatherLocal returns the run at the start of qs (at most maxRun commands), or nil
+// when the first command is not a write or read this node carries out here.
+func (s *Server) gatherLocal(w *session, qs []queued) *localRun {
 	kind, _ := s.localKind(w, &qs[0])
 	if kind == notLocal {
-		return 0
+		return nil
 	}
-	n := 0
-	groups := make([]int, 0, 4)
-	of := make([]int, 0, min(len(qs), maxRun))
-	for n < len(qs) && n < maxRun {
-		k, g := s.localKind(w, &qs[n])
+	run := &localRun{kind: kind, of: make([]int, 0, min(len(qs), maxRun)), groups: make([]int, 0, 4)}
+	for len(run.of) < len(qs) && len(run.of) < maxRun {
+		k, g := s.localKind(w, &qs[len(run.of)])
 		if k != kind {
 			break
 		}
-		of = append(of, g)
-		if !containsInt(groups, g) {
-			groups = append(groups, g)
-		}
-		n++
+		run.add(g)
 	}
-	run := qs[:n]
-	start := s.mono()
-	deadline := time.Now().Add(s.cfg.Timeouts.Failover.Duration).UnixNano()
-	if kind == localRead {
-		reads := make([]error, len(groups))
-		waits := make([]*replica.Read, len(groups))
-		for i, g := range groups {
-			waits[i] = s.repl.ReadIndex(g)
-		}
-		for i := range groups {
-			reads[i] = s.waitRead(waits[i], deadline)
-		}
-		for i, q := range run {
-			err := reads[indexOf(groups, of[i])]
-			c := s.lookup(q.args[0])
-			w.c.noteCommand(c, q.args)
-			mark := len(w.out)
-			switch {
-			case err == nil:
-				s.runRead(w, c, q.args, of[i])
-			case definite(err):
-				s.execRouted(w, c, q.args, q.raw)
-			default:
-				w.WriteError(fmt.Sprintf("%s: slot range %s: %v", errClusterDown, s.slots.Range(of[i]), err))
-			}
-			s.account(w, c, q.args, mark, start)
-			// Large replies go out as they are made, and wait for a client that
-			// does not read them, rather than piling up for the whole run.
-			w.c.flushIfLarge(w)
-		}
-		return n
+	run.qs = qs[:len(run.of)]
+	return run
+}
+
+// add counts one more command, of group g, in the run.
+func (run *localRun) add(g int) {
+	run.of = append(run.of, g)
+	if !containsInt(run.groups, g) {
+		run.groups = append(run.groups, g)
 	}
-	props := make([]*replica.Proposal, len(groups))
-	for i, g := range groups {
+}
+
+// startLocal proposes the run's writes, or asks for its reads' read indexes; then
+// (unless nil) is called once for each group as it completes.
+func (s *Server) startLocal(run *localRun, then func()) {
+	run.start = s.mono()
+	run.deadline = time.Now().Add(s.cfg.Timeouts.Failover.Duration).UnixNano()
+	if run.kind == localRead {
+		run.reads = make([]*replica.Read, len(run.groups))
+		for i, g := range run.groups {
+			run.reads[i] = s.repl.ReadIndexThen(g, then)
+		}
+		return
+	}
+	run.props = make([]*replica.Proposal, len(run.groups))
+	for i, g := range run.groups {
 		size := 0
-		for j, q := range run {
-			if of[j] == g {
+		for j, q := range run.qs {
+			if run.of[j] == g {
 				size += len(q.raw) + 16
 			}
 		}
 		payload := make([]byte, 0, size)
-		for j, q := range run {
-			if of[j] == g {
+		for j, q := range run.qs {
+			if run.of[j] == g {
 				payload = appendCommand(payload, q.args)
 			}
 		}
 		s.metrics.proposals.Inc()
-		props[i] = s.repl.Propose(g, payload)
+		run.props[i] = s.repl.ProposeThen(g, payload, then)
 	}
-	results := make([][]byte, len(groups))
-	errs := make([]error, len(groups))
-	for i, p := range props {
-		results[i], errs[i] = s.waitProposal(p, deadline)
-		if errs[i] == nil {
-			s.metrics.commitLatency.Observe((s.mono() - start).Seconds())
-			w.lastWrite(groups[i], p.Index())
+}
+
+// runLocal carries out the run at the start of qs and returns how many commands it
+// carried out (0 when the first is not such a command). Commands whose group's lead
+// moved are routed again one by one.
+func (s *Server) runLocal(w *session, qs []queued) int {
+	if !s.mayRunLocal(w.c) {
+		return 0
+	}
+	run := s.gatherLocal(w, qs)
+	if run == nil {
+		return 0
+	}
+	s.startLocal(run, nil)
+	_, _ = s.answerLocal(w, run, 0, false)
+	return len(run.qs)
+}
+
+// stopped says where answerLocal, on an event loop, stopped answering a run.
+type stopped int
+
+const (
+	// answeredAll: every command of the run is answered.
+	answeredAll stopped = iota
+	// mustRoute: the next command has to be routed again (its group's lead moved,
+	// or a transaction held its keys), which a worker does.
+	mustRoute
+	// outputFull: the client has as many replies waiting as it may; the loop goes
+	// on once it has read them.
+	outputFull
+)
+
+// answerLocal waits for a run started by startLocal, until its deadline, and writes
+// the replies of its commands from the from'th on. A command that has to be routed
+// again is routed from here, and large replies wait for the client to read them,
+// unless onLoop is set: then answerLocal, which may not wait, stops there and returns
+// the place of the next command to answer and why it stopped.
+func (s *Server) answerLocal(w *session, run *localRun, from int, onLoop bool) (next int, why stopped) {
+	if run.kind == localRead {
+		errs := make([]error, len(run.groups))
+		for i := range run.groups {
+			errs[i] = s.waitRead(run.reads[i], run.deadline)
+		}
+		for i := from; i < len(run.qs); i++ {
+			q := run.qs[i]
+			err := errs[indexOf(run.groups, run.of[i])]
+			c := s.lookup(q.args[0])
+			switch {
+			case !onLoop:
+			case err != nil && definite(err):
+				return i, mustRoute
+			case w.c.loopFull():
+				// Large replies go out as they are made, and the rest wait for a
+				// client that does not read them, rather than piling up.
+				return i, outputFull
+			}
+			w.c.noteCommand(c, q.args)
+			mark := len(w.out)
+			switch {
+			case err == nil:
+				s.runRead(w, c, q.args, run.of[i])
+			case definite(err):
+				s.execRouted(w, c, q.args, q.raw)
+			default:
+				w.WriteError(fmt.Sprintf("%s: slot range %s: %v", errClusterDown, s.slots.Range(run.of[i]), err))
+			}
+			s.account(w, c, q.args, mark, run.start)
+			if !onLoop {
+				w.c.flushIfLarge(w)
+			}
+		}
+		return len(run.qs), answeredAll
+	}
+	results := make([][]byte, len(run.groups))
+	errs := make([]error, len(run.groups))
+	for i, p := range run.props {
+		results[i], errs[i] = s.waitProposal(p, run.deadline)
+		if errs[i] == nil && from == 0 {
+			s.metrics.commitLatency.Observe((s.mono() - run.start).Seconds())
+			w.lastWrite(run.groups[i], p.Index())
 		}
 	}
-	for i, q := range run {
-		gi := indexOf(groups, of[i])
+	// The replies of the commands before from were taken already.
+	for i := range from {
+		if gi := indexOf(run.groups, run.of[i]); errs[gi] == nil {
+			size, _ := redcon.ReadNextRESP(results[gi])
+			results[gi] = results[gi][size:]
+		}
+	}
+	for i := from; i < len(run.qs); i++ {
+		q := run.qs[i]
+		gi := indexOf(run.groups, run.of[i])
 		c := s.lookup(q.args[0])
+		err := errs[gi]
+		switch {
+		case !onLoop:
+		case err != nil && definite(err) || err == nil && nextLocked(results[gi]):
+			return i, mustRoute
+		case w.c.loopFull():
+			return i, outputFull
+		}
 		w.c.noteCommand(c, q.args)
 		mark := len(w.out)
-		switch err := errs[gi]; {
+		switch {
 		case err == nil:
 			s.writeApplied(w, c, q, &results[gi])
 		case definite(err):
 			s.execRouted(w, c, q.args, q.raw)
 		default:
-			w.WriteError(s.errUnknownOutcome(of[i]))
+			w.WriteError(s.errUnknownOutcome(run.of[i]))
 		}
-		s.account(w, c, q.args, mark, start)
+		s.account(w, c, q.args, mark, run.start)
 	}
-	return n
+	return len(run.qs), answeredAll
 }
 
 // writeApplied answers a write of a run from the replies its proposal left in
@@ -562,6 +651,12 @@ func (s *Server) writeApplied(w *session, c *command, q queued, results *[]byte)
 	if locked {
 		s.execRouted(w, c, q.args, q.raw)
 	}
+}
+
+// nextLocked reports whether the first reply in results is a transaction's refusal.
+func nextLocked(results []byte) bool {
+	size, _ := redcon.ReadNextRESP(results)
+	return size > 0 && isTxnLocked(results[:size])
 }
 
 func containsInt(s []int, v int) bool { return indexOf(s, v) >= 0 }

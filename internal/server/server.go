@@ -632,11 +632,27 @@ func (s *Server) drain() {
 	}
 	deadline := time.Now().Add(drainTimeout)
 	for s.busy.Load() > 0 {
+		s.wakeParked(time.Now().UnixNano())
 		if time.Now().After(deadline) {
 			s.log.Warn("commands still waiting after the drain timeout; closing their clients", "commands", s.busy.Load())
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// wakeParked wakes the connections whose parked runs are past their deadline (Unix
+// ns), to answer them.
+func (s *Server) wakeParked(now int64) {
+	if s.busy.Load() == 0 {
+		return
+	}
+	s.clientsMu.Lock()
+	defer s.clientsMu.Unlock()
+	for cl := range s.clients {
+		if d := cl.parkedUntil.Load(); d != 0 && d <= now {
+			_ = cl.gc.Wake(nil)
+		}
 	}
 }
 
@@ -661,6 +677,7 @@ func (s *Server) sweepLoop() {
 			return
 		case now := <-t.C:
 			s.clock.set(now)
+			s.wakeParked(now.UnixNano())
 			switch {
 			case i%2 != 0:
 				s.sampleStats(&ops, now)
