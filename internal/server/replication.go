@@ -249,12 +249,18 @@ func (s *Server) readDB(group int) *store.Store {
 	return s.keeping
 }
 
-// runRead runs a read command against group's table as readDB chooses it.
-func (s *Server) runRead(conn *session, c *command, args [][]byte, group int) {
+// runRead runs a read command against group's table as readDB chooses it. Where a
+// transaction holds its keys it waits for them, unless onLoop is set: then it reports
+// false, having done nothing.
+func (s *Server) runRead(conn *session, c *command, args [][]byte, group int, onLoop bool) bool {
 	db := conn.db
 	conn.db = s.readDB(group)
+	defer func() { conn.db = db }()
+	if onLoop {
+		return s.runUnlocked(conn, c, args) == nil
+	}
 	s.runWaiting(conn, c, args)
-	conn.db = db
+	return true
 }
 
 // errUnknownOutcome is the reply to a write that was proposed but not seen committed
@@ -285,7 +291,7 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 			conn.WriteError(fmt.Sprintf("%s: slot range %s: %v", errClusterDown, s.slots.Range(group), err))
 			return true
 		}
-		s.runRead(conn, c, args, group)
+		s.runRead(conn, c, args, group, false)
 		return true
 	}
 	if why := s.tooLarge(group, args); why != "" {
@@ -579,7 +585,11 @@ func (s *Server) answerLocal(w *session, run *localRun, from int, onLoop bool) (
 			mark := len(w.out)
 			switch {
 			case err == nil:
-				s.runRead(w, c, q.args, run.of[i])
+				if !s.runRead(w, c, q.args, run.of[i], onLoop) {
+					// A transaction holds the keys: the worker waits for it.
+					w.out = w.out[:mark]
+					return i, mustRoute
+				}
 			case definite(err):
 				s.execRouted(w, c, q.args, q.raw)
 			default:

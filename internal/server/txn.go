@@ -276,12 +276,17 @@ func (s *Server) runUnlocked(conn *session, c *command, args [][]byte) (wait <-c
 // runWaiting runs a keyed command in its group, waiting, up to the failover bound,
 // for the transactions that hold its keys.
 func (s *Server) runWaiting(conn *session, c *command, args [][]byte) {
+	wait := s.runUnlocked(conn, c, args)
+	if wait == nil {
+		return
+	}
 	deadline := time.NewTimer(s.cfg.Timeouts.Failover.Duration)
 	defer deadline.Stop()
 	for waited := false; ; waited = true {
-		wait := s.runUnlocked(conn, c, args)
-		if wait == nil {
-			return
+		if waited {
+			if wait = s.runUnlocked(conn, c, args); wait == nil {
+				return
+			}
 		}
 		if !waited {
 			defer s.await(c, args)()
