@@ -2,7 +2,7 @@
 # redis-benchmark --cluster against a real 3-master Redis Cluster and two 3-node dht
 # clusters (`dht local`: one process per node), one with a single copy of each key
 # (R = 1, as the Redis Cluster) and one with every slot range replicated on all three
-# nodes through Raft (R = 3), on this machine, loopback only: SET and GET on
+# nodes through Raft (R = 3), on this machine, loopback only: SET and GET (or TESTS) on
 # key:{tag}:__rand_int__ (redis-benchmark's keys in cluster mode), 50 clients, 33334
 # random keys, without pipelining (-P 1) and with -P 16. The contenders take turns,
 # REPEAT times, and every figure is the median of its runs. The table gives dht R = 1
@@ -14,6 +14,7 @@
 #   REQUESTS   [1000000]  requests per test and run (-n)
 #   REPEAT     [3]        runs of each contender
 #   PIPELINES  [1 16]     the -P values
+#   TESTS      [set,get]  redis-benchmark's tests (-t), e.g. set,get,incr
 #   REDIS_PORT [8101]     first of the three Redis ports
 #   DHT_PORT   [17001]    first of the three ports of dht R = 1 (R = 3: 100 above)
 set -euo pipefail
@@ -22,6 +23,7 @@ cd "$(dirname "$0")/.."
 requests=${REQUESTS:-1000000}
 repeat=${REPEAT:-3}
 pipelines=${PIPELINES:-1 16}
+tests=${TESTS:-set,get}
 rport=${REDIS_PORT:-8101}
 dport=${DHT_PORT:-17001}
 d3port=$((dport + 100))
@@ -43,16 +45,22 @@ for r in 1 3; do
   done
 done
 
-# bench PORT P: prints "SET-rps GET-rps" for one redis-benchmark run.
+# bench PORT P: prints the requests per second of each test, in the order of TESTS,
+# for one redis-benchmark run.
 bench() {
-  redis-benchmark --cluster -p "$1" -c 50 -n "$requests" -r 33334 -P "$2" -t set,get --csv 2>/dev/null |
-    awk -F'","' '/^"SET"/ {s=$2} /^"GET"/ {g=$2} END {gsub(/"/, "", s); gsub(/"/, "", g); print s, g}'
+  local out
+  out=$(redis-benchmark --cluster -p "$1" -c 50 -n "$requests" -r 33334 -P "$2" -t "$tests" --csv 2>/dev/null)
+  local t
+  for t in ${tests//,/ }; do
+    awk -F'","' -v t="${t^^}" '$1 == "\"" t {gsub(/"/, "", $2); v=$2} END {printf "%s ", v}' <<<"$out"
+  done
+  echo
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-echo "redis-benchmark --cluster -c 50 -n $requests -r 33334 -t set,get; $(redis-server --version | cut -d' ' -f3); dht local --nodes 3; median of $repeat"
-printf '%-4s %-4s %12s %12s %12s %10s %9s\n' P test redis 'dht R=1' 'dht R=3' 'R1/redis' 'R3/R1'
+echo "redis-benchmark --cluster -c 50 -n $requests -r 33334 -t $tests; $(redis-server --version | cut -d' ' -f3); dht local --nodes 3; median of $repeat"
+printf '%-4s %-6s %12s %12s %12s %10s %9s\n' P test redis 'dht R=1' 'dht R=3' 'R1/redis' 'R3/R1'
 for p in $pipelines; do
   : >"$tmp/r1-$p" && : >"$tmp/r3-$p" && : >"$tmp/redis-$p"
   for _ in $(seq "$repeat"); do
@@ -60,12 +68,13 @@ for p in $pipelines; do
     bench "$dport" "$p" >>"$tmp/r1-$p"
     bench "$d3port" "$p" >>"$tmp/r3-$p"
   done
-  for col in 1 2; do
-    test=$([ "$col" = 1 ] && echo SET || echo GET)
+  col=0
+  for test in ${tests//,/ }; do
+    col=$((col + 1))
     r=$(cut -d' ' -f"$col" "$tmp/redis-$p" | median)
     d1=$(cut -d' ' -f"$col" "$tmp/r1-$p" | median)
     d3=$(cut -d' ' -f"$col" "$tmp/r3-$p" | median)
-    printf '%-4s %-4s %12.0f %12.0f %12.0f %10.2f %9.2f\n' "$p" "$test" "$r" "$d1" "$d3" \
+    printf '%-4s %-6s %12.0f %12.0f %12.0f %10.2f %9.2f\n' "$p" "${test^^}" "$r" "$d1" "$d3" \
       "$(echo "$d1 / $r" | bc -l)" "$(echo "$d3 / $d1" | bc -l)"
   done
 done
