@@ -98,7 +98,8 @@ func TestDurableRestartKeepsEveryKey(t *testing.T) {
 }
 
 // TestRebuiltNodeCarriesTheData: a node whose data directory is lost comes back
-// empty, is caught up by its groups, and then carries the data: with another node
+// empty and is replaced in its groups (removed, added back as a learner, caught up,
+// made a voter), and says so in its log; then it carries the data: with another node
 // killed, the rebuilt node and the third still serve every key.
 func TestRebuiltNodeCarriesTheData(t *testing.T) {
 	cfg, procs := startCluster(t, 3, replicated)
@@ -115,6 +116,11 @@ func TestRebuiltNodeCarriesTheData(t *testing.T) {
 	procs[0] = startNode(t, path, cfg, "n1", "--data-dir", t.TempDir())
 	waitState(t, procs[0].addr, "ok", 20*time.Second)
 	waitCaughtUp(t, procs[0].addr, 20*time.Second)
+	for _, said := range []string{"was added back to its group afresh, as a learner", "is a voter of its group again"} {
+		if n := strings.Count(procs[0].log.String(), said); n < 1 {
+			t.Fatalf("the rebuilt node's log does not say %q", said)
+		}
+	}
 	procs[1].kill()
 	live := []string{procs[0].addr, procs[2].addr}
 	for g := range 3 {

@@ -68,7 +68,8 @@ func waitLeader(t *testing.T, addrs []string, g int, within time.Duration, not .
 }
 
 // waitCaughtUp waits until the node at addr takes part in the elections of all its
-// groups (a restarted node holds back until it has caught up).
+// groups: a restarted node holds back until it has caught up, and one that lost its
+// log is added back to its groups as a learner and made a voter once caught up.
 func waitCaughtUp(t testing.TB, addr string, within time.Duration) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
@@ -79,7 +80,7 @@ func waitCaughtUp(t testing.TB, addr string, within time.Duration) {
 		groups, err := lincheck.Replication(context.Background(), c)
 		held := err != nil || len(groups) == 0
 		for _, g := range groups {
-			held = held || g.Held
+			held = held || g.Held || g.Learner
 		}
 		if !held {
 			return

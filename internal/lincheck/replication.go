@@ -33,6 +33,9 @@ type Group struct {
 	// Held reports that this node's replica does not vote yet: it restarted
 	// empty and has not caught up.
 	Held bool
+	// Learner reports that this node's replica is a learner of the group: it
+	// restarted empty, was added back afresh, and votes once it caught up.
+	Learner bool
 }
 
 // ParseReplication returns the groups of a dht node's INFO replication reply,
@@ -59,6 +62,8 @@ func ParseReplication(info string) (map[int]Group, error) {
 				g.Leader = v
 			case "held":
 				g.Held = v == "1"
+			case "learner":
+				g.Learner = v == "1"
 			case "term", "commit", "applied":
 				n, err := strconv.ParseUint(v, 10, 64)
 				if err != nil {

@@ -136,9 +136,19 @@ type group struct {
 	broken error
 	// extra are messages of the driver's own, sent with Raft's.
 	extra []raftpb.Message
-	// amnesiac holds, on a leader, the followers found to have lost their log, with
-	// the index they had acknowledged.
+	// amnesiac holds, on a leader, the voters found to have lost their log, with the
+	// index they had acknowledged: each is replaced (see replaceAmnesiacs).
 	amnesiac map[uint64]uint64
+	// confSince is the tick a membership change was proposed at, 0 once it is
+	// applied: Raft takes one at a time. (Raft turns one proposed while another is
+	// under way into an empty entry, silently, so the mark also lapses after a
+	// while, or when the lead moves.)
+	confSince int
+	// learner is set while this replica is a learner of its group (it came back
+	// without its log and was added afresh): it votes once it is a voter again.
+	learner bool
+	// confChanges counts the membership changes this replica applied.
+	confChanges int
 }
 
 func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*group, error) {
@@ -234,6 +244,7 @@ func (g *group) recover(snap raftpb.Snapshot) error {
 	}
 	g.applied, g.snapIndex = snap.Metadata.Index, snap.Metadata.Index
 	g.appliedTerm, g.term, g.vote, g.logTime = snap.Metadata.Term, hs.Term, hs.Vote, now
+	g.setConf(snap.Metadata.ConfState)
 	g.kept = hs.Term > 1 || last > bootstrapIndex
 	g.held = !g.kept
 	if g.kept {
@@ -278,7 +289,7 @@ func (g *group) transferToPreferred() {
 	if st.LeadTransferee != 0 {
 		return
 	}
-	if _, lost := g.amnesiac[g.preferred]; lost {
+	if _, lost := g.amnesiac[g.preferred]; lost || slices.Contains(g.cs.Learners, g.preferred) {
 		return
 	}
 	last, _ := g.storage.LastIndex()
@@ -299,15 +310,16 @@ func (g *group) step(m raftpb.Message) {
 			return
 		case raftpb.MsgHeartbeat:
 			// The leader may believe this replica holds what it acknowledged before it
-			// lost its log, and then sends it nothing while the group is idle: tell
-			// it, with the rejection a follower missing entries sends.
+			// lost its log: tell it, with the rejection a follower missing entries
+			// sends, marked so that the leader replaces this replica.
 			if last, _ := g.storage.LastIndex(); m.Commit > last {
 				if g.catchup == 0 {
 					g.catchup = m.Commit
 				}
 				lastTerm, _ := g.storage.Term(last)
 				g.extra = append(g.extra, raftpb.Message{Type: raftpb.MsgAppResp, To: m.From, From: g.self,
-					Term: m.Term, Index: m.Commit, Reject: true, RejectHint: last, LogTerm: lastTerm})
+					Term: m.Term, Index: m.Commit, Reject: true, RejectHint: last, LogTerm: lastTerm,
+					Context: []byte(lostLog)})
 			}
 		case raftpb.MsgApp:
 			if g.catchup == 0 {
@@ -336,21 +348,24 @@ func (g *group) step(m raftpb.Message) {
 	}
 }
 
-// checkAmnesia looks at a follower's rejection of entries: a follower that rejects
-// entries before the index it had acknowledged has lost its log (it restarted). Raft
-// never sends a follower entries it acknowledged, so the leader catches it up with a
-// snapshot instead: it makes one past the follower's old match index and drops the log
-// before it, which makes Raft send it.
+// lostLog marks the rejection a held replica (one that restarted without its log)
+// answers a leader's heartbeat with.
+const lostLog = "dht:lost-log"
+
+// checkAmnesia looks at a follower's rejection of entries: a voter that says it lost
+// its log (it restarted without it, see step) while the leader counts it as holding
+// entries is replaced (see replaceAmnesiacs): Raft's safety assumes no voter forgets
+// what it acknowledged, and Raft never sends a follower entries it acknowledged.
 func (g *group) checkAmnesia(m raftpb.Message) {
 	pr, ok := g.rn.Status().Progress[m.From]
-	if !ok || m.RejectHint >= pr.Match {
+	if !ok || pr.IsLearner || string(m.Context) != lostLog || m.RejectHint >= pr.Match {
 		return
 	}
 	if g.amnesiac == nil {
 		g.amnesiac = map[uint64]uint64{}
 	}
 	if _, known := g.amnesiac[m.From]; !known {
-		g.log.Warn("a member lost its log (restarted); catching it up with a snapshot",
+		g.log.Warn("a member lost its log (it restarted without it); replacing it: removed from the group and added afresh, as a learner, then as a voter once caught up",
 			"member", m.From, "acknowledged", pr.Match, "has", m.RejectHint)
 	}
 	if g.rn.Status().LeadTransferee == m.From {
@@ -361,28 +376,100 @@ func (g *group) checkAmnesia(m raftpb.Message) {
 	g.amnesiac[m.From] = pr.Match
 }
 
-// catchUpAmnesiacs makes the snapshots that checkAmnesia asked for, proposing an empty
-// entry first where nothing was applied past a follower's old match index.
-func (g *group) catchUpAmnesiacs() {
-	for id, match := range g.amnesiac {
-		if g.state != raft.StateLeader {
+// replaceAmnesiacs proposes, one at a time, the membership changes that replace a
+// voter that lost its log: it is removed from the group, then added back as a
+// learner, which gives it a fresh place in the leader's books (nothing acknowledged),
+// so that it is caught up from the start (with a snapshot where the log was
+// compacted) and counts towards no commit and no election until promoteLearners
+// makes it a voter again. (One change of each kind at a time, so that no change
+// needs Raft's joint consensus.)
+func (g *group) replaceAmnesiacs() {
+	for id := range g.amnesiac {
+		switch {
+		case g.state != raft.StateLeader || slices.Contains(g.cs.Learners, id):
 			delete(g.amnesiac, id)
-			continue
+		case g.confUnderWay():
+			return
+		case slices.Contains(g.cs.Voters, id):
+			g.proposeConf(raftpb.ConfChangeSingle{Type: raftpb.ConfChangeRemoveNode, NodeID: id},
+				"replacing a member that lost its log: removing it", id)
+			return
+		default:
+			g.proposeConf(raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddLearnerNode, NodeID: id},
+				"replacing a member that lost its log: adding it back as a learner", id)
+			return
 		}
-		if g.applied <= match {
-			if last, _ := g.storage.LastIndex(); last <= match {
-				_ = g.rn.Propose(nil)
-			}
-			continue
-		}
-		if g.snapIndex < g.applied {
-			g.snapshot()
-		}
-		if err := g.storage.Compact(g.applied); err != nil {
-			g.log.Error("compacting the log", "err", err)
-		}
-		delete(g.amnesiac, id)
 	}
+}
+
+// promoteLearners makes a learner a voter again once it holds everything committed.
+func (g *group) promoteLearners() {
+	if g.state != raft.StateLeader || g.confUnderWay() || len(g.cs.Learners) == 0 {
+		return
+	}
+	st := g.rn.Status()
+	for _, id := range g.cs.Learners {
+		if pr, ok := st.Progress[id]; ok && pr.Match >= st.Commit {
+			g.proposeConf(raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddNode, NodeID: id},
+				"a replaced member caught up: making it a voter again", id)
+			return
+		}
+	}
+}
+
+// proposeConf proposes a membership change of one member.
+func (g *group) proposeConf(cc raftpb.ConfChangeSingle, why string, member uint64) {
+	if err := g.rn.ProposeConfChange(raftpb.ConfChangeV2{Changes: []raftpb.ConfChangeSingle{cc}}); err != nil {
+		g.log.Warn("proposing a membership change", "member", member, "err", err)
+		return
+	}
+	g.confSince = max(g.ticks, 1)
+	g.log.Info(why, "member", member, "term", g.term)
+}
+
+// confUnderWay reports whether a membership change this leader proposed may still be
+// under way.
+func (g *group) confUnderWay() bool {
+	return g.confSince != 0 && g.ticks-g.confSince <= 2*g.tuning.ElectionTicks
+}
+
+// applyConf applies a committed membership change.
+func (g *group) applyConf(e raftpb.Entry) {
+	var cc raftpb.ConfChangeI
+	if e.Type == raftpb.EntryConfChange {
+		var c1 raftpb.ConfChange
+		if err := c1.Unmarshal(e.Data); err != nil {
+			g.log.Error("skipping a malformed membership change", "index", e.Index, "err", err)
+			return
+		}
+		cc = c1
+	} else {
+		var c2 raftpb.ConfChangeV2
+		if err := c2.Unmarshal(e.Data); err != nil {
+			g.log.Error("skipping a malformed membership change", "index", e.Index, "err", err)
+			return
+		}
+		cc = c2
+	}
+	g.confSince = 0
+	g.confChanges++
+	cs := g.rn.ApplyConfChange(cc)
+	g.setConf(*cs)
+	g.log.Info("membership changed", "index", e.Index, "voters", cs.Voters, "learners", cs.Learners)
+}
+
+// setConf takes the group's membership as of the applied index, and follows this
+// replica's own part in it.
+func (g *group) setConf(cs raftpb.ConfState) {
+	g.cs = cs
+	learner := slices.Contains(cs.Learners, g.self)
+	switch {
+	case learner && !g.learner:
+		g.log.Info("this replica lost its log and was added back to its group afresh, as a learner: it catches up, then votes again")
+	case !learner && g.learner:
+		g.log.Info("this replica caught up and is a voter of its group again")
+	}
+	g.learner = learner
 }
 
 // release lets a held replica vote and campaign.
@@ -555,8 +642,9 @@ func (g *group) process() []raftpb.Message {
 		g.release(fmt.Sprintf("caught up with the leader's commit index %d", g.catchup))
 	}
 	if len(g.amnesiac) > 0 {
-		g.catchUpAmnesiacs()
+		g.replaceAmnesiacs()
 	}
+	g.promoteLearners()
 	g.maybeSnapshot()
 	return out
 }
@@ -581,6 +669,7 @@ func (g *group) softState(ss raft.SoftState) {
 			g.queued = nil
 		}
 		g.lead, g.state = ss.Lead, ss.RaftState
+		g.confSince = 0
 	}
 }
 
@@ -600,6 +689,7 @@ func (g *group) restore(snap raftpb.Snapshot) {
 	}
 	g.log.Info("restored a snapshot from the leader", "index", snap.Metadata.Index, "bytes", len(snap.Data))
 	g.applied, g.snapIndex, g.sinceSnap = snap.Metadata.Index, snap.Metadata.Index, 0
+	g.setConf(snap.Metadata.ConfState)
 	g.logTime = max(g.logTime, now)
 	g.appliedTerm = max(g.appliedTerm, snap.Metadata.Term)
 	g.failLost()
@@ -622,8 +712,7 @@ func (g *group) apply(ents []raftpb.Entry) {
 				g.applyBatch(e)
 			}
 		case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
-			// Membership is fixed by the config; no member proposes changes.
-			g.log.Warn("ignoring a membership change in the log", "index", e.Index)
+			g.applyConf(e)
 		}
 		g.applied = e.Index
 	}

@@ -264,15 +264,23 @@ type Status struct {
 	Applied uint64
 	// Held is set while the replica waits to catch up before it may vote.
 	Held bool
+	// Learner is set while the replica is a learner of the group: it came back
+	// without its log and was added afresh, and votes once it caught up.
+	Learner bool
+	// MembershipChanges counts the changes of the group's members this replica
+	// applied since it started (three for each member replaced after it lost its
+	// log: removed, added back as a learner, made a voter).
+	MembershipChanges int
 	// Followers is filled in on the leader.
 	Followers []FollowerStatus
 }
 
 // FollowerStatus is the leader's view of one follower.
 type FollowerStatus struct {
-	ID     uint64
-	Match  uint64
-	Active bool
+	ID      uint64
+	Match   uint64
+	Active  bool
+	Learner bool
 }
 
 // Status returns group's status here.
@@ -379,10 +387,11 @@ func (r *runner) publishStatus() {
 	g := r.g
 	st := g.rn.Status()
 	s := &Status{Group: g.id, Role: roleName(st.RaftState), Term: st.Term, Leader: st.Lead,
-		Commit: st.Commit, Applied: g.applied, Held: g.held}
+		Commit: st.Commit, Applied: g.applied, Held: g.held, Learner: g.learner,
+		MembershipChanges: g.confChanges}
 	for id, pr := range st.Progress {
 		if id != g.self {
-			s.Followers = append(s.Followers, FollowerStatus{ID: id, Match: pr.Match, Active: pr.RecentActive})
+			s.Followers = append(s.Followers, FollowerStatus{ID: id, Match: pr.Match, Active: pr.RecentActive, Learner: pr.IsLearner})
 		}
 	}
 	slices.SortFunc(s.Followers, func(a, b FollowerStatus) int { return int(a.ID) - int(b.ID) })

@@ -459,6 +459,43 @@ func TestHostIdleGroupCatchesUpAWipedMember(t *testing.T) {
 	}
 }
 
+// TestHostWipedMemberIsReplaced: a member that comes back without its log, to a
+// group whose leader counts it as holding entries, is removed from the group and
+// added back as a learner (so that no old acknowledgement of it counts), caught up,
+// and made a voter again; meanwhile the group keeps taking writes.
+func TestHostWipedMemberIsReplaced(t *testing.T) {
+	c := newTestCluster(t, 3)
+	l := c.leader(0, 5*time.Second)
+	for i := range 30 {
+		c.write(0, fmt.Sprintf("k%d=v%d", i, i))
+	}
+	wiped := l%3 + 1
+	c.stop(wiped)
+	c.start(wiped)
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 30; ; i++ {
+		c.write(0, fmt.Sprintf("k%d=v%d", i, i))
+		lead := c.leader(0, 5*time.Second)
+		st, _ := c.nodes[lead].h.Status(0)
+		learner := false
+		for _, f := range st.Followers {
+			learner = learner || f.ID == wiped && f.Learner
+		}
+		own, _ := c.nodes[wiped].h.Status(0)
+		if st.MembershipChanges >= 3 && !learner && !own.Learner && !own.Held &&
+			c.nodes[wiped].sms[0].get(fmt.Sprint("k", i)) == fmt.Sprint("v", i) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the wiped member was not replaced (removed, added as a learner, made a voter): leader %d %+v; wiped %+v", lead, st, own)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := c.nodes[wiped].sms[0].get("k0"); got != "v0" {
+		t.Fatalf("the replaced member holds k0 = %q, want v0", got)
+	}
+}
+
 // TestHostThenCallsBack: ProposeThen and ReadIndexThen call back once each, after
 // the request completed (its result readable without waiting), on success and on
 // failure alike, a failure known at once even before they return.

@@ -234,7 +234,7 @@ func TestSimNoAcknowledgedWriteLost(t *testing.T) {
 				if got := s.sms[id].applied; !slices.Equal(got, ref) {
 					for _, id := range s.voters {
 						g := s.nodes[id]
-						t.Logf("node %d: state %v lead %d term %d applied %d held %v catchup %d status %v", id, g.state, g.lead, g.term, g.applied, g.held, g.catchup, g.rn.Status())
+						t.Logf("node %d: state %v lead %d term %d applied %d held %v catchup %d conf %v status %v", id, g.state, g.lead, g.term, g.applied, g.held, g.catchup, g.cs.String(), g.rn.Status())
 					}
 					t.Fatalf("node %d applied %d commands, node 1 applied %d; they differ:\n%v\n%v", id, len(got), len(ref), got, ref)
 				}

@@ -236,12 +236,13 @@ func (s *Server) replicationInfo() []string {
 				g, s.slots.Range(g), term, name(lead)))
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("dht_group_%d:slots=%s,role=%s,term=%d,leader=%s,commit=%d,applied=%d,held=%d",
-			g, s.slots.Range(g), st.Role, st.Term, name(st.Leader), st.Commit, st.Applied, boolInt(st.Held)))
+		lines = append(lines, fmt.Sprintf("dht_group_%d:slots=%s,role=%s,term=%d,leader=%s,commit=%d,applied=%d,held=%d,learner=%d,membership_changes=%d",
+			g, s.slots.Range(g), st.Role, st.Term, name(st.Leader), st.Commit, st.Applied, boolInt(st.Held),
+			boolInt(st.Learner), st.MembershipChanges))
 		for _, f := range st.Followers {
 			followers++
-			lines = append(lines, fmt.Sprintf("dht_group_%d_follower_%s:match=%d,lag=%d,active=%d",
-				g, name(f.ID), f.Match, st.Commit-min(f.Match, st.Commit), boolInt(f.Active)))
+			lines = append(lines, fmt.Sprintf("dht_group_%d_follower_%s:match=%d,lag=%d,active=%d,learner=%d",
+				g, name(f.ID), f.Match, st.Commit-min(f.Match, st.Commit), boolInt(f.Active), boolInt(f.Learner)))
 		}
 	}
 	lines[1] = fmt.Sprintf("connected_slaves:%d", followers)
