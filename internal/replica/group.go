@@ -149,6 +149,8 @@ type group struct {
 	learner bool
 	// confChanges counts the membership changes this replica applied.
 	confChanges int
+	// learnedAt holds the index at which each learner was added, as applied here.
+	learnedAt map[uint64]uint64
 }
 
 func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*group, error) {
@@ -402,14 +404,21 @@ func (g *group) replaceAmnesiacs() {
 	}
 }
 
-// promoteLearners makes a learner a voter again once it holds everything committed.
+// promoteLearners makes a learner a voter again once it holds the log up to where it
+// was added (everything committed, where that is not known) and takes appends as they
+// come, so that the group's quorum never waits for a member that has a snapshot to
+// fetch first, even under a steady load.
 func (g *group) promoteLearners() {
 	if g.state != raft.StateLeader || g.confUnderWay() || len(g.cs.Learners) == 0 {
 		return
 	}
 	st := g.rn.Status()
 	for _, id := range g.cs.Learners {
-		if pr, ok := st.Progress[id]; ok && pr.Match >= st.Commit {
+		need, known := g.learnedAt[id]
+		if !known {
+			need = st.Commit
+		}
+		if pr, ok := st.Progress[id]; ok && pr.Match >= need && (pr.State == tracker.StateReplicate || pr.Match >= st.Commit) {
 			g.proposeConf(raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddNode, NodeID: id},
 				"a replaced member caught up: making it a voter again", id)
 			return
@@ -453,6 +462,16 @@ func (g *group) applyConf(e raftpb.Entry) {
 	}
 	g.confSince = 0
 	g.confChanges++
+	for _, c := range cc.AsV2().Changes {
+		switch {
+		case c.Type != raftpb.ConfChangeAddLearnerNode:
+			delete(g.learnedAt, c.NodeID)
+		case g.learnedAt == nil:
+			g.learnedAt = map[uint64]uint64{c.NodeID: e.Index}
+		default:
+			g.learnedAt[c.NodeID] = e.Index
+		}
+	}
 	cs := g.rn.ApplyConfChange(cc)
 	g.setConf(*cs)
 	g.log.Info("membership changed", "index", e.Index, "voters", cs.Voters, "learners", cs.Learners)
