@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/dhtkv/dht/internal/keyspace"
 )
@@ -47,8 +48,8 @@ func checkInvariants(t *testing.T, s *Store) {
 			if _, ok := st.volatile[k]; ok != (e.exp != 0) {
 				t.Errorf("key %q: exp=%d but in volatile set = %v", k, e.exp, ok)
 			}
-			if e.val == nil {
-				t.Errorf("key %q has a nil value", k)
+			if len(e.v) < valueHeader || uintptr(unsafe.Pointer(unsafe.SliceData(e.v)))%8 != 0 {
+				t.Errorf("key %q has a value without an aligned header: %d bytes at %p", k, len(e.v), unsafe.SliceData(e.v))
 			}
 			if e.exp != 0 {
 				nVolatile++
