@@ -60,8 +60,17 @@ func cmdSelect(_ *Server, conn *session, args [][]byte) {
 	}
 }
 
+// get reads key for a command that touches what it reads (GET, STRLEN, ...): a
+// client in CLIENT NO-TOUCH mode reads without touching, as Redis's do.
+func (w *session) get(key []byte) ([]byte, bool) {
+	if w.c != nil && w.c.noTouch.Load() {
+		return w.db.Peek(key)
+	}
+	return w.db.Get(key)
+}
+
 func cmdGet(s *Server, conn *session, args [][]byte) {
-	v, ok := conn.db.Get(args[1])
+	v, ok := conn.get(args[1])
 	conn.hit(ok)
 	if ok {
 		conn.WriteBulk(v)
@@ -174,6 +183,13 @@ func cmdExists(s *Server, conn *session, args [][]byte) {
 	conn.WriteInt(n)
 }
 
+// cmdTouch is EXISTS that touches the keys, CLIENT NO-TOUCH or not.
+func cmdTouch(s *Server, conn *session, args [][]byte) {
+	n := conn.db.Touch(args[1:]...)
+	conn.hits(n, len(args)-1-n)
+	conn.WriteInt(n)
+}
+
 func cmdTTL(s *Server, conn *session, args [][]byte) {
 	ttl, exists, hasExpiry := conn.db.TTL(args[1])
 	conn.hit(exists)
@@ -192,7 +208,13 @@ func cmdTTL(s *Server, conn *session, args [][]byte) {
 // cmdMGet reads every key as of one instant, so that it sees an MSET whole or not
 // at all.
 func cmdMGet(s *Server, conn *session, args [][]byte) {
-	vals, found := conn.db.GetMany(args[1:])
+	var vals [][]byte
+	var found []bool
+	if conn.c != nil && conn.c.noTouch.Load() {
+		vals, found = conn.db.PeekMany(args[1:])
+	} else {
+		vals, found = conn.db.GetMany(args[1:])
+	}
 	conn.WriteArray(len(vals))
 	for i, v := range vals {
 		conn.hit(found[i])

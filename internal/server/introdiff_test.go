@@ -126,6 +126,25 @@ func introDiffCases() []struct{ name, script string } {
 			OBJECT foo {k}a
 			OBJECT
 		`},
+		{"object idletime", `
+			OBJECT IDLETIME {k}a
+			SET {k}a v
+			OBJECT IDLETIME {k}a
+			GET {k}a
+			OBJECT IDLETIME {k}a
+			TOUCH {k}a {k}b {k}a
+			OBJECT IDLETIME {k}a
+			OBJECT IDLETIME {k}b
+			MSET {k}b x1 {k}c x2
+			MGET {k}a {k}b {k}d
+			OBJECT IDLETIME {k}b
+			OBJECT IDLETIME {k}c
+			OBJECT IDLETIME {k}d
+			EXPIRE {k}c 100
+			OBJECT IDLETIME {k}c
+			OBJECT IDLETIME
+			OBJECT IDLETIME {k}a {k}b
+		`},
 		{"memory usage", `
 			MEMORY USAGE {k}a
 			SET {k}a v

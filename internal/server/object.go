@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"strings"
+	"time"
 
 	"github.com/dhtkv/dht/internal/redisnum"
 )
@@ -74,7 +75,16 @@ func cmdObject(_ *Server, conn *session, args [][]byte) {
 		)
 		return
 	}
-	v, ok := conn.db.Get(args[2])
+	// OBJECT reads the key without touching it, as Redis's does.
+	if sub == "idletime" {
+		if idle, ok := conn.db.IdleTime(args[2]); ok {
+			conn.WriteInt64(int64(idle / time.Second))
+		} else {
+			conn.WriteNull()
+		}
+		return
+	}
+	v, ok := conn.db.Peek(args[2])
 	if !ok {
 		conn.WriteNull()
 		return
@@ -84,8 +94,6 @@ func cmdObject(_ *Server, conn *session, args [][]byte) {
 		conn.WriteBulkString(stringEncoding(v))
 	case "freq":
 		conn.WriteError(errNoLFU)
-	case "idletime":
-		conn.WriteInt(0)
 	case "refcount":
 		if n, ok := redisnum.ParseInt(v); ok && stringEncoding(v) == "int" && n >= 0 && n < sharedIntegers {
 			conn.WriteInt(sharedRefcount)
@@ -132,7 +140,7 @@ func memoryUsage(conn *session, args [][]byte) {
 		}
 		i++
 	}
-	v, ok := conn.db.Get(args[2])
+	v, ok := conn.db.Peek(args[2])
 	if !ok {
 		conn.WriteNull()
 		return

@@ -649,8 +649,8 @@ func (l gnetLogger) Warnf(format string, args ...any)  { l.log.Warn(fmt.Sprintf(
 func (l gnetLogger) Errorf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
 func (l gnetLogger) Fatalf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
 
-// sweepLoop ticks the coarse clock and, every other tick, removes expired keys or
-// samples the statistics.
+// sweepLoop ticks the coarse clock and the store's access clock and, every other
+// tick, removes expired keys or samples the statistics.
 func (s *Server) sweepLoop() {
 	t := time.NewTicker(coarseTick)
 	defer t.Stop()
@@ -661,6 +661,7 @@ func (s *Server) sweepLoop() {
 			return
 		case now := <-t.C:
 			s.clock.set(now)
+			s.store.Tick()
 			switch {
 			case i%2 != 0:
 				s.sampleStats(&ops, now)
