@@ -333,5 +333,8 @@ func writeHelp(conn *session, command string, args [][]byte, lines ...string) {
 		conn.WriteString(l)
 	}
 	conn.WriteString("HELP")
-	conn.WriteString("    Print this help.")
+	conn.WriteString("    " + helpOfHelp)
 }
+
+// helpOfHelp is what a HELP reply says of HELP itself, in Redis 7.0's words.
+const helpOfHelp = "Prints this help."

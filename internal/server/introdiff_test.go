@@ -126,6 +126,10 @@ func introDiffCases() []struct{ name, script string } {
 			OBJECT foo {k}a
 			OBJECT
 		`},
+		{"help", `
+			OBJECT HELP
+			SLOWLOG HELP
+		`},
 		{"object idletime", `
 			OBJECT IDLETIME {k}a
 			SET {k}a v
