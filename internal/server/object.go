@@ -151,9 +151,13 @@ func memoryUsage(conn *session, args [][]byte) {
 
 const (
 	// tableSlotBytes is what one key takes in a stripe's map besides its bytes:
-	// the key's string header, the entry (value slice and expiry) and the map's
-	// control byte, at the map's load.
-	tableSlotBytes = (16 + 32 + 1) * 8 / 7
+	// the key's string header, the entry (value slice, expiry and stamp) and the
+	// map's control byte, at the map's load.
+	tableSlotBytes = (16 + 40 + 1) * 8 / 7
+	// valueHeaderBytes is what the table keeps in front of a value's bytes, in the
+	// same allocation: the key's access clock (OBJECT IDLETIME). The allocation is a
+	// multiple of 8 bytes.
+	valueHeaderBytes = 4
 	// volatileSlotBytes is what a key with an expiry takes in the stripe's set of
 	// keys with one.
 	volatileSlotBytes = (16 + 1) * 8 / 7
@@ -162,7 +166,7 @@ const (
 // keyUsage estimates the bytes a key of keyLen bytes with a value of valLen bytes
 // takes in the table: its slot in the map, and its key and value as allocated.
 func keyUsage(keyLen, valLen int, volatile bool) int {
-	n := tableSlotBytes + allocSize(keyLen) + allocSize(valLen)
+	n := tableSlotBytes + allocSize(keyLen) + allocSize((valueHeaderBytes+valLen+7)&^7)
 	if volatile {
 		n += volatileSlotBytes
 	}
