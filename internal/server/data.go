@@ -63,11 +63,22 @@ func cmdSelect(_ *Server, conn *session, args [][]byte) {
 // get reads key for a command that touches what it reads (GET, STRLEN, ...): a
 // client in CLIENT NO-TOUCH mode reads without touching, as Redis's do.
 func (w *session) get(key []byte) ([]byte, bool) {
-	if w.c != nil && w.c.noTouch.Load() {
+	if w.noTouch() {
 		return w.db.Peek(key)
 	}
 	return w.db.Get(key)
 }
+
+// getMany is get for MGET's keys, read as of one instant.
+func (w *session) getMany(keys [][]byte) ([][]byte, []bool) {
+	if w.noTouch() {
+		return w.db.PeekMany(keys)
+	}
+	return w.db.GetMany(keys)
+}
+
+// noTouch reports whether the session's client is in CLIENT NO-TOUCH mode.
+func (w *session) noTouch() bool { return w.c != nil && w.c.noTouch.Load() }
 
 func cmdGet(s *Server, conn *session, args [][]byte) {
 	v, ok := conn.get(args[1])
@@ -208,13 +219,7 @@ func cmdTTL(s *Server, conn *session, args [][]byte) {
 // cmdMGet reads every key as of one instant, so that it sees an MSET whole or not
 // at all.
 func cmdMGet(s *Server, conn *session, args [][]byte) {
-	var vals [][]byte
-	var found []bool
-	if conn.c != nil && conn.c.noTouch.Load() {
-		vals, found = conn.db.PeekMany(args[1:])
-	} else {
-		vals, found = conn.db.GetMany(args[1:])
-	}
+	vals, found := conn.getMany(args[1:])
 	conn.WriteArray(len(vals))
 	for i, v := range vals {
 		conn.hit(found[i])

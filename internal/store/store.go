@@ -188,9 +188,9 @@ func (s *Store) Expired() int64 { return s.expired.Load() }
 
 // Tick moves the access clock to the store's current time (its second). The keys
 // read or written from then on are stamped with it, and their idle times are
-// measured against it; between ticks it stands still, so that reading it costs a
-// read no call of the clock. Calling it a few times a second keeps idle times to
-// the second.
+// measured against it. Between ticks it stands still, so that a read takes it with
+// one atomic load rather than a call of the clock; calling Tick a few times a second
+// keeps idle times to the second.
 func (s *Store) Tick() { s.clock.Store(clockOf(s.now())) }
 
 // IdleTime returns how long ago key was last read or written, in whole seconds by
