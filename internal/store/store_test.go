@@ -761,6 +761,24 @@ func BenchmarkGet(b *testing.B) {
 	}
 }
 
+// BenchmarkGetReply is BenchmarkGet with each value copied out, as the server's
+// reply to GET copies it: the read of the value's bytes is part of a GET.
+func BenchmarkGetReply(b *testing.B) {
+	s := New(Options{})
+	keys, val := benchKeys(benchKeyCount, benchValSize)
+	for _, k := range keys {
+		s.Set(k, val, SetArgs{})
+	}
+	reply := make([]byte, 0, 2*benchValSize)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		v, _ := s.Get(keys[i&(benchKeyCount-1)])
+		reply = append(reply[:0], v...)
+		i++
+	}
+}
+
 func BenchmarkSet(b *testing.B) {
 	s := New(Options{})
 	keys, val := benchKeys(benchKeyCount, benchValSize)
