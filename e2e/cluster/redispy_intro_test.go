@@ -8,7 +8,8 @@ import (
 )
 
 // introspectionScript drives a 3-node cluster through redis-py's RedisCluster with
-// the introspection commands: OBJECT and MEMORY USAGE routed by their key (redis-py
+// the introspection commands: OBJECT (idle times included) and MEMORY USAGE routed
+// by their key (redis-py
 // finds it in COMMAND's subcommands), CLIENT, TIME, CONFIG, SLOWLOG and INFO on
 // chosen nodes. It prints ok, or what went wrong.
 const introspectionScript = `
@@ -31,9 +32,19 @@ for i in range(60):
     key = "intro:%d" % i
     check(rc.object("encoding", key) == b"embstr", "OBJECT ENCODING " + key)
     check(rc.object("refcount", key) == 1, "OBJECT REFCOUNT " + key)
-    check(rc.object("idletime", key) == 0, "OBJECT IDLETIME " + key)
+    idle = rc.object("idletime", key)
+    check(isinstance(idle, int) and 0 <= idle <= 5, "OBJECT IDLETIME %s = %r" % (key, idle))
     usage = rc.memory_usage(key)
     check(isinstance(usage, int) and 40 < usage < 1000, "MEMORY USAGE %s = %r" % (key, usage))
+# Idle times are seconds since the last read or write, on the node that serves
+# the key: OBJECT does not touch the key, GET does.
+rc.set("intro:idle", "x")
+time.sleep(2.2)
+idle = rc.object("idletime", "intro:idle")
+check(2 <= idle <= 4, "OBJECT IDLETIME 2.2 s after SET = %r" % idle)
+rc.get("intro:idle")
+idle = rc.object("idletime", "intro:idle")
+check(0 <= idle <= 1, "OBJECT IDLETIME after GET = %r" % idle)
 check(rc.object("encoding", "intro:int") == b"int", "OBJECT ENCODING of an integer")
 check(rc.object("encoding", "intro:raw") == b"raw", "OBJECT ENCODING of 100 bytes")
 check(rc.object("encoding", "intro:missing") is None, "OBJECT ENCODING of a missing key")

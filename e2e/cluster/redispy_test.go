@@ -2,11 +2,13 @@ package cluster_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,10 +145,10 @@ func TestRedisPyFollowsFailover(t *testing.T) {
 // answers are added up; MULTI/EXEC and WATCH run on the connection of the key's node.
 // It prints "ok" or fails.
 //
-// The commands name target_nodes=ALL_NODES: redis-py 4.3 gives a node the first role
-// CLUSTER SLOTS shows it in, so at replication degree 3, where each node leads one
-// range and follows the others, it counts one node as a primary; the nodes that
-// lead nothing answer for no slot, so asking every node adds up right.
+// The commands name target_nodes=ALL_NODES: a node answers for the slots it leads
+// when asked, and one that leads nothing answers for no slot, so asking every node
+// adds up right even if the lead moves after redis-py read the layout (redis-py's
+// own primaries are TestRedisPySeesEveryPrimary's).
 const keyspaceScript = `
 import sys
 import redis
@@ -218,4 +220,94 @@ func TestRedisPyKeyspaceAndTransactions(t *testing.T) {
 			t.Fatalf("redis-py script: %v\n%s", err, out)
 		}
 	})
+}
+
+// primariesScript checks that redis-py's RedisCluster takes every node of the
+// cluster for a primary (the nodes given as arguments, after the seed's host and
+// port), then runs the commands it sends to every primary: FLUSHALL and SCAN by
+// default, DBSIZE and KEYS when asked to. A second client reads every key back from
+// replicas (READONLY). It leaves the cluster flushed and prints "ok", or what went
+// wrong.
+const primariesScript = `
+import sys
+from redis.cluster import RedisCluster, ClusterNode
+host, port = sys.argv[1], int(sys.argv[2])
+nodes = sorted(sys.argv[3:])
+
+def check(cond, what):
+    if not cond:
+        print("FAIL: " + what, flush=True)
+        sys.exit(1)
+
+rc = RedisCluster(startup_nodes=[ClusterNode(host, port)], socket_timeout=5)
+primaries = sorted(n.name for n in rc.get_primaries())
+check(primaries == nodes, "primaries %r, want %r" % (primaries, nodes))
+check(rc.get_replicas() == [], "replicas %r" % [n.name for n in rc.get_replicas()])
+P = RedisCluster.PRIMARIES
+rc.flushall()
+check(rc.dbsize(target_nodes=P) == 0, "DBSIZE after FLUSHALL")
+want = sorted(b"rp:%d" % i for i in range(300))
+for k in want:
+    rc.set(k, k)
+served = {rc.get_node_from_key(k).name for k in want}
+check(sorted(served) == nodes, "the keys are served by %r" % sorted(served))
+check(rc.dbsize(target_nodes=P) == len(want), "DBSIZE over the primaries = %r" % rc.dbsize(target_nodes=P))
+check(sorted(rc.keys("rp:*", target_nodes=P)) == want, "KEYS over the primaries")
+got = sorted(rc.scan_iter(match="rp:*", count=25))
+check(got == want, "SCAN gave %d keys, want %d" % (len(got), len(want)))
+check(rc.randomkey(target_nodes=rc.get_primaries()[0]) in want, "RANDOMKEY")
+
+ro = RedisCluster(startup_nodes=[ClusterNode(host, port)], socket_timeout=5, read_from_replicas=True)
+for k in want:
+    check(ro.get(k) == k, "GET %r from a replica" % k)
+ro.close()
+rc.flushall()
+print("ok", flush=True)
+`
+
+// TestRedisPySeesEveryPrimary runs primariesScript at R=3, where every node leads a
+// range and follows the two others: redis-py must take all three nodes for primaries,
+// so that what it sends to every primary covers the whole cluster. The script's
+// FLUSHALL must leave every node empty, and no request of its is forwarded between
+// the nodes (redis-py sends each to a node that serves it, READONLY reads included).
+func TestRedisPySeesEveryPrimary(t *testing.T) {
+	py := pythonWithRedis(t)
+	cfg, _ := startCluster(t, 3, replicated)
+	// Each node is to lead the range it prefers, as redis-py reads the layout once.
+	waitPreferredLeaders(t, cfg, 15*time.Second)
+	host, port, err := net.SplitHostPort(cfg.Nodes[1].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	forwards := func() (n int) {
+		for _, node := range cfg.Nodes {
+			n += forwarded(t, nodeClient(t, cfg, node.Addr))
+		}
+		return n
+	}
+	before := forwards()
+	args := []string{"-c", primariesScript, host, port}
+	for _, node := range cfg.Nodes {
+		args = append(args, node.Addr)
+	}
+	cmd := exec.Command(py, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("redis-py: %v\n%s\nstderr:\n%s", err, out, stderr.String())
+	}
+	for _, node := range cfg.Nodes {
+		c := nodeClient(t, cfg, node.Addr)
+		if n, err := c.DBSize(ctx).Result(); err != nil || n != 0 {
+			t.Errorf("%s: DBSIZE after redis-py's FLUSHALL = %d, %v; want 0", node.Name, n, err)
+		}
+		if n, err := clusterKeys(ctx, c); err != nil || n != 0 {
+			t.Errorf("%s: the cluster's keys after redis-py's FLUSHALL = %d, %v; want 0", node.Name, n, err)
+		}
+	}
+	if n := forwards() - before; n != 0 {
+		t.Errorf("%d of redis-py's requests were forwarded to another node", n)
+	}
 }

@@ -92,24 +92,88 @@ func (s *Server) live(m *cluster.Member) bool {
 	return m.Name == s.self.Name || s.members.State(m.Name) == cluster.Up
 }
 
-// clusterSlots answers CLUSTER SLOTS: per range [start, end, serving node, replicas...],
-// each node as [host, port, id].
+// clusterSlots answers CLUSTER SLOTS: entries [start, end, serving node, replicas...],
+// each node as [host, port, id], laid out by slotsEntries.
 func (s *Server) clusterSlots(conn *session) {
 	n := len(s.slots.Members())
-	conn.WriteArray(n)
+	ranges := make([]keyspace.Range, n)
+	holders := make([][]*cluster.Member, n)
 	for g := range n {
-		r := s.slots.Range(g)
-		holders, _ := s.rangeHolders(g)
-		conn.WriteArray(2 + len(holders))
-		conn.WriteInt(r.Start)
-		conn.WriteInt(r.End)
-		for _, m := range holders {
+		ranges[g] = s.slots.Range(g)
+		holders[g], _ = s.rangeHolders(g)
+	}
+	entries := slotsEntries(ranges, holders)
+	conn.WriteArray(len(entries))
+	for _, e := range entries {
+		conn.WriteArray(2 + len(e.nodes))
+		conn.WriteInt(e.start)
+		conn.WriteInt(e.end)
+		for _, m := range e.nodes {
 			conn.WriteArray(3)
 			conn.WriteBulkString(m.Host)
 			conn.WriteInt(m.Port)
 			conn.WriteBulkString(m.ID)
 		}
 	}
+}
+
+// slotsEntry is one entry of CLUSTER SLOTS: slots start to end and the nodes that
+// hold them, the one serving them first.
+type slotsEntry struct {
+	start, end int
+	nodes      []*cluster.Member
+}
+
+// slotsEntries lays out CLUSTER SLOTS for ranges and their holders (the serving
+// node first), so that each node that serves some range is named as a primary
+// before it is named as a replica.
+//
+// In Redis Cluster a node is either a master or a replica of one master, and a
+// client may take a node's role from the first entry that names it. redis-py does:
+// its NodesManager keeps the first role it gives a node while reading CLUSTER SLOTS
+// (in 4.3 as in later versions), and sends the commands it runs on every primary
+// (SCAN, FLUSHALL, FLUSHDB; DBSIZE, KEYS and others when asked for the primaries,
+// or by their COMMAND tips in later versions) to the nodes it took for primaries
+// only. In a replicated dht a node serves some ranges and replicates others, so in
+// range order the first entry would name the other nodes as replicas, and to
+// redis-py they would stay replicas.
+//
+// So, in range order, the first range that a node serves lists, in its first slot,
+// only the replicas already named as primaries (and those that serve nothing, which
+// are replicas whatever the order); the rest of that range, and the ranges whose
+// serving node is already named, follow with all their replicas. A few slots (one
+// fewer than the serving nodes at most) thus show fewer replicas than they have,
+// which only means that a client reading from replicas reads those slots from the
+// serving node. Entries never overlap and every slot keeps its serving node, so
+// routing is unchanged. CLUSTER SHARDS and CLUSTER NODES show every range whole.
+func slotsEntries(ranges []keyspace.Range, holders [][]*cluster.Member) []slotsEntry {
+	serves := make(map[string]bool)
+	for _, h := range holders {
+		serves[h[0].Name] = true
+	}
+	named := make(map[string]bool) // serving nodes already named as a primary
+	var entries, rest []slotsEntry
+	for g, r := range ranges {
+		h := holders[g]
+		if named[h[0].Name] {
+			rest = append(rest, slotsEntry{r.Start, r.End, h})
+			continue
+		}
+		named[h[0].Name] = true
+		known := []*cluster.Member{h[0]}
+		for _, m := range h[1:] {
+			if named[m.Name] || !serves[m.Name] {
+				known = append(known, m)
+			}
+		}
+		if len(known) == len(h) || r.Len() == 1 {
+			entries = append(entries, slotsEntry{r.Start, r.End, known})
+			continue
+		}
+		entries = append(entries, slotsEntry{r.Start, r.Start, known})
+		rest = append(rest, slotsEntry{r.Start + 1, r.End, h})
+	}
+	return append(entries, rest...)
 }
 
 // clusterShards answers CLUSTER SHARDS as Redis 7 does (maps as flat arrays in RESP2):
@@ -270,5 +334,8 @@ func writeHelp(conn *session, command string, args [][]byte, lines ...string) {
 		conn.WriteString(l)
 	}
 	conn.WriteString("HELP")
-	conn.WriteString("    Print this help.")
+	conn.WriteString("    " + helpOfHelp)
 }
+
+// helpOfHelp is what a HELP reply says of HELP itself, in Redis 7.0's words.
+const helpOfHelp = "Prints this help."

@@ -130,6 +130,14 @@ func commandDocs() map[string]cmdDoc {
 		slowlog|len Counts the entries of the slow log.
 		slowlog|reset Empties the slow log.
 		slowlog|help Returns help on the SLOWLOG subcommands.`)
+	add("server", "2.8.13", "O(1)", `
+		latency A container for commands about the latency monitor.
+		latency|doctor Returns a report on the latency spikes the monitor saw.
+		latency|graph Draws an event's latency samples.
+		latency|history Returns an event's latency samples.
+		latency|latest Returns each event's latest and worst latency samples.
+		latency|reset Forgets the latency samples of some events, or of all.
+		latency|help Returns help on the LATENCY subcommands.`)
 	add("server", "4.0.0", "O(1)", `
 		memory A container for commands about memory.
 		memory|usage Estimates the bytes a key takes.

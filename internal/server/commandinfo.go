@@ -40,7 +40,10 @@ func keySpecFlags() map[string]string {
 // tips: which answers vary from call to call, and how a cluster client should
 // spread a request over the shards and combine their answers.
 func commandTips() map[string]string {
-	const nondet = "nondeterministic_output"
+	const (
+		nondet      = "nondeterministic_output"
+		latencyTips = "nondeterministic_output request_policy:all_nodes response_policy:special"
+	)
 	return map[string]string{
 		"object|encoding": nondet, "object|freq": nondet, "object|idletime": nondet, "object|refcount": nondet,
 		"client|list": nondet, "client|info": nondet,
@@ -48,27 +51,32 @@ func commandTips() map[string]string {
 		"ttl": nondet, "pttl": nondet, "time": nondet,
 		"command": "nondeterministic_output_order", "command|docs": "nondeterministic_output_order",
 		"command|info": "nondeterministic_output_order", "command|list": "nondeterministic_output_order",
-		"ping":          "request_policy:all_shards response_policy:all_succeeded",
-		"config|set":    "request_policy:all_nodes response_policy:all_succeeded",
-		"memory|stats":  "nondeterministic_output request_policy:all_shards response_policy:special",
-		"info":          "nondeterministic_output request_policy:all_shards response_policy:special",
-		"dbsize":        "request_policy:all_shards response_policy:agg_sum",
-		"keys":          "request_policy:all_shards nondeterministic_output_order",
-		"scan":          "nondeterministic_output request_policy:special",
-		"randomkey":     "request_policy:all_shards nondeterministic_output",
-		"flushall":      "request_policy:all_shards response_policy:all_succeeded",
-		"flushdb":       "request_policy:all_shards response_policy:all_succeeded",
-		"slowlog|get":   "request_policy:all_nodes nondeterministic_output",
-		"slowlog|len":   "request_policy:all_nodes response_policy:agg_sum nondeterministic_output",
-		"slowlog|reset": "request_policy:all_nodes response_policy:all_succeeded",
-		"mset":          "request_policy:multi_shard response_policy:all_succeeded",
-		"msetnx":        "request_policy:multi_shard response_policy:agg_min",
-		"mget":          "request_policy:multi_shard",
-		"del":           "request_policy:multi_shard response_policy:agg_sum",
-		"unlink":        "request_policy:multi_shard response_policy:agg_sum",
-		"exists":        "request_policy:multi_shard response_policy:agg_sum",
-		"touch":         "request_policy:multi_shard response_policy:agg_sum",
-		"wait":          "request_policy:all_shards response_policy:agg_min",
+		"ping":            "request_policy:all_shards response_policy:all_succeeded",
+		"config|set":      "request_policy:all_nodes response_policy:all_succeeded",
+		"memory|stats":    "nondeterministic_output request_policy:all_shards response_policy:special",
+		"info":            "nondeterministic_output request_policy:all_shards response_policy:special",
+		"dbsize":          "request_policy:all_shards response_policy:agg_sum",
+		"keys":            "request_policy:all_shards nondeterministic_output_order",
+		"scan":            "nondeterministic_output request_policy:special",
+		"randomkey":       "request_policy:all_shards nondeterministic_output",
+		"flushall":        "request_policy:all_shards response_policy:all_succeeded",
+		"flushdb":         "request_policy:all_shards response_policy:all_succeeded",
+		"slowlog|get":     "request_policy:all_nodes nondeterministic_output",
+		"slowlog|len":     "request_policy:all_nodes response_policy:agg_sum nondeterministic_output",
+		"slowlog|reset":   "request_policy:all_nodes response_policy:all_succeeded",
+		"latency|doctor":  latencyTips,
+		"latency|graph":   latencyTips,
+		"latency|history": latencyTips,
+		"latency|latest":  latencyTips,
+		"latency|reset":   "request_policy:all_nodes response_policy:all_succeeded",
+		"mset":            "request_policy:multi_shard response_policy:all_succeeded",
+		"msetnx":          "request_policy:multi_shard response_policy:agg_min",
+		"mget":            "request_policy:multi_shard",
+		"del":             "request_policy:multi_shard response_policy:agg_sum",
+		"unlink":          "request_policy:multi_shard response_policy:agg_sum",
+		"exists":          "request_policy:multi_shard response_policy:agg_sum",
+		"touch":           "request_policy:multi_shard response_policy:agg_sum",
+		"wait":            "request_policy:all_shards response_policy:agg_min",
 	}
 }
 

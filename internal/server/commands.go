@@ -80,6 +80,7 @@ func containerSubcommands() map[string]string {
 		"memory":  "help:2 stats:2 usage:-3",
 		"object":  "encoding:3 freq:3 help:2 idletime:3 refcount:3",
 		"slowlog": "get:-2 help:2 len:2 reset:2",
+		"latency": "doctor:2 graph:3 help:2 history:3 latest:2 reset:-2",
 	}
 }
 
@@ -166,7 +167,7 @@ func commandTable() map[string]*command {
 		{name: "pexpiretime", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: cmdExpireTime},
 		{name: "persist", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: cmdPersist},
 		{name: "type", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: cmdType},
-		{name: "touch", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, run: cmdExists},
+		{name: "touch", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, run: cmdTouch},
 		{name: "copy", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 2, step: 1, run: cmdCopy},
 		{name: "rename", arity: 3, flags: []string{"write"}, firstKey: 1, lastKey: 2, step: 1, run: cmdRename},
 		{name: "renamenx", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 2, step: 1, run: cmdRename},
@@ -194,6 +195,7 @@ func commandTable() map[string]*command {
 		{name: "object", arity: -2, flags: []string{}, run: cmdObject},
 		{name: "memory", arity: -2, flags: []string{}, run: cmdMemory},
 		{name: "slowlog", arity: -2, flags: []string{}, run: cmdSlowlog},
+		{name: "latency", arity: -2, flags: []string{}, run: cmdLatency},
 		{name: "acl", arity: -2, flags: []string{}, run: cmdACL},
 		{name: "select", arity: 2, flags: []string{"fast", "stale"}, run: cmdSelect},
 		{name: "readonly", arity: 1, flags: []string{"fast"}, run: cmdReadonly},

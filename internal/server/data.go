@@ -60,8 +60,28 @@ func cmdSelect(_ *Server, conn *session, args [][]byte) {
 	}
 }
 
+// get reads key for a command that touches what it reads (GET, STRLEN, ...): a
+// client in CLIENT NO-TOUCH mode reads without touching, as Redis's do.
+func (w *session) get(key []byte) ([]byte, bool) {
+	if w.noTouch() {
+		return w.db.Peek(key)
+	}
+	return w.db.Get(key)
+}
+
+// getMany is get for MGET's keys, read as of one instant.
+func (w *session) getMany(keys [][]byte) ([][]byte, []bool) {
+	if w.noTouch() {
+		return w.db.PeekMany(keys)
+	}
+	return w.db.GetMany(keys)
+}
+
+// noTouch reports whether the session's client is in CLIENT NO-TOUCH mode.
+func (w *session) noTouch() bool { return w.c != nil && w.c.noTouch.Load() }
+
 func cmdGet(s *Server, conn *session, args [][]byte) {
-	v, ok := conn.db.Get(args[1])
+	v, ok := conn.get(args[1])
 	conn.hit(ok)
 	if ok {
 		conn.WriteBulk(v)
@@ -174,6 +194,13 @@ func cmdExists(s *Server, conn *session, args [][]byte) {
 	conn.WriteInt(n)
 }
 
+// cmdTouch is EXISTS that touches the keys, CLIENT NO-TOUCH or not.
+func cmdTouch(s *Server, conn *session, args [][]byte) {
+	n := conn.db.Touch(args[1:]...)
+	conn.hits(n, len(args)-1-n)
+	conn.WriteInt(n)
+}
+
 func cmdTTL(s *Server, conn *session, args [][]byte) {
 	ttl, exists, hasExpiry := conn.db.TTL(args[1])
 	conn.hit(exists)
@@ -192,7 +219,7 @@ func cmdTTL(s *Server, conn *session, args [][]byte) {
 // cmdMGet reads every key as of one instant, so that it sees an MSET whole or not
 // at all.
 func cmdMGet(s *Server, conn *session, args [][]byte) {
-	vals, found := conn.db.GetMany(args[1:])
+	vals, found := conn.getMany(args[1:])
 	conn.WriteArray(len(vals))
 	for i, v := range vals {
 		conn.hit(found[i])

@@ -44,7 +44,7 @@ func TestHelpOfContainerCommands(t *testing.T) {
 				t.Fatalf("%s HELP: %v", tc.command, err)
 			}
 			if len(lines) < 3 || lines[0] != tc.command+" <subcommand> [<arg> [value] [opt] ...]. Subcommands are:" ||
-				lines[len(lines)-2] != "HELP" || lines[len(lines)-1] != "    Print this help." {
+				lines[len(lines)-2] != "HELP" || lines[len(lines)-1] != "    Prints this help." {
 				t.Fatalf("%s HELP = %q", tc.command, lines)
 			}
 			var listed []string

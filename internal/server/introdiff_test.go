@@ -126,6 +126,67 @@ func introDiffCases() []struct{ name, script string } {
 			OBJECT foo {k}a
 			OBJECT
 		`},
+		{"help", `
+			OBJECT HELP
+			SLOWLOG HELP
+		`},
+		{"latency monitor off", `
+			CONFIG GET latency-monitor-threshold
+			LATENCY LATEST
+			LATENCY HISTORY command
+			LATENCY HISTORY nosuch
+			LATENCY RESET
+			LATENCY RESET command nosuch
+			LATENCY reset COMMAND
+			LATENCY GRAPH command
+			LATENCY DOCTOR
+			latency doctor
+			LATENCY
+			LATENCY foo
+			LATENCY LATEST x
+			LATENCY HISTORY
+			LATENCY HISTORY a b
+			LATENCY GRAPH
+			LATENCY GRAPH a b
+			LATENCY DOCTOR x
+			LATENCY HELP x
+		`},
+		{"latency monitor threshold", `
+			CONFIG SET latency-monitor-threshold -1
+			CONFIG SET latency-monitor-threshold x
+			CONFIG SET latency-monitor-threshold 1.5
+			CONFIG SET latency-monitor-threshold 9223372036854775808
+			CONFIG SET latency-monitor-threshold 9223372036854775807
+			CONFIG GET latency-monitor-threshold
+			CONFIG SET latency-monitor-threshold 100000
+			CONFIG GET LATENCY-MONITOR-THRESHOLD
+			LATENCY LATEST
+			LATENCY HISTORY command
+			LATENCY GRAPH fast-command
+			LATENCY RESET
+			CONFIG SET latency-monitor-threshold 0
+			CONFIG GET latency-monitor-threshold
+			LATENCY DOCTOR
+		`},
+		{"object idletime", `
+			OBJECT IDLETIME {k}a
+			SET {k}a v
+			OBJECT IDLETIME {k}a
+			GET {k}a
+			OBJECT IDLETIME {k}a
+			TOUCH {k}a {k}b {k}a
+			OBJECT IDLETIME {k}a
+			OBJECT IDLETIME {k}b
+			MSET {k}b x1 {k}c x2
+			MGET {k}a {k}b {k}d
+			OBJECT IDLETIME {k}b
+			OBJECT IDLETIME {k}c
+			OBJECT IDLETIME {k}d
+			EXPIRE {k}c 100
+			OBJECT IDLETIME {k}c
+			OBJECT IDLETIME
+			OBJECT IDLETIME {k}a {k}b
+		`},
 		{"memory usage", `
 			MEMORY USAGE {k}a
 			SET {k}a v

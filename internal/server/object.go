@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"strings"
+	"time"
 
 	"github.com/dhtkv/dht/internal/redisnum"
 )
@@ -74,7 +75,16 @@ func cmdObject(_ *Server, conn *session, args [][]byte) {
 		)
 		return
 	}
-	v, ok := conn.db.Get(args[2])
+	// OBJECT reads the key without touching it, as Redis's does.
+	if sub == "idletime" {
+		if idle, ok := conn.db.IdleTime(args[2]); ok {
+			conn.WriteInt64(int64(idle / time.Second))
+		} else {
+			conn.WriteNull()
+		}
+		return
+	}
+	v, ok := conn.db.Peek(args[2])
 	if !ok {
 		conn.WriteNull()
 		return
@@ -84,8 +94,6 @@ func cmdObject(_ *Server, conn *session, args [][]byte) {
 		conn.WriteBulkString(stringEncoding(v))
 	case "freq":
 		conn.WriteError(errNoLFU)
-	case "idletime":
-		conn.WriteInt(0)
 	case "refcount":
 		if n, ok := redisnum.ParseInt(v); ok && stringEncoding(v) == "int" && n >= 0 && n < sharedIntegers {
 			conn.WriteInt(sharedRefcount)
@@ -132,7 +140,7 @@ func memoryUsage(conn *session, args [][]byte) {
 		}
 		i++
 	}
-	v, ok := conn.db.Get(args[2])
+	v, ok := conn.db.Peek(args[2])
 	if !ok {
 		conn.WriteNull()
 		return
@@ -143,9 +151,13 @@ func memoryUsage(conn *session, args [][]byte) {
 
 const (
 	// tableSlotBytes is what one key takes in a stripe's map besides its bytes:
-	// the key's string header, the entry (value slice and expiry) and the map's
-	// control byte, at the map's load.
-	tableSlotBytes = (16 + 32 + 1) * 8 / 7
+	// the key's string header, the entry (value slice, expiry and stamp) and the
+	// map's control byte, at the map's load.
+	tableSlotBytes = (16 + 40 + 1) * 8 / 7
+	// valueHeaderBytes is what the table keeps in front of a value's bytes, in the
+	// same allocation: the key's access clock (OBJECT IDLETIME). The allocation is a
+	// multiple of 8 bytes.
+	valueHeaderBytes = 4
 	// volatileSlotBytes is what a key with an expiry takes in the stripe's set of
 	// keys with one.
 	volatileSlotBytes = (16 + 1) * 8 / 7
@@ -154,7 +166,7 @@ const (
 // keyUsage estimates the bytes a key of keyLen bytes with a value of valLen bytes
 // takes in the table: its slot in the map, and its key and value as allocated.
 func keyUsage(keyLen, valLen int, volatile bool) int {
-	n := tableSlotBytes + allocSize(keyLen) + allocSize(valLen)
+	n := tableSlotBytes + allocSize(keyLen) + allocSize((valueHeaderBytes+valLen+7)&^7)
 	if volatile {
 		n += volatileSlotBytes
 	}

@@ -129,6 +129,7 @@ type Server struct {
 	maxClients, idleTimeout atomic.Int64
 	stats                   serverStats
 	slowlog                 *slowlog
+	latency                 *latencyMonitor
 	// busy counts the worker goroutines running commands that wait.
 	busy atomic.Int64
 
@@ -197,6 +198,7 @@ func New(opts Options) (*Server, error) {
 	s.maxClients.Store(int64(cfg.Limits.MaxClients))
 	s.idleTimeout.Store(int64(cfg.Limits.IdleTimeout.Duration))
 	s.slowlog = newSlowlog()
+	s.latency = newLatencyMonitor(time.Now)
 	s.hasPassword = cfg.Auth.Password != ""
 	if err := s.newUsers(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -351,7 +353,10 @@ func (s *Server) newReplication(dataDir string) error {
 		}
 		s.disk, err = replica.OpenDisk(replica.DiskOptions{
 			Dir: dataDir, Fsync: fsync, Logger: s.log,
-			OnFsync: func(d time.Duration) { s.metrics.fsyncLatency.Observe(d.Seconds()) },
+			OnFsync: func(d time.Duration) {
+				s.metrics.fsyncLatency.Observe(d.Seconds())
+				s.latency.note("wal-fsync", d)
+			},
 		})
 		if err != nil {
 			return fmt.Errorf("data directory %s: %w", dataDir, err)
@@ -665,8 +670,8 @@ func (l gnetLogger) Warnf(format string, args ...any)  { l.log.Warn(fmt.Sprintf(
 func (l gnetLogger) Errorf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
 func (l gnetLogger) Fatalf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
 
-// sweepLoop ticks the coarse clock and, every other tick, removes expired keys or
-// samples the statistics.
+// sweepLoop ticks the coarse clock and the store's access clock and, every other
+// tick, removes expired keys or samples the statistics.
 func (s *Server) sweepLoop() {
 	t := time.NewTicker(coarseTick)
 	defer t.Stop()
@@ -677,15 +682,19 @@ func (s *Server) sweepLoop() {
 			return
 		case now := <-t.C:
 			s.clock.set(now)
+			s.store.Tick()
 			s.wakeParked(now.UnixNano())
-			switch {
-			case i%2 != 0:
+			if i%2 != 0 {
 				s.sampleStats(&ops, now)
-			case s.repl != nil:
+				continue
+			}
+			start := time.Now()
+			if s.repl != nil {
 				s.sweepReplicated()
-			default:
+			} else {
 				s.store.SweepExpired(20)
 			}
+			s.latency.note("expire-cycle", time.Since(start))
 		}
 	}
 }

@@ -165,6 +165,9 @@ func (s *Server) account(conn *session, c *command, args [][]byte, mark int, sta
 	}
 	if !c.noSlowlog {
 		s.slowlog.note(conn.c, args, d)
+		if s.latency.over(d) {
+			s.latency.add(commandEvent(c), d.Milliseconds())
+		}
 	}
 }
 

@@ -103,7 +103,7 @@ func cmdAppend(s *Server, conn *session, args [][]byte) {
 }
 
 func cmdStrlen(_ *Server, conn *session, args [][]byte) {
-	v, ok := conn.db.Get(args[1])
+	v, ok := conn.get(args[1])
 	conn.hit(ok)
 	conn.WriteInt(len(v))
 }
@@ -117,7 +117,7 @@ func cmdGetRange(_ *Server, conn *session, args [][]byte) {
 		conn.WriteError(errNotInt)
 		return
 	}
-	v, ok := conn.db.Get(args[1])
+	v, ok := conn.get(args[1])
 	conn.hit(ok)
 	n := int64(len(v))
 	if start < 0 && end < 0 && start > end {
@@ -265,8 +265,8 @@ func cmdSetEx(_ *Server, conn *session, args [][]byte) {
 // cmdLCS serves LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN] with Redis's
 // dynamic programme, so that among equally long answers it picks Redis's.
 func cmdLCS(_ *Server, conn *session, args [][]byte) {
-	a, _ := conn.db.Get(args[1])
-	b, _ := conn.db.Get(args[2])
+	a, _ := conn.get(args[1])
+	b, _ := conn.get(args[2])
 	var (
 		getLen, getIdx, withMatchLen bool
 		minMatchLen                  int64

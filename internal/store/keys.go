@@ -52,7 +52,7 @@ func (s *Store) Persist(key []byte) bool {
 	if !ok || e.exp == 0 {
 		return false
 	}
-	s.write(st, string(key), entry{val: e.val}, e, true)
+	s.write(st, string(key), entry{v: e.v}, e, true)
 	return true
 }
 
@@ -94,8 +94,8 @@ func (s *Store) Copy(src, dst []byte, replace bool) bool {
 	if had && !replace {
 		return false
 	}
-	// Values are never modified in place, so the two keys may share one.
-	s.write(to, string(dst), e, old, had)
+	// The copy has an access clock of its own.
+	s.write(to, string(dst), entry{v: valueOf(e.v.bytes()), exp: e.exp}, old, had)
 	return true
 }
 

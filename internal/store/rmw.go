@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"errors"
 	"math"
 	"math/big"
@@ -29,13 +28,17 @@ var (
 )
 
 // live returns key's entry in st, which the caller has write-locked; an expired
-// entry is removed and reported absent.
+// entry is removed and reported absent. It touches the key, as Redis's lookup for a
+// write does, whether the caller then writes or not.
 func (s *Store) live(st *stripe, key []byte) (entry, bool) {
 	e, ok := st.m[string(key)]
 	if ok && e.exp != 0 && e.expired(s.nowNanos()) {
 		st.remove(string(key), e)
 		s.expired.Add(1)
 		return entry{}, false
+	}
+	if ok {
+		e.v.touch(s.clock.Load())
 	}
 	return e, ok
 }
@@ -52,7 +55,7 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	var n int64
 	if had {
 		var ok bool
-		if n, ok = redisnum.ParseInt(old.val); !ok {
+		if n, ok = redisnum.ParseInt(old.v.bytes()); !ok {
 			return 0, ErrNotInteger
 		}
 	}
@@ -61,7 +64,7 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	}
 	n += delta
 	var buf [20]byte
-	s.write(st, string(key), entry{val: bytes.Clone(strconv.AppendInt(buf[:0], n, 10)), exp: old.exp}, old, had)
+	s.write(st, string(key), entry{v: valueOf(strconv.AppendInt(buf[:0], n, 10)), exp: old.exp}, old, had)
 	return n, nil
 }
 
@@ -78,7 +81,7 @@ func (s *Store) IncrByFloat(key []byte, incr *big.Float) ([]byte, error) {
 	x := new(big.Float)
 	if had {
 		var ok bool
-		if x, ok = redisnum.ParseLongDouble(old.val); !ok {
+		if x, ok = redisnum.ParseLongDouble(old.v.bytes()); !ok {
 			return nil, ErrNotFloat
 		}
 	}
@@ -86,9 +89,10 @@ func (s *Store) IncrByFloat(key []byte, incr *big.Float) ([]byte, error) {
 	if !ok {
 		return nil, ErrNaNOrInfinity
 	}
-	v := redisnum.AppendLongDouble(nil, sum)
-	s.write(st, string(key), entry{val: v, exp: old.exp}, old, had)
-	return v, nil
+	var buf [64]byte
+	v := valueOf(redisnum.AppendLongDouble(buf[:0], sum))
+	s.write(st, string(key), entry{v: v, exp: old.exp}, old, had)
+	return v.bytes(), nil
 }
 
 // Append appends val to the value of key, as APPEND does, creating the key if it does
@@ -100,13 +104,15 @@ func (s *Store) Append(key, val []byte, limit int) (int, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	old, had := s.live(st, key)
-	if len(old.val) > limit-len(val) {
+	prev := old.v.bytes()
+	if len(prev) > limit-len(val) {
 		return 0, ErrTooLarge
 	}
-	v := make([]byte, len(old.val)+len(val))
-	copy(v[copy(v, old.val):], val)
-	s.write(st, string(key), entry{val: v, exp: old.exp}, old, had)
-	return len(v), nil
+	v := newValue(len(prev) + len(val))
+	b := v.bytes()
+	copy(b[copy(b, prev):], val)
+	s.write(st, string(key), entry{v: v, exp: old.exp}, old, had)
+	return len(b), nil
 }
 
 // SetRange writes val into the value of key at offset, as SETRANGE does: the value is
@@ -119,18 +125,20 @@ func (s *Store) SetRange(key []byte, offset int64, val []byte, limit int) (int, 
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	old, had := s.live(st, key)
+	prev := old.v.bytes()
 	if len(val) == 0 {
-		return len(old.val), nil
+		return len(prev), nil
 	}
 	if offset > int64(limit-len(val)) {
 		return 0, ErrTooLarge
 	}
 	end := int(offset) + len(val)
-	v := make([]byte, max(len(old.val), end))
-	copy(v, old.val)
-	copy(v[offset:], val)
-	s.write(st, string(key), entry{val: v, exp: old.exp}, old, had)
-	return len(v), nil
+	v := newValue(max(len(prev), end))
+	b := v.bytes()
+	copy(b, prev)
+	copy(b[offset:], val)
+	s.write(st, string(key), entry{v: v, exp: old.exp}, old, had)
+	return len(b), nil
 }
 
 // GetDel removes key and returns the value it had, as GETDEL does. The returned
@@ -143,7 +151,7 @@ func (s *Store) GetDel(key []byte) ([]byte, bool) {
 	if ok {
 		s.drop(st, string(key), e)
 	}
-	return e.val, ok
+	return e.v.bytes(), ok
 }
 
 // ExpiryChange is what GetEx does to a key's expiry.
@@ -169,9 +177,9 @@ func (s *Store) GetEx(key []byte, c ExpiryChange) ([]byte, bool) {
 	case c.At != 0:
 		s.setExpiry(st, key, e, c.At)
 	case c.Persist && e.exp != 0:
-		s.write(st, string(key), entry{val: e.val}, e, true)
+		s.write(st, string(key), entry{v: e.v}, e, true)
 	}
-	return e.val, true
+	return e.v.bytes(), true
 }
 
 // setExpiry gives key, whose live entry in the write-locked st is e, the expiry at
@@ -185,7 +193,7 @@ func (s *Store) setExpiry(st *stripe, key []byte, e entry, at int64) {
 	if at <= math.MaxInt64/int64(time.Millisecond) {
 		exp = at * int64(time.Millisecond)
 	}
-	s.write(st, string(key), entry{val: e.val, exp: exp}, e, true)
+	s.write(st, string(key), entry{v: e.v, exp: exp}, e, true)
 }
 
 // expiryMillis returns the Unix millisecond of an expiry in Unix nanoseconds.

@@ -15,10 +15,14 @@
 // Slices returned by Get and in SetResult.Old therefore stay valid and
 // unchanged after the store releases its locks, but callers must not modify
 // them.
+//
+// Each key has an access clock, the second it was last read or written (OBJECT
+// IDLETIME): every write sets it, and so do Get, GetMany and Touch; Peek,
+// PeekMany, Exists, TTL and the walks over the keys leave it. The clock they read
+// moves only when Tick is called, which the server does a few times a second.
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -90,7 +94,7 @@ type SetResult struct {
 
 // entry is one stored value.
 type entry struct {
-	val []byte
+	v   value  // the value, with the key's access clock
 	exp int64  // expiry in Unix nanoseconds; 0 means none
 	ver uint64 // the stamp of the write that stored it (see Version)
 }
@@ -153,6 +157,8 @@ type Store struct {
 	stamp uint64
 	// expired counts the keys removed because they expired; views share it.
 	expired *atomic.Int64
+	// clock is the access clock (see value), which Tick moves; views share it.
+	clock *atomic.Uint32
 }
 
 // New returns an empty Store configured by opts.
@@ -166,7 +172,9 @@ func New(opts Options) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{stripes: make([]paddedStripe, n), dels: make([]uint64, keyspace.Slots), now: now, expired: new(atomic.Int64)}
+	s := &Store{stripes: make([]paddedStripe, n), dels: make([]uint64, keyspace.Slots), now: now,
+		expired: new(atomic.Int64), clock: new(atomic.Uint32)}
+	s.Tick()
 	for i := range s.stripes {
 		s.stripes[i].m = make(map[string]entry)
 		s.stripes[i].volatile = make(map[string]struct{})
@@ -177,6 +185,31 @@ func New(opts Options) *Store {
 // Expired returns how many keys were removed because they had expired: found
 // expired by an operation or removed by a sweep.
 func (s *Store) Expired() int64 { return s.expired.Load() }
+
+// Tick moves the access clock to the store's current time (its second). The keys
+// read or written from then on are stamped with it, and their idle times are
+// measured against it. Between ticks it stands still, so that a read takes it with
+// one atomic load rather than a call of the clock; calling Tick a few times a second
+// keeps idle times to the second.
+func (s *Store) Tick() { s.clock.Store(clockOf(s.now())) }
+
+// IdleTime returns how long ago key was last read or written, in whole seconds by
+// the access clock (see Tick), and whether it exists, as OBJECT IDLETIME does. It
+// does not touch the key.
+func (s *Store) IdleTime(key []byte) (time.Duration, bool) {
+	st := s.stripeOf(key)
+	st.mu.RLock()
+	e, ok := st.m[string(key)]
+	if ok && e.exp != 0 && e.expired(s.nowNanos()) {
+		ok = false
+	}
+	var idle time.Duration
+	if ok {
+		idle = e.v.idle(s.clock.Load())
+	}
+	st.mu.RUnlock()
+	return idle, ok
+}
 
 // Stripes returns the number of stripes of s.
 func (s *Store) Stripes() int {
@@ -190,7 +223,7 @@ func (s *Store) Now() time.Time { return s.now() }
 // it decides expiry as of t, so that replicas applying the same log at different
 // moments decide alike. The view shares s's table.
 func (s *Store) At(t time.Time) *Store {
-	return &Store{stripes: s.stripes, dels: s.dels, now: func() time.Time { return t }, stamp: s.stamp, expired: s.expired}
+	return &Store{stripes: s.stripes, dels: s.dels, now: func() time.Time { return t }, stamp: s.stamp, expired: s.expired, clock: s.clock}
 }
 
 // Keeping returns a view of s whose reads treat expired keys as absent, as s's do,
@@ -198,7 +231,7 @@ func (s *Store) At(t time.Time) *Store {
 // clock may run ahead of the leader's, and removing a key the leader still holds
 // live would make the replicas differ.
 func (s *Store) Keeping() *Store {
-	return &Store{stripes: s.stripes, dels: s.dels, now: s.now, keep: true, stamp: s.stamp, expired: s.expired}
+	return &Store{stripes: s.stripes, dels: s.dels, now: s.now, keep: true, stamp: s.stamp, expired: s.expired, clock: s.clock}
 }
 
 // Stamped returns a view of s whose writes all carry stamp, which must not be zero
@@ -225,9 +258,10 @@ func (s *Store) nextStamp(st *stripe) uint64 {
 }
 
 // write stores e under k in the write-locked st, stamped, where old and had are
-// the result of looking k up.
+// the result of looking k up. A write touches the key: its access clock is set.
 func (s *Store) write(st *stripe, k string, e entry, old entry, had bool) {
 	e.ver = s.nextStamp(st)
+	e.v.clock().Store(s.clock.Load())
 	st.put(k, e, old, had)
 }
 
@@ -253,9 +287,21 @@ func (s *Store) stripeOf(key []byte) *stripe {
 	return &s.stripes[s.stripeIndex(key)].stripe
 }
 
-// Get returns the value of key and whether it exists. An expired key is
-// removed and reported as absent. The returned slice must not be modified.
+// Get returns the value of key and whether it exists, and touches the key (see
+// Tick). An expired key is removed and reported as absent. The returned slice must
+// not be modified.
 func (s *Store) Get(key []byte) (val []byte, ok bool) {
+	return s.get(key, true)
+}
+
+// Peek is Get without touching the key: OBJECT and MEMORY USAGE read a key so, and
+// so do the clients in CLIENT NO-TOUCH mode.
+func (s *Store) Peek(key []byte) (val []byte, ok bool) {
+	return s.get(key, false)
+}
+
+// get is Get, which touches the key if touch is set.
+func (s *Store) get(key []byte, touch bool) ([]byte, bool) {
 	st := s.stripeOf(key)
 	st.mu.RLock()
 	e, ok := st.m[string(key)]
@@ -266,8 +312,11 @@ func (s *Store) Get(key []byte) (val []byte, ok bool) {
 			return nil, false
 		}
 	}
+	if ok && touch {
+		e.v.touch(s.clock.Load())
+	}
 	st.mu.RUnlock()
-	return e.val, ok
+	return e.v.bytes(), ok
 }
 
 // expire removes key from st if it has expired by now. Readers call it after
@@ -311,7 +360,7 @@ func (s *Store) TTL(key []byte) (remaining time.Duration, exists, hasExpiry bool
 // Set writes val under key according to a; see SetArgs and SetResult. Set
 // copies key and val, so callers may reuse their buffers afterwards.
 func (s *Store) Set(key, val []byte, a SetArgs) SetResult {
-	k, v := string(key), cloneValue(val)
+	k, v := string(key), valueOf(val)
 	var now, exp int64
 	if a.TTL != 0 {
 		now = s.nowNanos()
@@ -332,8 +381,11 @@ func (s *Store) Set(key, val []byte, a SetArgs) SetResult {
 		}
 	}
 	res := SetResult{HadOld: had}
-	if had && a.Get {
-		res.Old = old.val
+	if had {
+		old.v.touch(s.clock.Load()) // as Redis's lookup, also when the mode keeps Set from writing
+		if a.Get {
+			res.Old = old.v.bytes()
+		}
 	}
 	if (a.Mode == SetIfAbsent && had) || (a.Mode == SetIfPresent && !had) {
 		return res
@@ -348,17 +400,8 @@ func (s *Store) Set(key, val []byte, a SetArgs) SetResult {
 	case a.TTL == 0 && a.KeepTTL && had:
 		exp = old.exp
 	}
-	s.write(st, k, entry{val: v, exp: exp}, old, had)
+	s.write(st, k, entry{v: v, exp: exp}, old, had)
 	return res
-}
-
-// cloneValue copies val. An empty value is stored as a non-nil empty slice,
-// which costs no allocation.
-func cloneValue(val []byte) []byte {
-	if len(val) == 0 {
-		return []byte{}
-	}
-	return bytes.Clone(val)
 }
 
 // expiryAt returns the Unix-nanosecond expiry of a value written at now with
@@ -401,8 +444,18 @@ func (s *Store) Del(keys ...[]byte) int {
 
 // Exists returns how many of keys exist. A key named several times is
 // counted each time, as Redis does. Expired keys are not counted, and are
-// removed.
+// removed. It does not touch the keys.
 func (s *Store) Exists(keys ...[]byte) int {
+	return s.exists(keys, false)
+}
+
+// Touch is Exists that touches the keys that exist, as TOUCH does.
+func (s *Store) Touch(keys ...[]byte) int {
+	return s.exists(keys, true)
+}
+
+// exists is Exists, which touches the keys that exist if touch is set.
+func (s *Store) exists(keys [][]byte, touch bool) int {
 	var idxBuf, orderBuf [8]int
 	idx, order := s.stripeIndexes(keys, idxBuf[:0], orderBuf[:0])
 	s.rlockAll(order)
@@ -420,6 +473,9 @@ func (s *Store) Exists(keys ...[]byte) int {
 			expired = true
 			continue
 		}
+		if touch {
+			e.v.touch(s.clock.Load())
+		}
 		n++
 	}
 	s.runlockAll(order)
@@ -433,8 +489,19 @@ func (s *Store) Exists(keys ...[]byte) int {
 
 // GetMany returns the values of keys, and whether each exists, as of one instant: a
 // multi-key write is seen whole or not at all. Expired keys are reported absent (and
-// left for Get or the sweeper to remove). The returned slices must not be modified.
+// left for Get or the sweeper to remove). It touches the keys it finds. The returned
+// slices must not be modified.
 func (s *Store) GetMany(keys [][]byte) (vals [][]byte, found []bool) {
+	return s.getMany(keys, true)
+}
+
+// PeekMany is GetMany without touching the keys, as Peek is Get.
+func (s *Store) PeekMany(keys [][]byte) (vals [][]byte, found []bool) {
+	return s.getMany(keys, false)
+}
+
+// getMany is GetMany, which touches the keys it finds if touch is set.
+func (s *Store) getMany(keys [][]byte, touch bool) (vals [][]byte, found []bool) {
 	var idxBuf, orderBuf [8]int
 	idx, order := s.stripeIndexes(keys, idxBuf[:0], orderBuf[:0])
 	vals, found = make([][]byte, len(keys)), make([]bool, len(keys))
@@ -447,7 +514,10 @@ func (s *Store) GetMany(keys [][]byte) (vals [][]byte, found []bool) {
 			now = s.nowNanos()
 		}
 		if ok && !e.expired(now) {
-			vals[i], found[i] = e.val, true
+			vals[i], found[i] = e.v.bytes(), true
+			if touch {
+				e.v.touch(s.clock.Load())
+			}
 		}
 	}
 	return vals, found
@@ -465,7 +535,7 @@ func (s *Store) MSet(pairs [][2][]byte) {
 	for i, k := range keys {
 		st := &s.stripes[idx[i]].stripe
 		old, had := st.m[k]
-		s.write(st, k, entry{val: vals[i]}, old, had)
+		s.write(st, k, entry{v: vals[i]}, old, had)
 	}
 }
 
@@ -484,23 +554,24 @@ func (s *Store) MSetNX(pairs [][2][]byte) bool {
 	now := s.nowNanos()
 	for i, k := range keys {
 		if e, ok := s.stripes[idx[i]].m[k]; ok && !e.expired(now) {
+			e.v.touch(s.clock.Load())
 			return false
 		}
 	}
 	for i, k := range keys {
 		st := &s.stripes[idx[i]].stripe
 		old, had := st.m[k]
-		s.write(st, k, entry{val: vals[i]}, old, had)
+		s.write(st, k, entry{v: vals[i]}, old, had)
 	}
 	return true
 }
 
 // copyPairs copies the keys and values of pairs so that they can be stored.
-func copyPairs(pairs [][2][]byte) (keys []string, vals [][]byte) {
+func copyPairs(pairs [][2][]byte) (keys []string, vals []value) {
 	keys = make([]string, len(pairs))
-	vals = make([][]byte, len(pairs))
+	vals = make([]value, len(pairs))
 	for i, p := range pairs {
-		keys[i], vals[i] = string(p[0]), cloneValue(p[1])
+		keys[i], vals[i] = string(p[0]), valueOf(p[1])
 	}
 	return keys, vals
 }
@@ -698,9 +769,9 @@ func (s *Store) AppendRange(b []byte, r keyspace.Range) []byte {
 				continue
 			}
 			b = binary.AppendUvarint(b, uint64(len(k)))
-			b = binary.AppendUvarint(b, uint64(len(e.val)))
+			b = binary.AppendUvarint(b, uint64(len(e.v.bytes())))
 			b = append(b, k...)
-			b = append(b, e.val...)
+			b = append(b, e.v.bytes()...)
 			b = binary.AppendVarint(b, e.exp)
 			b = binary.AppendUvarint(b, e.ver)
 		}
@@ -761,7 +832,8 @@ func (s *Store) loadRange(r keyspace.Range, data []byte, stamped bool) error {
 			return fmt.Errorf("%w: value length", ErrCorrupt)
 		}
 		data = data[n1+n2:]
-		k, v := string(data[:klen]), bytes.Clone(data[klen:klen+vlen])
+		k, v := string(data[:klen]), valueOf(data[klen:klen+vlen])
+		v.clock().Store(s.clock.Load())
 		data = data[klen+vlen:]
 		exp, n3 := binary.Varint(data)
 		if n3 <= 0 {
@@ -782,7 +854,7 @@ func (s *Store) loadRange(r keyspace.Range, data []byte, stamped bool) error {
 		st := &s.stripes[keyspace.SlotOf(k)%len(s.stripes)].stripe
 		st.mu.Lock()
 		old, had := st.m[k]
-		st.put(k, entry{val: v, exp: exp, ver: ver}, old, had)
+		st.put(k, entry{v: v, exp: exp, ver: ver}, old, had)
 		st.seq = max(st.seq, ver)
 		st.mu.Unlock()
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/dhtkv/dht/internal/keyspace"
 )
@@ -47,8 +48,8 @@ func checkInvariants(t *testing.T, s *Store) {
 			if _, ok := st.volatile[k]; ok != (e.exp != 0) {
 				t.Errorf("key %q: exp=%d but in volatile set = %v", k, e.exp, ok)
 			}
-			if e.val == nil {
-				t.Errorf("key %q has a nil value", k)
+			if len(e.v) < valueHeader || uintptr(unsafe.Pointer(unsafe.SliceData(e.v)))%8 != 0 {
+				t.Errorf("key %q has a value without an aligned header: %d bytes at %p", k, len(e.v), unsafe.SliceData(e.v))
 			}
 			if e.exp != 0 {
 				nVolatile++
@@ -756,6 +757,24 @@ func BenchmarkGet(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		s.Get(keys[i&(benchKeyCount-1)])
+		i++
+	}
+}
+
+// BenchmarkGetReply is BenchmarkGet with each value copied out, as the server's
+// reply to GET copies it: the read of the value's bytes is part of a GET.
+func BenchmarkGetReply(b *testing.B) {
+	s := New(Options{})
+	keys, val := benchKeys(benchKeyCount, benchValSize)
+	for _, k := range keys {
+		s.Set(k, val, SetArgs{})
+	}
+	reply := make([]byte, 0, 2*benchValSize)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		v, _ := s.Get(keys[i&(benchKeyCount-1)])
+		reply = append(reply[:0], v...)
 		i++
 	}
 }
