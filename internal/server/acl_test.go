@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -311,25 +310,12 @@ func TestACLConfigErrorsNameTheirField(t *testing.T) {
 // a user with every permission but key patterns, and as a restricted user with
 // key patterns: the price of the check on the hot path.
 func BenchmarkExecACL(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg, err := config.Local(1, port)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := oneNodeConfig(b)
 	cfg.Auth.Users = []config.User{
 		{Name: "reader", NoPass: true, Commands: []string{"+@read"}, Keys: []string{"allkeys"}},
 		{Name: "app", NoPass: true, Commands: []string{"+@read", "+@write", "-@dangerous"}, Keys: []string{"~session:*", "~user:*"}},
 	}
-	s, err := New(Options{Config: cfg, Self: "n1"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := newServer(b, cfg)
 	args := [][]byte{[]byte("GET"), []byte("user:1000")}
 	raw := []byte("*2\r\n$3\r\nGET\r\n$9\r\nuser:1000\r\n")
 	for _, user := range []string{"default", "reader", "app"} {

@@ -17,16 +17,7 @@ import (
 // startNode runs a one-node cluster in this process and returns its address.
 func startNode(t testing.TB, edit func(*config.Config)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg, err := config.Local(1, port)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := oneNodeConfig(t)
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -39,6 +30,34 @@ func startNode(t testing.TB, edit func(*config.Config)) string {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return s.Addr()
+}
+
+// oneNodeConfig is the config of a one-node cluster on a free port of 127.0.0.1.
+func oneNodeConfig(tb testing.TB) config.Config {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg, err := config.Local(1, port)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// newServer makes node n1 of cfg without running it, for tests and benchmarks that
+// call exec directly; it is closed when the test ends.
+func newServer(tb testing.TB, cfg config.Config) *Server {
+	tb.Helper()
+	s, err := New(Options{Config: cfg, Self: "n1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
 // runServer runs node n1 of cfg in this process until the test ends.

@@ -3,10 +3,8 @@ package server
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"testing"
 
-	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/store"
 )
 
@@ -16,21 +14,8 @@ import (
 // ended); "alone" starts every command as the first of its batch, as a client that
 // waits for each reply sends them.
 func BenchmarkExec(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg, err := config.Local(1, port)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(Options{Config: cfg, Self: "n1"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	cfg := oneNodeConfig(b)
+	s := newServer(b, cfg)
 	for _, bc := range []struct {
 		name  string
 		args  []string
@@ -68,21 +53,8 @@ func BenchmarkExec(b *testing.B) {
 // read in turn: most reads miss the CPU's caches, as GETs over a large table do,
 // where BenchmarkExec's single key stays in them.
 func BenchmarkExecGetSpread(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg, err := config.Local(1, port)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(Options{Config: cfg, Self: "n1"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	cfg := oneNodeConfig(b)
+	s := newServer(b, cfg)
 	const n = 1 << 16
 	val := bytes.Repeat([]byte("x"), 64)
 	cmds := make([][][]byte, n)

@@ -2,14 +2,12 @@ package server
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tidwall/redcon"
 
-	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/txn"
 )
 
@@ -18,16 +16,7 @@ import (
 // the transaction is aborted they run, and a new transaction is turned away while a
 // FLUSHALL waits.
 func TestExecAndFlushWaitForTransactionLocks(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg, err := config.Local(1, port)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := oneNodeConfig(t)
 	s := runServer(t, cfg)
 	for !s.Healthy() {
 		time.Sleep(5 * time.Millisecond)

@@ -1,13 +1,11 @@
 package server
 
 import (
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/store"
 )
 
@@ -23,21 +21,8 @@ type execClock struct {
 
 func newExecClock(t *testing.T) *execClock {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg, err := config.Local(1, port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Options{Config: cfg, Self: "n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	cfg := oneNodeConfig(t)
+	s := newServer(t, cfg)
 	e := &execClock{t: t, s: s}
 	e.now.Store(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC).UnixNano())
 	e.db = store.New(store.Options{Now: func() time.Time { return time.Unix(0, e.now.Load()) }})
