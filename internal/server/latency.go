@@ -216,32 +216,20 @@ func cmdLatency(s *Server, conn *session, args [][]byte) {
 	case "doctor":
 		conn.WriteBulkString(s.latencyReport())
 	case "help":
-		latencyHelp(conn)
-	}
-}
-
-// latencyHelp answers LATENCY HELP with Redis 7.0's lines for the subcommands dht
-// has (all but HISTOGRAM), and its last line.
-func latencyHelp(conn *session) {
-	lines := []string{
-		"LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-		"DOCTOR",
-		"    Return a human readable latency analysis report.",
-		"GRAPH <event>",
-		"    Return an ASCII latency graph for the <event> class.",
-		"HISTORY <event>",
-		"    Return time-latency samples for the <event> class.",
-		"LATEST",
-		"    Return the latest latency samples for all events.",
-		"RESET [<event> ...]",
-		"    Reset latency data of one or more <event> classes.",
-		"    (default: reset all data for all event classes)",
-		"HELP",
-		"    " + helpOfHelp,
-	}
-	conn.WriteArray(len(lines))
-	for _, l := range lines {
-		conn.WriteString(l)
+		// Redis 7.0's lines for the subcommands dht has (all but HISTOGRAM).
+		writeHelp(conn, "latency", args,
+			"DOCTOR",
+			"    Return a human readable latency analysis report.",
+			"GRAPH <event>",
+			"    Return an ASCII latency graph for the <event> class.",
+			"HISTORY <event>",
+			"    Return time-latency samples for the <event> class.",
+			"LATEST",
+			"    Return the latest latency samples for all events.",
+			"RESET [<event> ...]",
+			"    Reset latency data of one or more <event> classes.",
+			"    (default: reset all data for all event classes)",
+		)
 	}
 }
 
