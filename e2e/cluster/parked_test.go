@@ -169,3 +169,58 @@ func TestReplicatedAbandonedPipeline(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicatedPipelineSplitMidCommand: a pipeline of writes and reads of the group
+// the node leads arrives in pieces, the first ending in the middle of a command, and
+// then one with a protocol error: every command before the error is answered, in
+// order, and the error comes last.
+func TestReplicatedPipelineSplitMidCommand(t *testing.T) {
+	cfg, _ := startCluster(t, 3, replicated)
+	waitPreferredLeaders(t, cfg, 15*time.Second)
+	keys := keysOn(t, 3, 0, 20, "split")
+	var req strings.Builder
+	var want []string
+	for i, k := range keys {
+		fmt.Fprintf(&req, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\n%d\r\n", len(k), k, i%10)
+		want = append(want, "+OK")
+	}
+	for i, k := range keys {
+		fmt.Fprintf(&req, "*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n", len(k), k)
+		want = append(want, fmt.Sprintf("$1\r\n%d", i%10))
+	}
+	whole := req.String()
+	conn, err := net.Dial("tcp", cfg.Nodes[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	expect := func(stage string, want []string) {
+		t.Helper()
+		for i, w := range want {
+			_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			got, err := readReply(r)
+			if err != nil || got != w {
+				t.Fatalf("%s: reply %d of %d: %q, %v; want %q", stage, i, len(want), got, err, w)
+			}
+		}
+	}
+	// The first piece ends inside the first GET: the SETs before it are a run.
+	cut := strings.Index(whole, "GET") + 2
+	for _, piece := range []string{whole[:cut], whole[cut:]} {
+		if _, err := conn.Write([]byte(piece)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	expect("split pipeline", want)
+	// Then a run followed by a bulk length no client sends.
+	if _, err := conn.Write([]byte(whole[:strings.Index(whole, "*2")] + "*2\r\n$-7\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	expect("run before a protocol error", want[:len(keys)])
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if got, err := readReply(r); err != nil || !strings.HasPrefix(got, "-ERR Protocol error") {
+		t.Fatalf("after the run: %q, %v; want the protocol error", got, err)
+	}
+}

@@ -381,7 +381,9 @@ func (cl *client) serve() gnet.Action {
 		cl.in = append(cl.in, rest...)
 	}
 	_, _ = gc.Discard(-1)
-	if cl.violation != nil && !held && !cl.answered {
+	if cl.violation != nil && !held && !cl.answered && cl.park == nil {
+		// (With a parked run, the error follows its replies: the next look, once it
+		// is answered, writes it.)
 		cl.answered = true
 		if cl.slow.Load() {
 			cl.enqueue(queued{violation: cl.violation})
@@ -441,6 +443,17 @@ func (cl *client) recheck() {
 // left: a partial command, or, when held is true, the commands it held back because
 // the connection is full.
 func (cl *client) run(data []byte) (rest []byte, held bool) {
+	rest, held = cl.runCommands(data)
+	if cl.park != nil && !cl.park.started {
+		// However the input ended (all of it gathered, a partial command, a protocol
+		// violation), the gathered run goes out now.
+		cl.startPark()
+	}
+	return rest, held
+}
+
+// runCommands is run's loop over the complete commands.
+func (cl *client) runCommands(data []byte) (rest []byte, held bool) {
 	for len(data) > 0 {
 		complete, args, raw, left, err := nextCommand(data, cl.args[:0])
 		if err != nil {
@@ -458,7 +471,6 @@ func (cl *client) run(data []byte) (rest []byte, held bool) {
 		if cl.park != nil {
 			if !cl.gather(args, raw) {
 				// The commands from this one on wait for the run's replies.
-				cl.startPark()
 				return data, true
 			}
 			data = left
@@ -478,9 +490,6 @@ func (cl *client) run(data []byte) (rest []byte, held bool) {
 		if len(data) > 0 && cl.full() {
 			return data, true
 		}
-	}
-	if cl.park != nil {
-		cl.startPark()
 	}
 	return nil, false
 }
