@@ -136,9 +136,9 @@ type group struct {
 	broken error
 	// extra are messages of the driver's own, sent with Raft's.
 	extra []raftpb.Message
-	// amnesiac holds, on a leader, the voters found to have lost their log, with the
-	// index they had acknowledged: each is replaced (see replaceAmnesiacs).
-	amnesiac map[uint64]uint64
+	// amnesiac holds, on a leader, the voters found to have lost their log: each is
+	// replaced (see replaceAmnesiacs).
+	amnesiac map[uint64]bool
 	// confSince is the tick a membership change was proposed at, 0 once it is
 	// applied: Raft takes one at a time. (Raft turns one proposed while another is
 	// under way into an empty entry, silently, so the mark also lapses after a
@@ -291,7 +291,7 @@ func (g *group) transferToPreferred() {
 	if st.LeadTransferee != 0 {
 		return
 	}
-	if _, lost := g.amnesiac[g.preferred]; lost || slices.Contains(g.cs.Learners, g.preferred) {
+	if g.amnesiac[g.preferred] || slices.Contains(g.cs.Learners, g.preferred) {
 		return
 	}
 	last, _ := g.storage.LastIndex()
@@ -359,23 +359,27 @@ const lostLog = "dht:lost-log"
 // entries is replaced (see replaceAmnesiacs): Raft's safety assumes no voter forgets
 // what it acknowledged, and Raft never sends a follower entries it acknowledged.
 func (g *group) checkAmnesia(m raftpb.Message) {
-	pr, ok := g.rn.Status().Progress[m.From]
-	if !ok || pr.IsLearner || string(m.Context) != lostLog || m.RejectHint >= pr.Match {
+	if string(m.Context) != lostLog {
+		return
+	}
+	st := g.rn.Status()
+	pr, ok := st.Progress[m.From]
+	if !ok || pr.IsLearner || m.RejectHint >= pr.Match {
 		return
 	}
 	if g.amnesiac == nil {
-		g.amnesiac = map[uint64]uint64{}
+		g.amnesiac = map[uint64]bool{}
 	}
-	if _, known := g.amnesiac[m.From]; !known {
+	if !g.amnesiac[m.From] {
 		g.log.Warn("a member lost its log (it restarted without it); replacing it: removed from the group and added afresh, as a learner, then as a voter once caught up",
 			"member", m.From, "acknowledged", pr.Match, "has", m.RejectHint)
 	}
-	if g.rn.Status().LeadTransferee == m.From {
+	if st.LeadTransferee == m.From {
 		// It cannot take the lead it is being handed, and proposals wait while a
 		// transfer is under way: call it off (a transfer to this node does).
 		g.rn.TransferLeader(g.self)
 	}
-	g.amnesiac[m.From] = pr.Match
+	g.amnesiac[m.From] = true
 }
 
 // replaceAmnesiacs proposes, one at a time, the membership changes that replace a

@@ -580,12 +580,10 @@ func (cl *client) loopFull() bool {
 	return cl.gc.OutboundBuffered() > maxPendingOutput
 }
 
-// dropPark forgets the parked run.
+// dropPark forgets the parked run (started: run starts every run it gathers).
 func (cl *client) dropPark() {
-	if cl.park.started {
-		cl.s.busy.Add(-1)
-		cl.parkedUntil.Store(0)
-	}
+	cl.s.busy.Add(-1)
+	cl.parkedUntil.Store(0)
 	cl.park = nil
 }
 
