@@ -331,12 +331,27 @@ var ErrDiskClosed = errors.New("replica: the node's log is closed")
 // write hands records to the writer and waits until they are written (and synced,
 // when sync is set or the policy is always).
 func (d *Disk) write(recs []diskRecord, sync bool) error {
-	w := &diskWrite{recs: recs, sync: sync || d.fsync == FsyncAlways, done: make(chan error, 1)}
+	w, err := d.send(recs, sync || d.fsync == FsyncAlways)
+	if err != nil {
+		return err
+	}
+	return d.wait(w)
+}
+
+// send hands records to the writer, which writes them in the order they came (and
+// syncs the log after them when sync is set).
+func (d *Disk) send(recs []diskRecord, sync bool) (*diskWrite, error) {
+	w := &diskWrite{recs: recs, sync: sync, done: make(chan error, 1)}
 	select {
 	case d.reqs <- w:
+		return w, nil
 	case <-d.stop:
-		return ErrDiskClosed
+		return nil, ErrDiskClosed
 	}
+}
+
+// wait waits until the writer has done with w.
+func (d *Disk) wait(w *diskWrite) error {
 	select {
 	case err := <-w.done:
 		return err
@@ -675,14 +690,30 @@ func (l *diskLog) SetHardState(st raftpb.HardState) error {
 
 // Sync writes what was appended since the last Sync, and waits until it is as
 // durable as the fsync policy makes it.
-func (l *diskLog) Sync() error {
+func (l *diskLog) Sync() error { return l.StartSync(false)() }
+
+// StartSync hands what was appended since the last Sync to the node's log writer and
+// returns a function that waits until it is as durable as the fsync policy makes it.
+// A lazy batch (one that only moves the commit index, which Raft learns again from
+// its leader) is not waited for: it is written in order with the rest, and synced as
+// any other.
+func (l *diskLog) StartSync(lazy bool) (wait func() error) {
 	if len(l.pending) == 0 {
-		return nil
+		return noWait
 	}
 	recs := l.pending
 	l.pending = nil
-	return l.d.write(recs, false)
+	w, err := l.d.send(recs, l.d.fsync == FsyncAlways)
+	switch {
+	case err != nil:
+		return func() error { return err }
+	case lazy:
+		return noWait
+	}
+	return func() error { return l.d.wait(w) }
 }
+
+func noWait() error { return nil }
 
 // ApplySnapshot replaces the log with a snapshot from the leader, durably, before it
 // returns.

@@ -616,6 +616,11 @@ func (g *group) process() []raftpb.Message {
 			g.early(append(out, msgs...))
 			out, msgs = nil, nil
 		}
+		// Only new entries and a new term or vote need to be on disk before the
+		// messages that say so go out; a commit index alone need not (a replica
+		// that forgets one learns it again from the leader).
+		lazy := len(rd.Entries) == 0 &&
+			(raft.IsEmptyHardState(rd.HardState) || rd.HardState.Term == g.term && rd.HardState.Vote == g.vote)
 		// Entries before the hard state, whose commit index may count them.
 		if err := g.storage.Append(rd.Entries); err != nil {
 			g.log.Error("appending to the raft log", "err", err)
@@ -626,16 +631,21 @@ func (g *group) process() []raftpb.Message {
 				g.log.Error("storing raft state", "err", err)
 			}
 		}
-		// What this replica acknowledges (its messages) and what it answers clients
-		// (on apply) must be on disk first.
+		wait := noWait
 		if durable {
-			if err := sy.Sync(); err != nil {
-				g.fail(err)
-				return nil
-			}
+			wait = sy.StartSync(lazy)
+		}
+		// The committed entries are on the disks of a majority already (a member
+		// acknowledges entries, and a leader counts its own, only once they are
+		// synced), so they are applied, and their clients answered, while this
+		// Ready's new entries are being synced.
+		g.apply(rd.CommittedEntries)
+		// What this replica acknowledges (its messages) must be on disk first.
+		if err := wait(); err != nil {
+			g.fail(err)
+			return nil
 		}
 		out = append(out, msgs...)
-		g.apply(rd.CommittedEntries)
 		for _, rs := range rd.ReadStates {
 			if len(rs.RequestCtx) != 16 {
 				continue
@@ -838,8 +848,10 @@ func (g *group) snapshot() bool {
 
 // syncer is a LogStore that makes what was appended durable in a separate step.
 type syncer interface {
-	// Sync waits until everything appended is as durable as the store makes it.
-	Sync() error
+	// StartSync starts making everything appended as durable as the store makes it,
+	// and returns a function that waits until it is. A lazy start (only the commit
+	// index moved) need not be waited for.
+	StartSync(lazy bool) (wait func() error)
 }
 
 // fail takes the replica out of the group after its log store failed: what it has
