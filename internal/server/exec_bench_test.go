@@ -8,7 +8,7 @@ import (
 	"github.com/dhtkv/dht/internal/store"
 )
 
-// BenchmarkExec measures GET and SET through exec on an event loop's session, as the
+// BenchmarkExec measures GET, SET and INCR through exec on an event loop's session, as the
 // default user: the per-command cost of the hot path, counters included. Commands
 // in a row are a pipelined batch (each one's time starts where the last one's
 // ended); "alone" starts every command as the first of its batch, as a client that
@@ -25,6 +25,8 @@ func BenchmarkExec(b *testing.B) {
 		{"SET", []string{"SET", "user:1000", "ada"}, "+OK\r\n", false},
 		{"GET", []string{"GET", "user:1000"}, "$3\r\nada\r\n", false},
 		{"GET/alone", []string{"GET", "user:1000"}, "$3\r\nada\r\n", true},
+		{"INCR", []string{"INCR", "visits:1000"}, ":1\r\n", false},
+		{"INCR/alone", []string{"INCR", "visits:1001"}, ":1\r\n", true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			args := make([][]byte, len(bc.args))
