@@ -74,6 +74,10 @@ func DefaultTuning() Tuning {
 	return Tuning{ElectionTicks: 10, SnapshotEntries: 10000, SnapshotBytes: 64 << 20, KeepEntries: 2000, TransferTicks: 10}
 }
 
+// campaignRetryTicks is how often, in ticks, the preferred leader of a new group
+// that has no leader yet stands again (see standFirst).
+const campaignRetryTicks = 2
+
 // readRetryTicks is how many ticks a read request may go unanswered before it is sent
 // again.
 const readRetryTicks = 3
@@ -126,10 +130,12 @@ type group struct {
 	// restarted node whose log was in memory): it neither votes nor campaigns until
 	// it has caught up with the leader's commit index at the time it first heard
 	// from it (catchup), or until every member is known to be empty (a new cluster).
-	held     bool
-	catchup  uint64
-	hasLead  bool // some leader was ever known
-	released bool // held was cleared
+	held    bool
+	catchup uint64
+	hasLead bool // some leader was ever known
+	// campaignedAt is the tick standFirst last stood at.
+	campaignedAt int
+	released     bool // held was cleared
 	// kept is set for a replica recovered from disk holding more than a new one.
 	kept bool
 	// broken is set once the log store failed: the replica takes no further part.
@@ -276,6 +282,9 @@ func (g *group) tick() {
 		return
 	}
 	g.rn.Tick()
+	if g.ticks-g.campaignedAt >= campaignRetryTicks {
+		g.standFirst()
+	}
 	if g.state == raft.StateLeader && g.preferred != g.self && g.tuning.TransferTicks > 0 &&
 		g.ticks%g.tuning.TransferTicks == 0 {
 		g.transferToPreferred()
@@ -502,12 +511,22 @@ func (g *group) release(why string) {
 	}
 	g.held, g.released = false, true
 	g.log.Info("replica takes part in elections", "why", why, "applied", g.applied)
-	if g.preferred == g.self && g.empty() {
-		// A new group: its preferred leader stands at once, so that the group rarely
-		// needs to hand the lead over right after it starts.
-		if err := g.rn.Campaign(); err != nil {
-			g.log.Debug("campaign", "err", err)
-		}
+	g.standFirst()
+}
+
+// standFirst has the preferred leader of a new group stand for election, at once
+// and then every campaignRetryTicks until the group has a leader: its members are
+// released one by one as the nodes come up, and a held one ignores the vote, so a
+// first campaign may find no majority. Standing again soon, long before any other
+// member's election timeout, spares the group an election won elsewhere and the
+// hand-over back that would follow.
+func (g *group) standFirst() {
+	if g.preferred != g.self || g.held || !g.empty() || g.state == raft.StateLeader {
+		return
+	}
+	g.campaignedAt = g.ticks
+	if err := g.rn.Campaign(); err != nil {
+		g.log.Debug("campaign", "err", err)
 	}
 }
 

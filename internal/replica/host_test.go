@@ -185,14 +185,18 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 
 // startTestCluster starts a cluster; with fss, every node keeps its state on a disk.
 func startTestCluster(t *testing.T, n int, fss map[uint64]*wal.FaultFS) *testCluster {
+	c := startHeldCluster(t, n, fss)
+	for id := range c.nodes {
+		c.release(id)
+	}
+	return c
+}
+
+// startHeldCluster starts a cluster whose replicas wait to be released.
+func startHeldCluster(t *testing.T, n int, fss map[uint64]*wal.FaultFS) *testCluster {
 	c := &testCluster{t: t, n: n, net: newMemNet(), nodes: map[uint64]*testNode{}, fss: fss}
 	for id := uint64(1); id <= uint64(n); id++ {
 		c.start(id)
-	}
-	for id := range c.nodes {
-		for g := range n {
-			c.nodes[id].h.Release(g, "new cluster")
-		}
 	}
 	t.Cleanup(func() {
 		for id := range c.nodes {
@@ -200,6 +204,13 @@ func startTestCluster(t *testing.T, n int, fss map[uint64]*wal.FaultFS) *testClu
 		}
 	})
 	return c
+}
+
+// release tells node id's replicas that every member of their groups is new.
+func (c *testCluster) release(id uint64) {
+	for g := range c.n {
+		c.nodes[id].h.Release(g, "new cluster")
+	}
 }
 
 // start runs node id with empty state.
@@ -309,6 +320,27 @@ func (c *testCluster) write(group int, kv string) {
 		}
 	}
 	c.t.Fatalf("write %s not applied within 10s", kv)
+}
+
+// TestHostNewGroupsElectTheirPreferredLeaders: in a new cluster whose nodes come up
+// one after another (their replicas released as the others are found new), each
+// group's first leader is its preferred member, elected in the first term: no other
+// member's election, and no hand-over back, comes first.
+func TestHostNewGroupsElectTheirPreferredLeaders(t *testing.T) {
+	c := startHeldCluster(t, 3, nil)
+	// Node 3 first: its campaign for group 2 finds the others held, ignoring it.
+	c.release(3)
+	time.Sleep(15 * time.Millisecond)
+	c.release(1)
+	c.release(2)
+	for g := range 3 {
+		if l := c.leader(g, 5*time.Second); l != uint64(g+1) {
+			t.Errorf("group %d: led by node %d, want its preferred leader, node %d", g, l, g+1)
+		}
+		if st, _ := c.nodes[uint64(g+1)].h.Status(g); st.Term != 2 {
+			t.Errorf("group %d: leader's term is %d, want 2 (the first election)", g, st.Term)
+		}
+	}
 }
 
 func TestHostReplicatesAndFailsOver(t *testing.T) {
