@@ -49,6 +49,8 @@ type txnState struct {
 	committed    prometheus.Counter
 	aborted      *prometheus.CounterVec
 	recovered    prometheus.Counter
+	retries      prometheus.Counter
+	waits        prometheus.Counter
 	participants prometheus.Histogram
 	latency      prometheus.Histogram
 }
@@ -118,6 +120,12 @@ func newTxnState(s *Server) *txnState {
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dht_txn_recovered_total", Help: "Transactions whose coordinator was gone that this node resolved: found stuck and resolved from their record, or committed and finished from it.",
 		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_txn_retries_total", Help: "Attempts of transactions this node coordinated that gave up under contention (wait-die) and were started again.",
+		}),
+		waits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_txn_waits_total", Help: "Times a transaction this node coordinated found keys held by a younger one and asked again shortly.",
+		}),
 		participants: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dht_txn_participants", Help: "Slot ranges taking part in each transaction this node coordinated.",
 			Buckets: prometheus.LinearBuckets(2, 1, 15),
@@ -127,7 +135,7 @@ func newTxnState(s *Server) *txnState {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}),
 	}
-	s.registry.MustRegister(t.committed, t.aborted, t.recovered, t.participants, t.latency)
+	s.registry.MustRegister(t.committed, t.aborted, t.recovered, t.retries, t.waits, t.participants, t.latency)
 	for range s.slots.Members() {
 		t.groups = append(t.groups, &txnGroup{p: txn.NewParticipant(txn.DefaultOptions), released: make(chan struct{}), waiting: map[string]int{}})
 	}
@@ -377,6 +385,8 @@ func (s *Server) execTxn(conn *session, c *command, args [][]byte) {
 	res, finish, err := s.txn.coord.Start(ctx, txnOps(c, args))
 	s.txn.participants.Observe(float64(res.Participants))
 	s.txn.recovered.Add(float64(res.Recovered))
+	s.txn.retries.Add(float64(max(0, res.Attempts-1)))
+	s.txn.waits.Add(float64(res.Waits))
 	switch {
 	case errors.Is(err, txn.ErrUnknown):
 		s.txn.aborted.WithLabelValues("unknown").Inc()
@@ -532,6 +542,8 @@ func (s *Server) txnInfo() []string {
 		fmt.Sprintf("txn_committed:%d", int64(counterValue(s.txn.committed))),
 		fmt.Sprintf("txn_aborted:%d", int64(aborted)),
 		fmt.Sprintf("txn_recovered:%d", int64(counterValue(s.txn.recovered))),
+		fmt.Sprintf("txn_retries:%d", int64(counterValue(s.txn.retries))),
+		fmt.Sprintf("txn_waits:%d", int64(counterValue(s.txn.waits))),
 		fmt.Sprintf("txn_prepared_here:%d", prepared),
 		fmt.Sprintf("txn_unfinished_here:%d", unfinished),
 		fmt.Sprintf("txn_participants_avg:%.2f", histogramOf(s.txn.participants).mean()),

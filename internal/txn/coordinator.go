@@ -79,8 +79,9 @@ type Result struct {
 	Found  []bool
 	// Participants is how many groups took part, Attempts how many times the
 	// transaction was started, Recovered how many stuck transactions it resolved on
-	// its way.
-	Participants, Attempts, Recovered int
+	// its way, Waits how many times a group found its keys held by a younger
+	// transaction and was asked again after Poll.
+	Participants, Attempts, Recovered, Waits int
 }
 
 // part is one group's share of a transaction.
@@ -152,11 +153,11 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 	others := parts[1:]
 	replies := make([]Reply, len(parts))
 	errs := make([]error, len(parts))
-	var recovered atomic.Int64
-	defer func() { res.Recovered += int(recovered.Load()) }()
+	var recovered, waits atomic.Int64
+	defer func() { res.Recovered, res.Waits = res.Recovered+int(recovered.Load()), res.Waits+int(waits.Load()) }()
 	parallel(len(others), func(i int) {
 		cmd := Command{Verb: Prepare, Route: others[i].route, ID: id, Record: record, Ops: others[i].ops}
-		replies[i+1], errs[i+1] = c.prepare(ctx, cmd, &recovered)
+		replies[i+1], errs[i+1] = c.prepare(ctx, cmd, &recovered, &waits)
 	})
 	var failed error
 	no, die := false, false
@@ -188,7 +189,7 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 		decide.Parts = append(decide.Parts, p.route)
 	}
 	for {
-		replies[0], errs[0] = c.prepare(ctx, decide, &recovered)
+		replies[0], errs[0] = c.prepare(ctx, decide, &recovered, &waits)
 		if errs[0] == nil || ctx.Err() != nil {
 			break
 		}
@@ -235,8 +236,8 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 
 // prepare has one group apply cmd, a Prepare (or a Decide, which prepares and
 // decides), waiting while a younger transaction holds a key, and resolving a holder
-// found stuck.
-func (c *Coordinator) prepare(ctx context.Context, cmd Command, recovered *atomic.Int64) (Reply, error) {
+// found stuck. It counts the holders it resolved and the times it waited.
+func (c *Coordinator) prepare(ctx context.Context, cmd Command, recovered, waits *atomic.Int64) (Reply, error) {
 	for {
 		r, err := c.Groups.Call(ctx, cmd)
 		if err != nil {
@@ -253,6 +254,7 @@ func (c *Coordinator) prepare(ctx context.Context, cmd Command, recovered *atomi
 		if r.Vote != VoteWait {
 			return r, nil
 		}
+		waits.Add(1)
 		if err := sleep(ctx, c.Poll); err != nil {
 			return r, err
 		}

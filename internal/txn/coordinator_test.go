@@ -225,6 +225,28 @@ func TestParticipantDown(t *testing.T) {
 	}
 }
 
+// TestOlderWaitsForYounger: a transaction that meets a younger one's lock waits for
+// it (wait-die) in the same attempt, and counts its waits.
+func TestOlderWaitsForYounger(t *testing.T) {
+	m := newMemGroups(3, testOptions)
+	young := ID{TS: m.clock().Add(time.Hour).UnixNano(), Node: 2, Seq: 1}
+	r, err := m.Call(t.Context(), Command{Verb: Prepare, Route: []byte("g1b"), ID: young, Record: []byte("g2c"), Ops: puts("g1b", "young")})
+	if err != nil || r.Vote != VoteYes {
+		t.Fatalf("the younger transaction's prepare = %+v, %v", r, err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = m.Call(context.Background(), Command{Verb: Abort, Route: []byte("g1b"), ID: young})
+	}()
+	res, err := newCoordinator(m).Run(t.Context(), puts("g0a", "old", "g1b", "old"))
+	if err != nil || !res.Committed || res.Attempts != 1 || res.Waits == 0 {
+		t.Fatalf("Run = %+v, %v; want committed in 1 attempt after waiting", res, err)
+	}
+	if v, _ := m.get("g1b"); v != "old" {
+		t.Errorf("g1b = %q, want old", v)
+	}
+}
+
 // TestWaitDieNoDeadlock runs transactions that take the same keys in opposite
 // orders at once: wait-die lets every one of them through.
 func TestWaitDieNoDeadlock(t *testing.T) {
