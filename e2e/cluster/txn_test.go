@@ -74,6 +74,11 @@ func checkMultiKeyCommands(t *testing.T, cfg config.Config) {
 	if err != nil || !strings.Contains(info, "txn_committed:") || strings.Contains(info, "txn_committed:0\r\n") {
 		t.Errorf("INFO transactions counts no commit:\n%s (%v)", info, err)
 	}
+	for _, field := range []string{"txn_retries:", "txn_waits:"} {
+		if !strings.Contains(info, field) {
+			t.Errorf("INFO transactions has no %s:\n%s", field, info)
+		}
+	}
 }
 
 // TestMultiKeyAtomicWhileANodeRestarts has writers MSET groups of keys on every node
