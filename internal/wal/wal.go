@@ -9,9 +9,11 @@
 // by one goroutine at a time (Log is not safe for concurrent use): Append buffers a
 // record, Flush hands the buffer to the operating system, Sync makes it durable.
 // A segment is synced before the next one is started, so only the last segment can
-// end in a torn record (a crash in the middle of a write); Replay cuts such a tail
-// off and says so. A damaged record anywhere else is an error naming the file and
-// the offset: the log never replays past damage silently.
+// end in a torn write (a crash in the middle of the writes since the last sync, which
+// may leave a part of them, zeros or any other bytes behind): damage in the last
+// segment that no intact record follows is such a tail, and Replay cuts it off and
+// says so. Damage anywhere else is an error naming the file and the offset: the log
+// never replays past damage silently.
 package wal
 
 import (
@@ -156,16 +158,13 @@ func (l *Log) replaySegment(id uint64, last bool, fn func(uint64, []byte) error)
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<20)
-	corrupt := func(off int64, reason string) *CorruptError {
-		return &CorruptError{File: name, Offset: off, Reason: reason}
-	}
 	var m [len(magic)]byte
 	if n, err := io.ReadFull(r, m[:]); err != nil || string(m[:]) != magic {
 		if last && (n == 0 || strings.HasPrefix(magic, string(m[:n]))) {
 			// Created, and the crash came before its header was on disk.
 			return 0, l.cutTail(name, 0, int64(n), "segment header incomplete", l.rewriteHeader)
 		}
-		return 0, corrupt(0, "not a segment of this log (bad magic)")
+		return 0, &CorruptError{File: name, Offset: 0, Reason: "not a segment of this log (bad magic)"}
 	}
 	off := int64(len(magic))
 	var buf []byte
@@ -176,19 +175,12 @@ func (l *Log) replaySegment(id uint64, last bool, fn func(uint64, []byte) error)
 			return off, nil
 		}
 		if err != nil {
-			if last {
-				return off, l.cutTail(name, off, int64(n), "record header incomplete", nil)
-			}
-			return 0, corrupt(off, fmt.Sprintf("record header incomplete (%d of %d bytes)", n, headerLen))
+			return l.damaged(name, last, off, fmt.Sprintf("record header incomplete (%d of %d bytes)", n, headerLen))
 		}
 		size := binary.LittleEndian.Uint32(hdr[0:4])
 		sum := binary.LittleEndian.Uint32(hdr[4:8])
 		if size == 0 || size > MaxRecord {
-			rest, _ := io.Copy(io.Discard, r)
-			if last && allZero(hdr[:]) {
-				return off, l.cutTail(name, off, headerLen+rest, "zeroed tail", nil)
-			}
-			return 0, corrupt(off, fmt.Sprintf("record length %d out of range", size))
+			return l.damaged(name, last, off, fmt.Sprintf("record length %d out of range", size))
 		}
 		if cap(buf) < int(size) {
 			buf = make([]byte, size)
@@ -196,17 +188,10 @@ func (l *Log) replaySegment(id uint64, last bool, fn func(uint64, []byte) error)
 		buf = buf[:size]
 		n, err = io.ReadFull(r, buf)
 		if err != nil {
-			if last {
-				return off, l.cutTail(name, off, headerLen+int64(n), "record incomplete", nil)
-			}
-			return 0, corrupt(off, fmt.Sprintf("record of %d bytes incomplete (%d there)", size, n))
+			return l.damaged(name, last, off, fmt.Sprintf("record of %d bytes incomplete (%d there)", size, n))
 		}
 		if crc32.Checksum(buf, crcTable) != sum {
-			rest, _ := io.Copy(io.Discard, r)
-			if last && rest == 0 {
-				return off, l.cutTail(name, off, headerLen+int64(size), "last record fails its checksum", nil)
-			}
-			return 0, corrupt(off, "checksum mismatch")
+			return l.damaged(name, last, off, "checksum mismatch")
 		}
 		if err := fn(id, buf); err != nil {
 			return 0, err
@@ -215,13 +200,56 @@ func (l *Log) replaySegment(id uint64, last bool, fn func(uint64, []byte) error)
 	}
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
+// damaged handles the damage found at off in a segment: at the end of the last
+// segment, where no intact record follows it, it is a torn write (a crash in the
+// middle of the last writes, which may leave any bytes behind), cut off; anywhere
+// else it is an error.
+func (l *Log) damaged(name string, last bool, off int64, reason string) (int64, error) {
+	if !last {
+		return 0, &CorruptError{File: name, Offset: off, Reason: reason}
+	}
+	rest, err := l.readFrom(name, off)
+	if err != nil {
+		return 0, err
+	}
+	if at, ok := intactRecord(rest[min(1, len(rest)):]); ok {
+		return 0, &CorruptError{File: name, Offset: off,
+			Reason: fmt.Sprintf("%s, and an intact record follows at offset %d", reason, off+1+int64(at))}
+	}
+	return off, l.cutTail(name, off, int64(len(rest)), reason, nil)
+}
+
+// readFrom reads a file from offset off to its end.
+func (l *Log) readFrom(name string, off int64) ([]byte, error) {
+	f, err := l.fs.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("wal: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("wal: %w", err)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("wal: %w", err)
+	}
+	return b, nil
+}
+
+// intactRecord returns the first offset in b at which a whole record with a valid
+// checksum starts.
+func intactRecord(b []byte) (int, bool) {
+	for i := 0; i+headerLen < len(b); i++ {
+		size := binary.LittleEndian.Uint32(b[i:])
+		if size == 0 || size > MaxRecord || int64(size) > int64(len(b)-i-headerLen) {
+			continue
+		}
+		payload := b[i+headerLen : i+headerLen+int(size)]
+		if crc32.Checksum(payload, crcTable) == binary.LittleEndian.Uint32(b[i+4:]) {
+			return i, true
 		}
 	}
-	return true
+	return 0, false
 }
 
 // cutTail truncates a torn tail of n bytes at off and logs it; then, if set, fix

@@ -139,13 +139,7 @@ func TestCrashKeepsWhatWasSynced(t *testing.T) {
 		crashed := fsys.Crash(rng)
 		l2, got, err := openReplay(t, crashed, "/d")
 		if err != nil {
-			// Garbage that happens to look like a record header followed by more
-			// bytes is reported as damage, never replayed.
-			var ce *CorruptError
-			if !errors.As(err, &ce) {
-				t.Fatalf("seed %d: replay after crash: %v", seed, err)
-			}
-			continue
+			t.Fatalf("seed %d: replay after crash: %v", seed, err)
 		}
 		if len(got) < synced || len(got) > n {
 			t.Fatalf("seed %d: %d records after crash; %d were synced of %d", seed, len(got), synced, n)
@@ -170,12 +164,14 @@ func TestCrashKeepsWhatWasSynced(t *testing.T) {
 func TestDamageInTheMiddleStops(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		segment int // index into Segments
-		record  int // flip inside this record of the segment
+		segment int   // index into Segments
+		record  int   // flip inside this record of the segment
+		at      int64 // at this offset into the record
 	}{
-		{"last segment, not its last record", 1, 2},
-		{"earlier segment, its last record", 0, 4},
-		{"earlier segment, first record", 0, 0},
+		{"last segment, not its last record", 1, 2, headerLen + 3},
+		{"last segment, a length that runs past the end", 1, 2, 2},
+		{"earlier segment, its last record", 0, 4, headerLen + 3},
+		{"earlier segment, first record", 0, 0, headerLen + 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := NewFaultFS()
@@ -198,7 +194,7 @@ func TestDamageInTheMiddleStops(t *testing.T) {
 			segs := l.Segments()
 			l.Close()
 			name := filepath.Join("/d", segmentName(segs[tc.segment]))
-			off := offsets[tc.segment][tc.record] + headerLen + 3
+			off := offsets[tc.segment][tc.record] + tc.at
 			if err := fsys.FlipBit(name, off, 2); err != nil {
 				t.Fatal(err)
 			}
