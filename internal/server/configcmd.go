@@ -46,6 +46,19 @@ func (p *configParam) check(v []byte) (apply func(s *Server), why string) {
 	return func(s *Server) { p.set(s, n) }, ""
 }
 
+// parseYesNo reads a yes/no parameter's value (in any case) for set.
+func parseYesNo(set func(s *Server, on bool)) func(v []byte) (func(*Server), string) {
+	return func(v []byte) (func(*Server), string) {
+		switch strings.ToLower(string(v)) {
+		case "yes":
+			return func(s *Server) { set(s, true) }, ""
+		case "no":
+			return func(s *Server) { set(s, false) }, ""
+		}
+		return nil, "argument must be 'yes' or 'no'"
+	}
+}
+
 // configParams are the parameters CONFIG knows, in the order CONFIG GET lists them.
 func configParams() []configParam {
 	fixed := func(v string) func(*Server) string { return func(*Server) string { return v } }
@@ -67,6 +80,18 @@ func configParams() []configParam {
 		{name: "latency-monitor-threshold", min: 0, max: math.MaxInt64,
 			get: func(s *Server) string { return strconv.FormatInt(s.latency.threshold.Load(), 10) },
 			set: func(s *Server, v int64) { s.latency.threshold.Store(v) }},
+		{name: "latency-tracking",
+			get:   func(s *Server) string { return yesNo(s.tracking.on.Load()) },
+			parse: parseYesNo(func(s *Server, on bool) { s.tracking.on.Store(on) })},
+		{name: "latency-tracking-info-percentiles",
+			get: func(s *Server) string { return s.tracking.percentilesText() },
+			parse: func(v []byte) (func(*Server), string) {
+				ps, why := parsePercentiles(v)
+				if why != "" {
+					return nil, why
+				}
+				return func(s *Server) { s.tracking.percentiles.Store(&ps) }, ""
+			}},
 		{name: "save", get: fixed("")},
 		{name: "appendonly", get: func(s *Server) string { return yesNo(s.disk != nil) }},
 		{name: "appendfsync", get: func(s *Server) string { return s.cfg.Persistence.Fsync }},
