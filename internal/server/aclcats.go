@@ -39,15 +39,15 @@ func aclCategories() map[string]string {
 		command|count command|docs command|help command|info command|list
 		config|get config|help config|resetstat config|rewrite config|set
 		client|info client|kill client|list client|no-evict client|no-touch client|reply command|getkeys command|getkeysandflags memory memory|help memory|stats memory|usage object object|encoding object|freq object|help object|idletime object|refcount slowlog slowlog|get slowlog|help slowlog|len slowlog|reset
-		latency latency|doctor latency|graph latency|help latency|history latency|latest latency|reset`,
+		latency latency|doctor latency|graph latency|help latency|histogram latency|history latency|latest latency|reset`,
 		"admin": `acl|getuser acl|list acl|users config|get config|resetstat config|rewrite config|set
 		dht.ping dht.raft dht.keycount dht.txn dht.flush dht.version dht.exec
 		client|kill client|list client|no-evict slowlog|get slowlog|len slowlog|reset
-		latency|doctor latency|graph latency|history latency|latest latency|reset`,
+		latency|doctor latency|graph latency|histogram latency|history latency|latest latency|reset`,
 		"dangerous": `flushall flushdb info keys acl|getuser acl|list acl|users config|get config|resetstat config|rewrite
 		config|set
 		client|kill client|list client|no-evict slowlog|get slowlog|len slowlog|reset
-		latency|doctor latency|graph latency|history latency|latest latency|reset`,
+		latency|doctor latency|graph latency|histogram latency|history latency|latest latency|reset`,
 		"connection": `asking auth command echo hello ping quit readonly readwrite select wait
 		dht.authpeer
 		client|getname client|help client|id client|setinfo client|setname

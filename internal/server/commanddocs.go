@@ -138,6 +138,8 @@ func commandDocs() map[string]cmdDoc {
 		latency|latest Returns each event's latest and worst latency samples.
 		latency|reset Forgets the latency samples of some events, or of all.
 		latency|help Returns help on the LATENCY subcommands.`)
+	add("server", "7.0.0", "O(N) where N is the number of commands with latency information being retrieved.", `
+		latency|histogram Returns the cumulative distribution of the latencies of some commands, or of all.`)
 	add("server", "4.0.0", "O(1)", `
 		memory A container for commands about memory.
 		memory|usage Estimates the bytes a key takes.

@@ -80,7 +80,7 @@ func containerSubcommands() map[string]string {
 		"memory":  "help:2 stats:2 usage:-3",
 		"object":  "encoding:3 freq:3 help:2 idletime:3 refcount:3",
 		"slowlog": "get:-2 help:2 len:2 reset:2",
-		"latency": "doctor:2 graph:3 help:2 history:3 latest:2 reset:-2",
+		"latency": "doctor:2 graph:3 help:2 histogram:-2 history:3 latest:2 reset:-2",
 	}
 }
 

@@ -12,15 +12,51 @@ import (
 	"github.com/dhtkv/dht/internal/redisnum"
 )
 
-// configParam is one parameter of CONFIG GET and SET. Those with a set function
-// change at run time; the others describe how the node runs and are fixed by its
-// config file, so CONFIG SET refuses them as Redis refuses its immutable ones.
+// configParam is one parameter of CONFIG GET and SET. Those with a set or a parse
+// function change at run time; the others describe how the node runs and are fixed
+// by its config file, so CONFIG SET refuses them as Redis refuses its immutable
+// ones.
 type configParam struct {
 	name string
 	get  func(s *Server) string
 	// min and max bound an integer parameter's value; set applies it.
 	min, max int64
 	set      func(s *Server, v int64)
+	// parse reads the value of a parameter that is not an integer: it returns the
+	// function that applies the value, or Redis's reason for refusing it.
+	parse func(v []byte) (apply func(s *Server), why string)
+}
+
+// settable reports whether CONFIG SET changes p.
+func (p *configParam) settable() bool { return p.set != nil || p.parse != nil }
+
+// check reads v as p's value: it returns the function that applies it, or the
+// reason CONFIG SET refuses it, in Redis 7.0's words.
+func (p *configParam) check(v []byte) (apply func(s *Server), why string) {
+	if p.parse != nil {
+		return p.parse(v)
+	}
+	n, ok := redisnum.ParseInt(v)
+	switch {
+	case !ok:
+		return nil, "argument couldn't be parsed into an integer"
+	case n < p.min || n > p.max:
+		return nil, fmt.Sprintf("argument must be between %d and %d inclusive", p.min, p.max)
+	}
+	return func(s *Server) { p.set(s, n) }, ""
+}
+
+// parseYesNo reads a yes/no parameter's value (in any case) for set.
+func parseYesNo(set func(s *Server, on bool)) func(v []byte) (func(*Server), string) {
+	return func(v []byte) (func(*Server), string) {
+		switch strings.ToLower(string(v)) {
+		case "yes":
+			return func(s *Server) { set(s, true) }, ""
+		case "no":
+			return func(s *Server) { set(s, false) }, ""
+		}
+		return nil, "argument must be 'yes' or 'no'"
+	}
 }
 
 // configParams are the parameters CONFIG knows, in the order CONFIG GET lists them.
@@ -44,6 +80,18 @@ func configParams() []configParam {
 		{name: "latency-monitor-threshold", min: 0, max: math.MaxInt64,
 			get: func(s *Server) string { return strconv.FormatInt(s.latency.threshold.Load(), 10) },
 			set: func(s *Server, v int64) { s.latency.threshold.Store(v) }},
+		{name: "latency-tracking",
+			get:   func(s *Server) string { return yesNo(s.tracking.on.Load()) },
+			parse: parseYesNo(func(s *Server, on bool) { s.tracking.on.Store(on) })},
+		{name: "latency-tracking-info-percentiles",
+			get: func(s *Server) string { return s.tracking.percentilesText() },
+			parse: func(v []byte) (func(*Server), string) {
+				ps, why := parsePercentiles(v)
+				if why != "" {
+					return nil, why
+				}
+				return func(s *Server) { s.tracking.percentiles.Store(&ps) }, ""
+			}},
 		{name: "save", get: fixed("")},
 		{name: "appendonly", get: func(s *Server) string { return yesNo(s.disk != nil) }},
 		{name: "appendfsync", get: func(s *Server) string { return s.cfg.Persistence.Fsync }},
@@ -132,9 +180,9 @@ func configSet(s *Server, conn *session, args [][]byte) {
 		return nil
 	}
 	var (
-		chosen []*configParam
-		values []int64
-		failed string // the error, once one parameter is refused
+		chosen  []*configParam
+		applies []func(*Server)
+		failed  string // the error, once one parameter is refused
 	)
 	for i := 2; i < len(args); i += 2 {
 		p := find(args[i])
@@ -144,7 +192,7 @@ func configSet(s *Server, conn *session, args [][]byte) {
 		}
 		switch {
 		case failed != "":
-		case p.set == nil:
+		case !p.settable():
 			failed = fmt.Sprintf("ERR CONFIG SET failed (possibly related to argument '%s') - can't set immutable config", args[i])
 		case containsParam(chosen, p):
 			failed = fmt.Sprintf("ERR CONFIG SET failed (possibly related to argument '%s') - duplicate parameter", args[i])
@@ -156,19 +204,15 @@ func configSet(s *Server, conn *session, args [][]byte) {
 		return
 	}
 	for i, p := range chosen {
-		v, ok := redisnum.ParseInt(args[3+2*i])
-		switch {
-		case !ok:
-			conn.WriteError(fmt.Sprintf("ERR CONFIG SET failed (possibly related to argument '%s') - argument couldn't be parsed into an integer", p.name))
-			return
-		case v < p.min || v > p.max:
-			conn.WriteError(fmt.Sprintf("ERR CONFIG SET failed (possibly related to argument '%s') - argument must be between %d and %d inclusive", p.name, p.min, p.max))
+		apply, why := p.check(args[3+2*i])
+		if why != "" {
+			conn.WriteError(fmt.Sprintf("ERR CONFIG SET failed (possibly related to argument '%s') - %s", p.name, why))
 			return
 		}
-		values = append(values, v)
+		applies = append(applies, apply)
 	}
-	for i, p := range chosen {
-		p.set(s, values[i])
+	for _, apply := range applies {
+		apply(s)
 	}
 	conn.WriteString("OK")
 }

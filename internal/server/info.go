@@ -38,6 +38,7 @@ func infoSections() []infoSection {
 		{"Transactions", true, (*Server).txnInfo},
 		{"Commandstats", false, (*Server).commandstatsInfo},
 		{"Errorstats", true, (*Server).errorstatsInfo},
+		{"Latencystats", false, (*Server).latencystatsInfo},
 		{"Cluster", true, (*Server).clusterInfoSection},
 		{"Keyspace", true, (*Server).keyspaceInfo},
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"regexp"
 	"slices"
@@ -149,7 +150,42 @@ func introDiffCases() []struct{ name, script string } {
 			LATENCY GRAPH
 			LATENCY GRAPH a b
 			LATENCY DOCTOR x
+			LATENCY HELP
 			LATENCY HELP x
+			LATENCY HISTOGRAM nosuch get|x config|nosuch config|get|x
+		`},
+		{"latency tracking", `
+			CONFIG GET latency-tracking
+			CONFIG GET latency-tracking-info-percentiles
+			CONFIG SET latency-tracking maybe
+			CONFIG SET latency-tracking ""
+			CONFIG SET latency-tracking 1
+			CONFIG SET latency-tracking-info-percentiles "50 101"
+			CONFIG SET latency-tracking-info-percentiles abc
+			CONFIG SET latency-tracking-info-percentiles -1
+			CONFIG SET latency-tracking-info-percentiles "50  99"
+			CONFIG SET latency-tracking-info-percentiles " 50"
+			CONFIG SET latency-tracking-info-percentiles "50 "
+			CONFIG SET latency-tracking-info-percentiles "50,99"
+			CONFIG SET latency-tracking-info-percentiles nan
+			CONFIG SET latency-tracking-info-percentiles inf
+			CONFIG SET latency-tracking-info-percentiles -inf
+			CONFIG SET latency-tracking-info-percentiles 100.0000000000000000001
+			CONFIG GET latency-tracking-info-percentiles
+			CONFIG SET latency-tracking-info-percentiles ""
+			CONFIG GET latency-tracking-info-percentiles
+			CONFIG SET latency-tracking-info-percentiles "0x10 +5 .5 5. 1e2 -0 99.99 33.3333333 0.0000001 99.9999999 1E1"
+			CONFIG GET latency-tracking-info-percentiles
+			CONFIG SET latency-tracking-info-percentiles 100
+			CONFIG GET latency-tracking-info-percentiles
+			CONFIG SET latency-tracking NO
+			CONFIG GET latency-tracking
+			CONFIG SET latency-tracking yes latency-tracking-info-percentiles 200
+			CONFIG GET latency-tracking
+			CONFIG SET latency-tracking yes latency-tracking no
+			CONFIG SET latency-tracking Yes latency-tracking-info-percentiles "50 99 99.9"
+			CONFIG GET latency-tracking
+			CONFIG GET latency-tracking-info-percentiles
 		`},
 		{"latency monitor threshold", `
 			CONFIG SET latency-monitor-threshold -1
@@ -422,15 +458,15 @@ func infoHeadings(t *testing.T, reply string) []string {
 // name:value lines.
 func TestRedisDiffInfoSections(t *testing.T) {
 	p := newDiffPair(t)
-	// Sections Redis has that dht does not: modules, CPU's children, latency
-	// percentiles; and dht's own.
-	redisOnly := []string{"Modules", "Latencystats"}
+	// Sections Redis has that dht does not: modules; and dht's own.
+	redisOnly := []string{"Modules"}
 	dhtOnly := []string{"Transactions"}
 	field := regexp.MustCompile(`^[a-z0-9_|.\-]+:`)
 	for _, args := range [][]string{
 		{"INFO"}, {"INFO", "default"}, {"INFO", "all"}, {"INFO", "everything"}, {"INFO", "server", "clients"},
 		{"INFO", "CLIENTS", "server"}, {"INFO", "commandstats"}, {"INFO", "errorstats"}, {"INFO", "stats", "memory"},
 		{"INFO", "cpu"}, {"INFO", "nosuchsection"}, {"INFO", "default", "commandstats"}, {"INFO", "keyspace"},
+		{"INFO", "latencystats"}, {"INFO", "LatencyStats", "commandstats"}, {"INFO", "default", "latencystats"},
 	} {
 		r, d := p.both(t, args)
 		rh := slices.DeleteFunc(infoHeadings(t, r), func(h string) bool { return slices.Contains(redisOnly, h) })
@@ -573,4 +609,142 @@ func TestRedisDiffCommandInfoAll(t *testing.T) {
 			return true
 		})
 	}
+}
+
+// histogramEntries reads a LATENCY HISTOGRAM reply as "name calls" per command, in
+// its order, and fails unless each command's buckets have Redis's shape: pairs of
+// microseconds and calls, both rising, the last count all the calls.
+func histogramEntries(t *testing.T, reply string) []string {
+	t.Helper()
+	_, v := redcon.ReadNextRESP([]byte(reply))
+	items := respItems(v)
+	if v.Type != redcon.Array || len(items)%2 != 0 {
+		t.Fatalf("LATENCY HISTOGRAM answered %q", reply)
+	}
+	var out []string
+	for i := 0; i < len(items); i += 2 {
+		f := respItems(items[i+1])
+		if items[i].Type != redcon.Bulk || len(f) != 4 || f[0].String() != "calls" || f[1].Type != redcon.Integer ||
+			f[2].String() != "histogram_usec" || f[3].Type != redcon.Array || len(respItems(f[3]))%2 != 0 {
+			t.Fatalf("LATENCY HISTOGRAM answered %q", reply)
+		}
+		var usec, calls int64
+		for j, b := range respItems(f[3]) {
+			n := b.Int()
+			if b.Type != redcon.Integer || j%2 == 0 && n <= usec || j%2 == 1 && n <= calls {
+				t.Fatalf("LATENCY HISTOGRAM's buckets of %s do not rise: %q", items[i].String(), reply)
+			}
+			if j%2 == 0 {
+				usec = n
+			} else {
+				calls = n
+			}
+		}
+		if calls != f[1].Int() {
+			t.Fatalf("LATENCY HISTOGRAM's buckets of %s count %d calls of %d: %q", items[i].String(), calls, f[1].Int(), reply)
+		}
+		out = append(out, fmt.Sprintf("%s %d", items[i].String(), calls))
+	}
+	return out
+}
+
+// respItems returns the elements of an array.
+func respItems(v redcon.RESP) []redcon.RESP {
+	var out []redcon.RESP
+	v.ForEach(func(e redcon.RESP) bool {
+		out = append(out, e)
+		return true
+	})
+	return out
+}
+
+// latencystatsShape returns the lines of an INFO latencystats reply, sorted, with
+// their figures as replyShape leaves them.
+func latencystatsShape(reply string) []string {
+	_, v := redcon.ReadNextRESP([]byte(reply))
+	lines := strings.Split(strings.TrimSpace(v.String()), "\r\n")
+	for i, l := range lines {
+		lines[i] = replyShape(l)
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// TestRedisDiffLatencyTracking: after the same commands, LATENCY HISTOGRAM lists
+// the same commands with the same calls as Redis's, its buckets in Redis's shape,
+// and INFO latencystats the same lines; latency-tracking no stops the recording and
+// CONFIG RESETSTAT drops the histograms, as in Redis. (The times differ by nature.)
+func TestRedisDiffLatencyTracking(t *testing.T) {
+	p := newDiffPair(t)
+	run := func(text string) {
+		for _, args := range script(t, text) {
+			p.both(t, args)
+		}
+	}
+	histograms := func(args string, ordered bool) {
+		t.Helper()
+		r, d := p.both(t, strings.Fields(args))
+		re, de := histogramEntries(t, r), histogramEntries(t, d)
+		if !ordered {
+			slices.Sort(re)
+			slices.Sort(de)
+		}
+		if !slices.Equal(re, de) {
+			t.Errorf("%s:\nredis-server: %q\ndht:          %q", args, re, de)
+		}
+	}
+	latencystats := func() {
+		t.Helper()
+		r, d := p.both(t, []string{"INFO", "latencystats"})
+		if rl, dl := latencystatsShape(r), latencystatsShape(d); !slices.Equal(rl, dl) {
+			t.Errorf("INFO latencystats:\nredis-server: %q\ndht:          %q", rl, dl)
+		}
+	}
+	// COMMAND DOCS gives Redis's version, group and complexity (the summary is
+	// dht's own).
+	r, d := p.both(t, []string{"COMMAND", "DOCS", "latency|histogram"})
+	_, rv := redcon.ReadNextRESP([]byte(r))
+	_, dv := redcon.ReadNextRESP([]byte(d))
+	if rd, dd := respItems(rv), respItems(dv); len(rd) != 2 || len(dd) != 2 ||
+		!slices.Equal(infoFields(rd[1])[2:8], infoFields(dd[1])[2:8]) {
+		t.Errorf("COMMAND DOCS latency|histogram:\nredis-server: %q\ndht:          %q", r, d)
+	}
+	run(`
+		CONFIG RESETSTAT
+		SET {k}a 1
+		GET {k}a
+		GET {k}a
+		INCR {k}a
+		INCR
+		CONFIG GET maxclients
+		CLIENT ID
+		OBJECT ENCODING {k}a
+		DISCARD
+	`)
+	histograms("LATENCY HISTOGRAM", false)
+	histograms("LATENCY HISTOGRAM get incr nosuch SET get client|id CLIENT|ID object|encoding", true)
+	histograms("LATENCY HISTOGRAM config object client latency", false)
+	histograms("LATENCY HISTOGRAM", false)
+	latencystats()
+	run(`CONFIG SET latency-tracking-info-percentiles "50.5 0 100 99.99"`)
+	latencystats()
+	run(`CONFIG SET latency-tracking-info-percentiles ""`)
+	latencystats()
+	run(`
+		CONFIG SET latency-tracking-info-percentiles "50 99 99.9"
+		CONFIG SET latency-tracking no
+		GET {k}a
+		SET {k}a 2
+	`)
+	histograms("LATENCY HISTOGRAM get set", true)
+	latencystats()
+	run(`
+		CONFIG SET latency-tracking yes
+		GET {k}a
+	`)
+	histograms("LATENCY HISTOGRAM get set", true)
+	run("CONFIG RESETSTAT")
+	histograms("LATENCY HISTOGRAM", false)
+	latencystats()
+	histograms("LATENCY HISTOGRAM", false)
 }

@@ -22,7 +22,8 @@ import (
 //   - wal-fsync: an fsync of the node's write-ahead log;
 //   - expire-cycle: a pass of the sweep that removes expired keys.
 //
-// LATENCY LATEST, HISTORY, RESET, GRAPH, DOCTOR and HELP read and clear it.
+// LATENCY LATEST, HISTORY, RESET, GRAPH, DOCTOR and HELP read and clear it;
+// LATENCY HISTOGRAM reads the commands' latency histograms (see latencyhist.go).
 
 const (
 	// latencyHistoryLen is how many samples an event keeps, as Redis's
@@ -174,8 +175,8 @@ func commandEvent(c *command) string {
 	return "command"
 }
 
-// cmdLatency is LATENCY LATEST, HISTORY, RESET, GRAPH, DOCTOR and HELP; exec has
-// checked the subcommand's arity.
+// cmdLatency is LATENCY LATEST, HISTORY, RESET, GRAPH, DOCTOR, HISTOGRAM and HELP;
+// exec has checked the subcommand's arity.
 func cmdLatency(s *Server, conn *session, args [][]byte) {
 	m := s.latency
 	switch strings.ToLower(string(args[1])) {
@@ -215,8 +216,9 @@ func cmdLatency(s *Server, conn *session, args [][]byte) {
 		conn.WriteBulkString(latencyGraph(string(args[2]), ts, m.now().Unix()))
 	case "doctor":
 		conn.WriteBulkString(s.latencyReport())
+	case "histogram":
+		latencyHistogram(s, conn, args[2:])
 	case "help":
-		// Redis 7.0's lines for the subcommands dht has (all but HISTOGRAM).
 		writeHelp(conn, "latency", args,
 			"DOCTOR",
 			"    Return a human readable latency analysis report.",
@@ -229,6 +231,9 @@ func cmdLatency(s *Server, conn *session, args [][]byte) {
 			"RESET [<event> ...]",
 			"    Reset latency data of one or more <event> classes.",
 			"    (default: reset all data for all event classes)",
+			"HISTOGRAM [COMMAND ...]",
+			"    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+			"    If no commands are specified then all histograms are replied.",
 		)
 	}
 }

@@ -130,6 +130,8 @@ type Server struct {
 	stats                   serverStats
 	slowlog                 *slowlog
 	latency                 *latencyMonitor
+	// tracking is the settings of the commands' latency histograms.
+	tracking latencyTracking
 	// busy counts the worker goroutines running commands that wait.
 	busy atomic.Int64
 
@@ -199,6 +201,9 @@ func New(opts Options) (*Server, error) {
 	s.idleTimeout.Store(int64(cfg.Limits.IdleTimeout.Duration))
 	s.slowlog = newSlowlog()
 	s.latency = newLatencyMonitor(time.Now)
+	s.tracking.on.Store(true)
+	ps := defaultPercentiles()
+	s.tracking.percentiles.Store(&ps)
 	s.hasPassword = cfg.Auth.Password != ""
 	if err := s.newUsers(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -14,12 +14,16 @@ import (
 // grow, as Prometheus wants them; CONFIG RESETSTAT records their values as a
 // baseline that INFO subtracts.
 
-// cmdStats are one command's counters for INFO commandstats.
+// cmdStats are one command's counters for INFO commandstats, and its latency
+// histogram.
 type cmdStats struct {
 	// calls counts the calls that ran, nanos their time; rejected counts the calls
 	// refused before running (arity, permissions, routing), failed the ones that
 	// ran and answered an error.
 	calls, nanos, rejected, failed atomic.Int64
+	// latency is the histogram of the calls' times (see latencyhist.go): nil
+	// until latency tracking records a call, and again after CONFIG RESETSTAT.
+	latency atomic.Pointer[latencyHist]
 }
 
 // cmdCounts are a command's counters as read at one moment.
@@ -149,8 +153,9 @@ func (s *Server) commandStart(conn *session) time.Duration {
 	return s.mono()
 }
 
-// account records a command that ran: its time since start (see commandStart),
-// whether its reply (written to conn from mark on) is an error, and the slow log.
+// account records a command that ran: its time since start (see commandStart), in
+// its latency histogram too while latency tracking is on, whether its reply
+// (written to conn from mark on) is an error, and the slow log.
 // The next command of the batch starts where it ended.
 func (s *Server) account(conn *session, c *command, args [][]byte, mark int, start time.Duration) {
 	end := s.mono()
@@ -159,6 +164,9 @@ func (s *Server) account(conn *session, c *command, args [][]byte, mark int, sta
 	st := c.statsFor(args)
 	st.calls.Add(1)
 	st.nanos.Add(int64(d))
+	if s.tracking.on.Load() {
+		st.histogram().record(d)
+	}
 	if mark < len(conn.out) && conn.out[mark] == '-' {
 		st.failed.Add(1)
 		s.countError(conn.out[mark+1:])
@@ -224,8 +232,8 @@ func (w *session) hits(found, missing int) {
 	w.c.misses.Add(int64(missing))
 }
 
-// resetStats is CONFIG RESETSTAT: INFO's counters start again from zero, and the
-// slow log is emptied.
+// resetStats is CONFIG RESETSTAT: INFO's counters start again from zero, the
+// commands' latency histograms are dropped, and the slow log is emptied.
 func (s *Server) resetStats() {
 	hits, misses := s.keyHits()
 	b := statsBase{
@@ -240,8 +248,10 @@ func (s *Server) resetStats() {
 	b.subs = map[*subcommand]cmdCounts{}
 	for _, c := range s.commands {
 		b.commands[c] = c.stats.read()
+		c.stats.latency.Store(nil)
 		for _, sc := range c.subcommands {
 			b.subs[sc] = sc.stats.read()
+			sc.stats.latency.Store(nil)
 		}
 	}
 	s.stats.mu.Lock()
