@@ -21,18 +21,11 @@ requests=${REQUESTS:-4000}
 repeat=${REPEAT:-3}
 keys=${KEYS:-1000000}
 port=${PORT:-17401}
-for tool in redis-cli redis-benchmark bc python3; do
-  command -v "$tool" >/dev/null || { echo "$0: $tool not found (apt-get install redis-tools bc)" >&2; exit 1; }
-done
+source scripts/redis-cluster.sh
+need_tools redis-cli redis-benchmark bc python3 go
 
 tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+workdirs+=("$tmp")
 go build -o "$tmp/dht" ./cmd/dht
 
 # throughput MODE...: SETs per second of one run with the given persistence flags.
@@ -42,7 +35,6 @@ throughput() {
     --requests "$requests" --key-prefix "k$RANDOM:" --quiet --no-charts --no-verify --out "$out" >/dev/null
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps"][0]["total"]["ok_per_sec"])' "$out/results.json"
 }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 declare -A runs
 for r in $(seq "$repeat"); do
@@ -65,7 +57,7 @@ done
 data="$tmp/data"
 start_cluster() {
   "$tmp/dht" local --nodes 3 --base-port "$port" --data-dir "$data" --log-level error >"$tmp/local.log" 2>&1 &
-  pids+=("$!")
+  track "$!"
   cluster_pid=$!
 }
 start_cluster

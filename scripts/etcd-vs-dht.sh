@@ -23,18 +23,11 @@ requests=${REQUESTS:-100000}
 repeat=${REPEAT:-3}
 eport=${ETCD_PORT:-23791}
 dport=${DHT_PORT:-17451}
-for tool in go python3 bc; do
-  command -v "$tool" >/dev/null || { echo "$0: $tool not found" >&2; exit 1; }
-done
+source scripts/redis-cluster.sh
+need_tools go python3 bc
 
 tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+workdirs+=("$tmp")
 
 echo "building dht, and etcd from its Go module..." >&2
 go build -o "$tmp/dht" ./cmd/dht
@@ -52,13 +45,12 @@ for i in 1 2 3; do
     --listen-peer-urls "http://127.0.0.1:$((eport + 9 + i))" \
     --initial-advertise-peer-urls "http://127.0.0.1:$((eport + 9 + i))" \
     --initial-cluster "$cluster" --initial-cluster-state new >"$tmp/etcd-$i.log" 2>&1 &
-  pids+=("$!")
+  track "$!"
 done
 # The first run waits for the members to elect a leader (etcd-load dials with a
 # timeout and retries each put within 10 s).
 "$tmp/etcd-load" --endpoints "$endpoints" --clients 3 --requests 300 >/dev/null
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 threads=$(( (clients + 2) / 3 ))
 per_thread=$(( requests / (3 * threads) ))
 etcd_runs="" dht_runs=""

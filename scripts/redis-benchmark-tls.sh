@@ -63,8 +63,6 @@ bench() {
     awk -F'","' '/^"SET"/ {s=$2} /^"GET"/ {g=$2} END {gsub(/"/, "", s); gsub(/"/, "", g); print s, g}'
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-
 echo "redis-benchmark --cluster -c 50 -n $requests -r 33334 -t set,get; dht local --nodes 3 (R = 3); median of $repeat"
 printf '%-4s %-4s %14s %14s %14s %11s %10s\n' P test "plain $base" 'plain' 'TLS' 'plain/base' 'TLS/plain'
 for p in $pipelines; do

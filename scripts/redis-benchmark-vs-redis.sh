@@ -57,8 +57,6 @@ bench() {
   echo
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-
 echo "redis-benchmark --cluster -c 50 -n $requests -r 33334 -t $tests; $(redis-server --version | cut -d' ' -f3); dht local --nodes 3; median of $repeat"
 printf '%-4s %-6s %12s %12s %12s %10s %9s\n' P test redis 'dht R=1' 'dht R=3' 'R1/redis' 'R3/R1'
 for p in $pipelines; do

@@ -1,10 +1,13 @@
 # Sourced by the comparison scripts: starts a real 3-master Redis Cluster on
 # loopback for a side-by-side measurement, and stops it (and anything else the
-# script started) on exit.
+# script started) on exit; checks for tools; takes medians.
 #
 #   source scripts/redis-cluster.sh
 #   start_redis_cluster FIRST_PORT WORKDIR   # sets redis_addrs (an array of host:port)
 #   track PID                                # stop PID on exit too
+#   workdirs+=(DIR)                          # remove DIR on exit
+#   need_tools TOOL...                       # exit unless every TOOL is on the PATH
+#   ... | median                             # the median of the numbers read, one a line
 
 pids=()
 workdirs=()
@@ -19,9 +22,11 @@ track() { pids+=("$1"); }
 
 need_tools() {
   for tool in "$@"; do
-    command -v "$tool" >/dev/null || { echo "$0: $tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "$0: $tool not found (redis-*: apt-get install redis-server redis-tools)" >&2; exit 1; }
   done
 }
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 start_redis_cluster() {
   local first=$1 dir=$2 p
