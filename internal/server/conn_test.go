@@ -63,10 +63,7 @@ func newServer(tb testing.TB, cfg config.Config) *Server {
 // runServer runs node n1 of cfg in this process until the test ends.
 func runServer(t testing.TB, cfg config.Config) *Server {
 	t.Helper()
-	s, err := New(Options{Config: cfg, Self: "n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newServer(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
