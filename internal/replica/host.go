@@ -48,6 +48,9 @@ type Host struct {
 	log       *slog.Logger
 	groups    map[int]*runner
 	onChange  func(group int, leader, term uint64)
+	// election is the groups' election timeout (the shortest: Raft randomizes it
+	// up to twice that).
+	election time.Duration
 }
 
 // runner is the goroutine side of one group.
@@ -95,6 +98,7 @@ func New(opts Options) (*Host, error) {
 	if h.tick <= 0 {
 		h.tick = 100 * time.Millisecond
 	}
+	h.election = time.Duration(tuning.ElectionTicks) * h.tick
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -130,6 +134,10 @@ func (h *Host) Run(ctx context.Context) {
 	}
 	wg.Wait()
 }
+
+// ElectionTimeout is how long a follower waits for its leader before it stands
+// for election, at the least (Raft randomizes it up to twice that).
+func (h *Host) ElectionTimeout() time.Duration { return h.election }
 
 // Member reports whether this node holds a replica of group.
 func (h *Host) Member(group int) bool { _, ok := h.groups[group]; return ok }

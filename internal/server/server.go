@@ -430,10 +430,6 @@ func (s *Server) startGroups() error {
 	return nil
 }
 
-// leaderlessWarning is how long a slot range may have no leader before it is logged
-// as a warning: an election timeout.
-const leaderlessWarning = time.Second
-
 // leaderChanged logs and counts a change of a group's leader.
 func (s *Server) leaderChanged(group int, leader, term uint64) {
 	s.metrics.leaderChanges.Inc()
@@ -441,11 +437,13 @@ func (s *Server) leaderChanged(group int, leader, term uint64) {
 	switch {
 	case leader == 0:
 		// A hand-over of the lead (to the preferred leader) passes through here too,
-		// for a moment: only a range left without a leader for a while is a warning.
+		// for a moment: only a range still without a leader an election timeout
+		// later is a warning.
 		s.log.Info("slot range has no leader for now (an election or a hand-over)", "group", group, "slots", r.String(), "term", term)
-		time.AfterFunc(leaderlessWarning, func() {
+		after := s.repl.ElectionTimeout()
+		time.AfterFunc(after, func() {
 			if l, t := s.repl.Leader(group); l == 0 && s.replCtx.Err() == nil {
-				s.log.Warn("slot range has had no leader for "+leaderlessWarning.String()+"; its requests wait for an election",
+				s.log.Warn("slot range has had no leader for "+after.String()+"; its requests wait for an election",
 					"group", group, "slots", r.String(), "term", t)
 			}
 		})
