@@ -347,7 +347,7 @@ func cmdDHTExec(s *Server, conn *session, args [][]byte) {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	for _, cmd := range cmds {
-		if c := s.lookup(cmd[0]); c.firstKey > 0 && s.lockedBy(tg, c, cmd) {
+		if c := s.lookup(cmd[0]); c.firstKey > 0 && s.lockedBy(tg, c, cmd, nil) {
 			conn.WriteError(errTxnLocked)
 			return
 		}

@@ -325,7 +325,7 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 			}
 		}
 		s.metrics.proposals.Inc()
-		p = s.repl.Propose(group, appendCommand(nil, args))
+		p = s.repl.ProposeThen(group, appendCommand(nil, args), s.settle(group, [][][]byte{args}))
 		res, err = s.waitProposal(p, deadline.UnixNano())
 		if err != nil || !isTxnLocked(res) {
 			break
@@ -517,14 +517,29 @@ func (s *Server) startLocal(run *localRun, then func()) {
 			}
 		}
 		payload := make([]byte, 0, size)
+		var cmds [][][]byte
 		for j, q := range run.qs {
 			if run.of[j] == g {
 				payload = appendCommand(payload, q.args)
+				if resolves(q.args) {
+					cmds = append(cmds, q.args)
+				}
 			}
 		}
 		s.metrics.proposals.Inc()
-		run.props[i] = s.repl.ProposeThen(g, payload, then)
+		run.props[i] = s.repl.ProposeThen(g, payload, both(s.settle(g, cmds), then))
 	}
+}
+
+// both returns a function that calls f and g, each unless nil.
+func both(f, g func()) func() {
+	switch {
+	case f == nil:
+		return g
+	case g == nil:
+		return f
+	}
+	return func() { f(); g() }
 }
 
 // runLocal carries out the run at the start of qs and returns how many commands it

@@ -70,6 +70,62 @@ type txnGroup struct {
 	// flushes counts the FLUSHALLs here that wait for the group's transactions:
 	// until they ran, new transactions are turned away from every key of the group.
 	flushes int
+	// settling counts, by transaction, the COMMITs and ABORTs this node proposed
+	// to the group and has not yet seen complete: what it proposes after them is
+	// applied after them, so it proposes without waiting for their locks.
+	smu      sync.Mutex
+	settling map[txn.ID]int
+}
+
+// resolves reports whether a command is a DHT.TXN COMMIT or ABORT.
+func resolves(args [][]byte) bool {
+	if len(args) < 4 || !bytes.EqualFold(args[0], []byte("dht.txn")) {
+		return false
+	}
+	v := args[1]
+	return bytes.EqualFold(v, []byte("commit")) || bytes.EqualFold(v, []byte("abort"))
+}
+
+// settled reports whether this node proposed a COMMIT or ABORT of transaction id
+// that is not yet applied here.
+func (tg *txnGroup) settled(id txn.ID) bool {
+	tg.smu.Lock()
+	defer tg.smu.Unlock()
+	return tg.settling[id] > 0
+}
+
+// settle notes a proposal of cmds (a group's commands, RESP arrays) to the group:
+// the COMMITs and ABORTs among them count as settling until the function it returns
+// is called, when the proposal completed or failed. It returns nil when there are
+// none.
+func (s *Server) settle(group int, cmds [][][]byte) func() {
+	var ids []txn.ID
+	for _, args := range cmds {
+		if !resolves(args) {
+			continue
+		}
+		if id, err := txn.ParseID(string(args[3])); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	tg := s.txn.groups[group]
+	tg.smu.Lock()
+	for _, id := range ids {
+		tg.settling[id]++
+	}
+	tg.smu.Unlock()
+	return func() {
+		tg.smu.Lock()
+		defer tg.smu.Unlock()
+		for _, id := range ids {
+			if tg.settling[id]--; tg.settling[id] <= 0 {
+				delete(tg.settling, id)
+			}
+		}
+	}
 }
 
 // await registers that an ordinary command waits for its keys; the function it
@@ -137,7 +193,7 @@ func newTxnState(s *Server) *txnState {
 	}
 	s.registry.MustRegister(t.committed, t.aborted, t.recovered, t.retries, t.waits, t.participants, t.latency)
 	for range s.slots.Members() {
-		t.groups = append(t.groups, &txnGroup{p: txn.NewParticipant(txn.DefaultOptions), released: make(chan struct{}), waiting: map[string]int{}})
+		t.groups = append(t.groups, &txnGroup{p: txn.NewParticipant(txn.DefaultOptions), released: make(chan struct{}), waiting: map[string]int{}, settling: map[txn.ID]int{}})
 	}
 	t.coord = &txn.Coordinator{
 		Groups:  txnGroups{s},
@@ -220,20 +276,22 @@ func (s *Server) keyGroup(c *command, args [][]byte) int {
 }
 
 // lockedBy reports whether a command must wait for a transaction before it runs in
-// group: a write meets any lock on its keys, a read only a write lock. The caller
-// holds the group's lock, at least for reading.
-func (s *Server) lockedBy(tg *txnGroup, c *command, args [][]byte) bool {
+// group: a write meets any lock on its keys, a read only a write lock. Holders that
+// settled reports (when not nil) are passed over (txn.Participant.Blocks). The
+// caller holds the group's lock, at least for reading.
+func (s *Server) lockedBy(tg *txnGroup, c *command, args [][]byte, settled func(txn.ID) bool) bool {
 	if tg.p.Prepared() == 0 {
 		return false
 	}
 	locked := false
 	c.keys(args, func(k []byte) {
-		locked = locked || c.writes && tg.p.Locked(k) || !c.writes && tg.p.WriteLocked(k)
+		locked = locked || tg.p.Blocks(k, c.writes, settled)
 	})
 	return locked
 }
 
-// keysLocked reports whether a transaction holds keys an ordinary write must wait for.
+// keysLocked reports whether a transaction holds keys an ordinary write must wait for
+// before it is proposed: one whose COMMIT or ABORT this node proposed does not.
 func (s *Server) keysLocked(c *command, args [][]byte) bool {
 	if c.name == "dht.txn" {
 		return false
@@ -241,7 +299,7 @@ func (s *Server) keysLocked(c *command, args [][]byte) bool {
 	tg := s.txn.groups[s.keyGroup(c, args)]
 	tg.mu.RLock()
 	defer tg.mu.RUnlock()
-	return s.lockedBy(tg, c, args)
+	return s.lockedBy(tg, c, args, tg.settled)
 }
 
 // voteWithoutLog returns the reply of a DHT.TXN prepare that meets a lock, or keys
@@ -257,7 +315,7 @@ func (s *Server) voteWithoutLog(c *command, args [][]byte) []byte {
 	}
 	tg := s.txn.groups[s.slots.Group(keyspace.Slot(cmd.Route))]
 	tg.mu.RLock()
-	r, conflict := tg.p.Conflict(time.Now(), cmd)
+	r, conflict := tg.p.Conflict(time.Now(), cmd, tg.settled)
 	if !conflict && tg.p.WouldLock(cmd) && tg.awaited(cmd.Ops) {
 		r, conflict = txn.Reply{Vote: txn.VoteDie}, true
 	}
@@ -274,7 +332,7 @@ func (s *Server) runUnlocked(conn *session, c *command, args [][]byte) (wait <-c
 	tg := s.txn.groups[s.keyGroup(c, args)]
 	tg.mu.RLock()
 	defer tg.mu.RUnlock()
-	if s.lockedBy(tg, c, args) {
+	if s.lockedBy(tg, c, args, nil) {
 		return tg.released
 	}
 	c.run(s, conn, args)

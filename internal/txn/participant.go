@@ -142,7 +142,7 @@ func (p *Participant) prepare(kv KV, now int64, c Command) Reply {
 	if p.tooOld(now, c.ID) {
 		return Reply{Vote: VoteResolved, Status: StatusAborted}
 	}
-	if r, conflict := p.conflict(now, c); conflict {
+	if r, conflict := p.conflict(now, c, nil); conflict {
 		return r
 	}
 	r := Reply{Vote: VoteYes}
@@ -209,12 +209,13 @@ func cloneReply(r Reply) Reply {
 
 // Conflict returns the vote a Prepare (or a Decide with operations) would get at
 // now for meeting locks, if it would meet any. Such a vote changes nothing, so a
-// leader may answer it without replicating the command.
-func (p *Participant) Conflict(now time.Time, c Command) (Reply, bool) {
+// leader may answer it without replicating the command. Holders that settled
+// reports (when not nil) are passed over: see Blocks.
+func (p *Participant) Conflict(now time.Time, c Command, settled func(ID) bool) (Reply, bool) {
 	if !p.WouldLock(c) {
 		return Reply{}, false
 	}
-	return p.conflict(now.UnixNano(), c)
+	return p.conflict(now.UnixNano(), c, settled)
 }
 
 // WouldLock reports whether c asks to take locks anew: a Prepare, or a Decide with
@@ -231,7 +232,7 @@ func (p *Participant) WouldLock(c Command) bool {
 
 // conflict applies wait-die to the locks c's keys meet: if any holder is older, c
 // dies; if all are younger, c waits.
-func (p *Participant) conflict(now int64, c Command) (Reply, bool) {
+func (p *Participant) conflict(now int64, c Command, settled func(ID) bool) (Reply, bool) {
 	var r Reply
 	for _, op := range c.Ops {
 		l := p.locks[string(op.Key)]
@@ -243,7 +244,7 @@ func (p *Participant) conflict(now int64, c Command) (Reply, bool) {
 			holders = append(holders, l.readers...)
 		}
 		for _, h := range holders {
-			if h.IsZero() || h == c.ID {
+			if h.IsZero() || h == c.ID || settled != nil && settled(h) {
 				continue
 			}
 			if h.Older(c.ID) {
@@ -334,16 +335,30 @@ func (p *Participant) prune(now int64) {
 	p.expiry = p.expiry[n:]
 }
 
-// WriteLocked reports whether a transaction holds a write lock on key: a read must
-// wait for it to resolve.
-func (p *Participant) WriteLocked(key []byte) bool {
+// Blocks reports whether a lock on key keeps an ordinary command from running: any
+// lock keeps a write out, a write lock a read. Holders that settled reports (when
+// not nil) are passed over. A leader passes over the transactions whose COMMIT or
+// ABORT it has proposed and not yet seen applied: what it proposes after them is
+// applied after them, once the lock is gone, so it need not wait to propose
+// (whatever it proposes is checked again when applied).
+func (p *Participant) Blocks(key []byte, write bool, settled func(ID) bool) bool {
 	l := p.locks[string(key)]
-	return l != nil && !l.writer.IsZero()
+	if l == nil {
+		return false
+	}
+	if !l.writer.IsZero() && (settled == nil || !settled(l.writer)) {
+		return true
+	}
+	if !write {
+		return false
+	}
+	for _, h := range l.readers {
+		if settled == nil || !settled(h) {
+			return true
+		}
+	}
+	return false
 }
-
-// Locked reports whether any transaction holds a lock on key: a write must wait for
-// it to resolve.
-func (p *Participant) Locked(key []byte) bool { return p.locks[string(key)] != nil }
 
 // Prepared returns how many transactions hold locks here.
 func (p *Participant) Prepared() int { return len(p.prepared) }

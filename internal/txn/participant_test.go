@@ -3,6 +3,7 @@ package txn
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -16,6 +17,56 @@ func prep(p *Participant, kv KV, now time.Time, id ID, ops []Op) Reply {
 	return p.Apply(kv, now, Command{Verb: Prepare, Route: ops[0].Key, ID: id, Record: ops[0].Key, Ops: ops})
 }
 
+// A leader that proposed a holder's COMMIT or ABORT passes over its locks: what it
+// proposes next is applied after them. Only the holders it names are passed over.
+func TestSettledHoldersPassedOver(t *testing.T) {
+	p, kv := NewParticipant(testOptions), memKV{}
+	writer, reader, other := ID{TS: t0ns + 1, Node: 1, Seq: 1}, ID{TS: t0ns + 2, Node: 1, Seq: 2}, ID{TS: t0ns + 3, Node: 2, Seq: 1}
+	prep(p, kv, t0, writer, puts("g0a", "1"))
+	prep(p, kv, t0, reader, reads("g0b"))
+	only := func(ids ...ID) func(ID) bool {
+		return func(id ID) bool { return slices.Contains(ids, id) }
+	}
+	for _, tc := range []struct {
+		key     string
+		write   bool
+		settled func(ID) bool
+		want    bool
+	}{
+		{"g0a", false, nil, true},
+		{"g0a", false, only(writer), false},
+		{"g0a", true, only(reader), true},
+		{"g0b", false, nil, false},
+		{"g0b", true, nil, true},
+		{"g0b", true, only(reader), false},
+		{"g0b", true, only(writer), true},
+		{"g0c", true, nil, false},
+	} {
+		if got := p.Blocks([]byte(tc.key), tc.write, tc.settled); got != tc.want {
+			t.Errorf("Blocks(%s, write %v) = %v, want %v", tc.key, tc.write, got, tc.want)
+		}
+	}
+	cmd := Command{Verb: Prepare, Route: []byte("g0a"), ID: other, Record: []byte("g0a"), Ops: puts("g0a", "2", "g0b", "2")}
+	if r, ok := p.Conflict(t0, cmd, nil); !ok || r.Vote != VoteDie {
+		t.Errorf("Conflict with both holders = %+v, %v; want die", r, ok)
+	}
+	if r, ok := p.Conflict(t0, cmd, only(writer)); !ok || r.Holder != reader {
+		t.Errorf("Conflict with the writer settled = %+v, %v; want the reader", r, ok)
+	}
+	if r, ok := p.Conflict(t0, cmd, only(writer, reader)); ok {
+		t.Errorf("Conflict with both settled = %+v", r)
+	}
+	// The log still refuses what the leader passed over until the holders resolve.
+	if r := p.Apply(kv, t0, cmd); r.Vote != VoteDie {
+		t.Errorf("prepare applied before the holders resolved: %+v, want die", r)
+	}
+	p.Apply(kv, t0, Command{Verb: Commit, ID: writer})
+	p.Apply(kv, t0, Command{Verb: Abort, ID: reader})
+	if r := p.Apply(kv, t0, cmd); r.Vote != VoteYes {
+		t.Errorf("prepare applied after the holders resolved: %+v, want yes", r)
+	}
+}
+
 func TestWaitDieVotes(t *testing.T) {
 	p, kv := NewParticipant(testOptions), memKV{}
 	older, mid, younger := ID{TS: t0ns + 1, Node: 1, Seq: 1}, ID{TS: t0ns + 2, Node: 1, Seq: 2}, ID{TS: t0ns + 3, Node: 1, Seq: 3}
@@ -25,10 +76,10 @@ func TestWaitDieVotes(t *testing.T) {
 	if r := prep(p, kv, t0, younger, puts("g0a", "2")); r.Vote != VoteDie || r.Holder != mid {
 		t.Errorf("younger meets older: %+v, want die", r)
 	}
-	if r, ok := p.Conflict(t0, Command{Verb: Prepare, ID: younger, Ops: puts("g0a", "2")}); !ok || r.Vote != VoteDie {
+	if r, ok := p.Conflict(t0, Command{Verb: Prepare, ID: younger, Ops: puts("g0a", "2")}, nil); !ok || r.Vote != VoteDie {
 		t.Errorf("Conflict = %+v, %v; want die", r, ok)
 	}
-	if _, ok := p.Conflict(t0, Command{Verb: Prepare, ID: younger, Ops: puts("g0b", "2")}); ok {
+	if _, ok := p.Conflict(t0, Command{Verb: Prepare, ID: younger, Ops: puts("g0b", "2")}, nil); ok {
 		t.Error("Conflict over a free key")
 	}
 	if r := prep(p, kv, t0, older, reads("g0a")); r.Vote != VoteWait || r.Holder != mid || r.HolderStuck {
@@ -37,16 +88,16 @@ func TestWaitDieVotes(t *testing.T) {
 	if r := prep(p, kv, t0.Add(testOptions.Timeout+1), older, reads("g0a")); !r.HolderStuck {
 		t.Errorf("after the timeout the holder is not stuck: %+v", r)
 	}
-	if !p.WriteLocked([]byte("g0a")) || p.Locked([]byte("g0b")) {
-		t.Error("WriteLocked/Locked disagree with the locks")
+	if !p.Blocks([]byte("g0a"), false, nil) || p.Blocks([]byte("g0b"), true, nil) {
+		t.Error("Blocks disagrees with the locks")
 	}
 	// A repeated prepare gets the same vote and locks nothing more.
 	if r := prep(p, kv, t0, mid, puts("g0a", "1")); r.Vote != VoteYes || p.Prepared() != 1 {
 		t.Errorf("repeated prepare: %+v, %d prepared", r, p.Prepared())
 	}
 	p.Apply(kv, t0, Command{Verb: Commit, ID: mid})
-	if string(kv["g0a"]) != "1" || p.Locked([]byte("g0a")) {
-		t.Errorf("after commit: g0a=%q, locked %v", kv["g0a"], p.Locked([]byte("g0a")))
+	if string(kv["g0a"]) != "1" || p.Blocks([]byte("g0a"), true, nil) {
+		t.Errorf("after commit: g0a=%q, locked %v", kv["g0a"], p.Blocks([]byte("g0a"), true, nil))
 	}
 	// A prepare arriving after its transaction resolved locks nothing.
 	if r := prep(p, kv, t0, mid, puts("g0a", "1")); r.Vote != VoteResolved || r.Status != StatusCommitted || p.Prepared() != 0 {
@@ -71,7 +122,7 @@ func TestReadersShare(t *testing.T) {
 			t.Fatalf("read %s: %+v", id, r)
 		}
 	}
-	if p.WriteLocked([]byte("g0a")) || !p.Locked([]byte("g0a")) {
+	if p.Blocks([]byte("g0a"), false, nil) || !p.Blocks([]byte("g0a"), true, nil) {
 		t.Error("a read lock is not a write lock, but is a lock")
 	}
 	if r := prep(p, kv, t0, w, puts("g0a", "x")); r.Vote != VoteDie {
@@ -79,7 +130,7 @@ func TestReadersShare(t *testing.T) {
 	}
 	p.Apply(kv, t0, Command{Verb: Abort, ID: r1})
 	p.Apply(kv, t0, Command{Verb: Commit, ID: r2})
-	if p.Locked([]byte("g0a")) || string(kv["g0a"]) != "v" {
+	if p.Blocks([]byte("g0a"), true, nil) || string(kv["g0a"]) != "v" {
 		t.Error("released reads left a lock or wrote")
 	}
 }
@@ -114,7 +165,7 @@ func TestRecords(t *testing.T) {
 	kv["g0a"] = []byte("v")
 	decide := Command{Verb: Decide, ID: c, Commit: true, Record: []byte("g0a"), Ops: reads("g0a", "g0b")}
 	for range 2 {
-		if r := p.Apply(kv, t0, decide); r.Status != StatusCommitted || r.Vote != VoteYes || string(r.Values[0]) != "v" || r.Found[1] || p.Locked([]byte("g0a")) {
+		if r := p.Apply(kv, t0, decide); r.Status != StatusCommitted || r.Vote != VoteYes || string(r.Values[0]) != "v" || r.Found[1] || p.Blocks([]byte("g0a"), true, nil) {
 			t.Errorf("decide with operations: %+v", r)
 		}
 	}
@@ -130,7 +181,7 @@ func TestRecords(t *testing.T) {
 	if r := p.Apply(kv, late, Command{Verb: Decide, ID: ID{TS: t0ns, Seq: 5}, Commit: true}); r.Status != StatusAborted {
 		t.Errorf("decide of an old transaction: %+v", r)
 	}
-	if r := prep(p, kv, late, ID{TS: t0ns, Seq: 6}, puts("g0a", "x")); r.Vote != VoteResolved || p.Locked([]byte("g0a")) {
+	if r := prep(p, kv, late, ID{TS: t0ns, Seq: 6}, puts("g0a", "x")); r.Vote != VoteResolved || p.Blocks([]byte("g0a"), true, nil) {
 		t.Errorf("prepare of an old transaction: %+v", r)
 	}
 }
@@ -149,7 +200,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := q.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(q.AppendSnapshot(nil)[:1], snap[:1]) || q.Prepared() != 2 || !q.WriteLocked([]byte("g0a")) || !q.Locked([]byte("g0b")) {
+	if !bytes.Equal(q.AppendSnapshot(nil)[:1], snap[:1]) || q.Prepared() != 2 || !q.Blocks([]byte("g0a"), false, nil) || !q.Blocks([]byte("g0b"), true, nil) {
 		t.Fatalf("restored: %d prepared, locks %v", q.Prepared(), q.locks)
 	}
 	if s := q.Stuck(t0.Add(time.Hour)); len(s) != 2 || s[0].ID != w || s[1].ID != r {
