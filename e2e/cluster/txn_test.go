@@ -74,10 +74,16 @@ func checkMultiKeyCommands(t *testing.T, cfg config.Config) {
 	if err != nil || !strings.Contains(info, "txn_committed:") || strings.Contains(info, "txn_committed:0\r\n") {
 		t.Errorf("INFO transactions counts no commit:\n%s (%v)", info, err)
 	}
-	for _, field := range []string{"txn_retries:", "txn_waits:"} {
+	for _, field := range []string{"txn_retries:", "txn_waits:", "txn_steps_through_raft:"} {
 		if !strings.Contains(info, field) {
 			t.Errorf("INFO transactions has no %s:\n%s", field, info)
 		}
+	}
+	// Where every node holds a replica of every group, the coordinator sends the
+	// steps for groups it does not lead through Raft, not as requests.
+	through := strings.Contains(info, "txn_steps_through_raft:0\r\n")
+	if every := cfg.ReplicationDegree == len(cfg.Nodes); every == through {
+		t.Errorf("replication degree %d of %d nodes, yet INFO transactions says:\n%s", cfg.ReplicationDegree, len(cfg.Nodes), info)
 	}
 }
 

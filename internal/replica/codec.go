@@ -36,6 +36,14 @@ func encodeEntry(b []byte, proposer uint64, now int64, props []*Proposal) []byte
 	return b
 }
 
+// restamp sets the time of an entry encodeEntry wrote (a follower's, which the
+// leader stamps with its own clock); it leaves anything else as it is.
+func restamp(data []byte, now int64) {
+	if len(data) >= 9 && data[0] == entryVersion {
+		binary.LittleEndian.PutUint64(data[1:9], uint64(now))
+	}
+}
+
 // entryReader walks the proposals of an entry.
 type entryReader struct {
 	data []byte

@@ -269,6 +269,9 @@ func (g *group) tick() {
 		return
 	}
 	g.ticks++
+	if g.tuning.ElectionTicks > 0 && g.ticks%g.tuning.ElectionTicks == 0 {
+		g.expireThrough()
+	}
 	if len(g.issued) > 0 && g.ticks-g.issuedAt > readRetryTicks {
 		// A read request forwarded to the leader, or its answer, was lost: Raft does
 		// not send it again, so ask again for the same reads.
@@ -310,10 +313,17 @@ func (g *group) transferToPreferred() {
 	}
 }
 
-// step takes a message from another member.
-func (g *group) step(m raftpb.Message) {
+// step takes a message from another member; now is the time it arrived (the clock
+// a leader stamps a follower's proposals with, as its own).
+func (g *group) step(m raftpb.Message, now int64) {
 	if g.broken != nil {
 		return
+	}
+	if m.Type == raftpb.MsgProp && g.state == raft.StateLeader {
+		g.proposeTime = max(now, g.proposeTime, g.logTime)
+		for _, e := range m.Entries {
+			restamp(e.Data, g.proposeTime)
+		}
 	}
 	if g.held {
 		switch m.Type {
@@ -356,6 +366,28 @@ func (g *group) step(m raftpb.Message) {
 	}
 	if err := g.rn.Step(m); err != nil {
 		g.log.Debug("raft message not taken", "type", m.Type.String(), "from", m.From, "err", err)
+		return
+	}
+	if w, ok := g.sm.(ThroughWatcher); ok && m.Type == raftpb.MsgProp {
+		// Taken, so appended: only a leader takes a proposal.
+		g.watchThrough(w, m.Entries)
+	}
+}
+
+// watchThrough tells w of the commands of ents, entries a follower sent.
+func (g *group) watchThrough(w ThroughWatcher, ents []raftpb.Entry) {
+	for _, e := range ents {
+		r, err := readEntry(e.Data)
+		if err != nil {
+			continue
+		}
+		for {
+			_, _, cmd, ok, err := r.next()
+			if err != nil || !ok {
+				break
+			}
+			w.AppendedThrough(cmd)
+		}
 	}
 }
 
@@ -547,9 +579,15 @@ func (g *group) propose(props []*Proposal, now int64) {
 		return
 	}
 	if g.state != raft.StateLeader {
+		through := props[:0:0]
 		for _, p := range props {
+			if p.through {
+				through = append(through, p)
+				continue
+			}
 			p.finish(nil, 0, &NotLeaderError{Group: g.id, Leader: g.lead})
 		}
+		g.proposeThrough(through, now)
 		return
 	}
 	g.proposeTime = max(now, g.proposeTime, g.logTime)
@@ -577,6 +615,56 @@ func (g *group) propose(props []*Proposal, now int64) {
 		}
 		for _, p := range batch {
 			g.pending[p.seq] = p
+		}
+	}
+}
+
+// forwardTicks is how long, in election timeouts, a follower waits to see applied a
+// proposal it sent to the leader.
+const forwardTicks = 10
+
+// proposeThrough sends props, on a follower, to the leader as Raft forwards a
+// proposal (a MsgProp, which the leader appends as its own), as few entries as fit.
+// They complete when this replica applies them; ErrUnconfirmed fails them once
+// they expire.
+func (g *group) proposeThrough(props []*Proposal, now int64) {
+	if len(props) == 0 {
+		return
+	}
+	if g.lead == 0 || g.held || g.learner {
+		for _, p := range props {
+			p.finish(nil, 0, &NotLeaderError{Group: g.id})
+		}
+		return
+	}
+	g.proposeTime = max(now, g.proposeTime, g.logTime)
+	for len(props) > 0 {
+		n, size := 0, 0
+		for n < len(props) && (n == 0 || size+len(props[n].cmd) <= maxEntryBytes) {
+			size += len(props[n].cmd)
+			n++
+		}
+		batch := props[:n]
+		props = props[n:]
+		for _, p := range batch {
+			g.seq++
+			p.seq, p.term = g.seq, g.term
+			p.expires = g.ticks + forwardTicks*g.tuning.ElectionTicks
+			g.pending[p.seq] = p
+		}
+		data := encodeEntry(make([]byte, 0, size+16+12*len(batch)), g.self, g.proposeTime, batch)
+		g.extra = append(g.extra, raftpb.Message{Type: raftpb.MsgProp, From: g.self, To: g.lead,
+			Entries: []raftpb.Entry{{Data: data}}})
+	}
+}
+
+// expireThrough fails the proposals sent to the leader that were not applied in
+// time.
+func (g *group) expireThrough() {
+	for seq, p := range g.pending {
+		if p.through && p.expires != 0 && g.ticks >= p.expires {
+			delete(g.pending, seq)
+			p.finish(nil, 0, ErrUnconfirmed)
 		}
 	}
 }
@@ -793,7 +881,7 @@ func (g *group) applyBatch(e raftpb.Entry) {
 		}
 		// The term tells this run's proposals from those of an earlier run of the
 		// node, replayed from its log, whose sequence numbers started over.
-		if p, ok := g.pending[seq]; ok && p.term == e.Term {
+		if p, ok := g.pending[seq]; ok && (p.term == e.Term || p.through) {
 			delete(g.pending, seq)
 			p.finish(res, e.Index, nil)
 		}
@@ -804,7 +892,7 @@ func (g *group) applyBatch(e raftpb.Entry) {
 // moved past them without them, so they will never be applied.
 func (g *group) failLost() {
 	for seq, p := range g.pending {
-		if p.term < g.appliedTerm {
+		if p.term < g.appliedTerm && p.expires == 0 {
 			delete(g.pending, seq)
 			p.finish(nil, 0, ErrLost)
 		}

@@ -113,6 +113,10 @@ func New(opts Options) (*Host, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Sequence numbers from the clock are new with each run of the node, so
+		// that no proposal of this run is taken for one of an earlier run still in
+		// the log (proposals sent to the leader cannot be told apart by term).
+		g.seq = uint64(h.now().UnixNano())
 		r := &runner{h: h, g: g, inbox: make(chan []raftpb.Message, inboxLen),
 			kick: make(chan struct{}, 1), changed: make(chan struct{})}
 		if h.transport != nil {
@@ -150,7 +154,23 @@ func (h *Host) Propose(group int, cmd []byte) *Proposal { return h.ProposeThen(g
 // goroutine completes it (then must not block; it may be called before ProposeThen
 // returns), unless then is nil.
 func (h *Host) ProposeThen(group int, cmd []byte, then func()) *Proposal {
+	return h.propose(group, newProposal(cmd, then))
+}
+
+// ProposeThrough is ProposeThen, except that a follower does not refuse cmd: it
+// sends it to its leader through Raft, with the group's other messages, and the
+// proposal completes when this replica applies it, with this replica's result
+// (the same as every other's). It fails with NotLeaderError only when no leader is
+// known, and the command was not sent. A proposal the leader dropped, or lost in an
+// election, is never seen applied: after a while it fails with ErrUnconfirmed,
+// which does not mean that it will not be applied.
+func (h *Host) ProposeThrough(group int, cmd []byte, then func()) *Proposal {
 	p := newProposal(cmd, then)
+	p.through = true
+	return h.propose(group, p)
+}
+
+func (h *Host) propose(group int, p *Proposal) *Proposal {
 	r, ok := h.groups[group]
 	if !ok {
 		p.finish(nil, 0, ErrNotMember)
@@ -370,8 +390,9 @@ func (r *runner) run(ctx context.Context) {
 }
 
 func (r *runner) steps(msgs []raftpb.Message) {
+	now := r.h.now().UnixNano()
 	for _, m := range msgs {
-		r.g.step(m)
+		r.g.step(m, now)
 	}
 }
 

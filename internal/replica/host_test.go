@@ -580,3 +580,49 @@ func TestHostThenCallsBack(t *testing.T) {
 		t.Errorf("k = %q after the write, want 1", got)
 	}
 }
+
+// TestHostProposeThroughFollower: a follower sends proposals to the leader through
+// Raft and completes them with its own replica's result; the leader refuses plain
+// proposals from it as before; with no leader to send to, a proposal fails at once
+// as not sent; one the leader never gets fails in time as unconfirmed, not as lost.
+func TestHostProposeThroughFollower(t *testing.T) {
+	c := newTestCluster(t, 3)
+	l := c.leader(0, 5*time.Second)
+	f := l%3 + 1
+	c.write(0, "a=1")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	var props []*Proposal
+	for i := range 50 {
+		props = append(props, c.nodes[f].h.ProposeThrough(0, []byte(fmt.Sprintf("a=%d", i+2)), nil))
+	}
+	for i, p := range props {
+		res, err := p.Wait(ctx)
+		if err != nil {
+			t.Fatalf("proposal %d through follower %d: %v", i, f, err)
+		}
+		if want := fmt.Sprint(i + 1); string(res) != want {
+			t.Errorf("proposal %d answered %q, want the previous value %q", i, res, want)
+		}
+	}
+	if got := c.nodes[l].sms[0].get("a"); got != "51" {
+		t.Errorf("the leader holds a = %q, want 51", got)
+	}
+	var nl *NotLeaderError
+	if _, err := c.nodes[f].h.Propose(0, []byte("a=x")).Wait(ctx); !errors.As(err, &nl) {
+		t.Errorf("a plain proposal on a follower: %v, want NotLeaderError", err)
+	}
+
+	// Cut off from the others, the follower still knows the old leader for a
+	// while: what it sends is lost, and it says it cannot tell.
+	c.net.mu.Lock()
+	c.net.cut[f] = true
+	c.net.mu.Unlock()
+	_, err := c.nodes[f].h.ProposeThrough(0, []byte("b=1"), nil).Wait(ctx)
+	if !errors.Is(err, ErrUnconfirmed) && !errors.As(err, &nl) {
+		t.Errorf("a proposal sent into a cut: %v, want ErrUnconfirmed (or NotLeaderError once the leader is forgotten)", err)
+	}
+	if errors.Is(err, ErrLost) {
+		t.Errorf("a proposal sent into a cut reported lost: %v", err)
+	}
+}

@@ -40,6 +40,14 @@ type StateMachine interface {
 	Restore(data []byte) error
 }
 
+// ThroughWatcher is a StateMachine that is told, on the leader, of the commands the
+// leader appends to the log on a follower's behalf (see Host.ProposeThrough), as the
+// leader knows of those proposed on it. AppendedThrough is called on the group's
+// goroutine, before the commands are committed; it must not block.
+type ThroughWatcher interface {
+	AppendedThrough(cmd []byte)
+}
+
 // Transport carries a group's Raft messages to the other nodes. Send must not block:
 // a transport that cannot deliver a message drops it (Raft retransmits) and tells the
 // host through ReportUnreachable or ReportSnapshot.
@@ -59,6 +67,9 @@ var (
 	ErrDropped = errors.New("replica: proposal dropped by the leader")
 	// ErrNotMember: this node holds no replica of the group.
 	ErrNotMember = errors.New("replica: not a member of the group")
+	// ErrUnconfirmed: a proposal sent to the leader was not seen applied in time;
+	// it may still be.
+	ErrUnconfirmed = errors.New("replica: the proposal sent to the leader was not seen applied in time")
 )
 
 // NotLeaderError is returned for a proposal or read that this node cannot serve
@@ -79,13 +90,18 @@ func (e *NotLeaderError) Error() string {
 // Proposal is a command submitted to a group. It completes once the command is
 // applied here, or once it is known that it will not be.
 type Proposal struct {
-	cmd    []byte
-	seq    uint64
-	term   uint64
-	done   chan struct{}
-	result []byte
-	index  uint64
-	err    error
+	cmd  []byte
+	seq  uint64
+	term uint64
+	// through is set for a proposal a follower may send to its leader (see
+	// Host.ProposeThrough); expires is the tick at which a follower that sent it
+	// stops waiting for it.
+	through bool
+	expires int
+	done    chan struct{}
+	result  []byte
+	index   uint64
+	err     error
 	// then, when set, is called once the proposal completes.
 	then func()
 }

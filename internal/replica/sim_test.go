@@ -107,7 +107,7 @@ func (s *sim) run(steps int) {
 		for _, fm := range due {
 			ok := !s.down[fm.m.To] && !s.cut[[2]uint64{fm.m.From, fm.m.To}]
 			if ok {
-				s.nodes[fm.m.To].step(fm.m)
+				s.nodes[fm.m.To].step(fm.m, int64(s.step))
 			}
 			if fm.m.Type == raftpb.MsgSnap {
 				s.reportSnapshot(fm.m, ok)

@@ -84,6 +84,23 @@ func (sh *shard) Apply(now time.Time, index uint64, cmds []byte) []byte {
 	return w.out
 }
 
+// AppendedThrough marks, on the leader, the transactions whose COMMIT or ABORT it
+// appended for a follower as settling, as it marks those proposed here.
+func (sh *shard) AppendedThrough(cmds []byte) {
+	var batch [][][]byte
+	for len(cmds) > 0 {
+		complete, args, _, left, err := redcon.ReadNextCommand(cmds, nil)
+		if err != nil || !complete || len(args) == 0 {
+			break
+		}
+		cmds = left
+		if resolves(args) {
+			batch = append(batch, args)
+		}
+	}
+	sh.s.settle(sh.group, batch)
+}
+
 // stampedSnapshot starts the snapshots that keep the keys' stamps (see
 // store.Version): a key part of length 0 followed by a byte no participant snapshot
 // starts with. Snapshots written before start with the key part (see
@@ -325,7 +342,7 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 			}
 		}
 		s.metrics.proposals.Inc()
-		p = s.repl.ProposeThen(group, appendCommand(nil, args), s.settle(group, [][][]byte{args}))
+		p = s.repl.ProposeThen(group, appendCommand(nil, args), s.settleProposal(group, [][][]byte{args}))
 		res, err = s.waitProposal(p, deadline.UnixNano())
 		if err != nil || !isTxnLocked(res) {
 			break
@@ -343,6 +360,46 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 		s.metrics.commitLatency.Observe(time.Since(start).Seconds())
 		conn.WriteRaw(res)
 		conn.lastWrite(group, p.Index())
+	case definite(err):
+		return false
+	default:
+		conn.WriteError(s.errUnknownOutcome(group))
+	}
+	return true
+}
+
+// throughRaft reports whether a coordinator's DHT.TXN command goes to a group's
+// leader through Raft where this node holds a replica: a PREPARE, COMMIT or ABORT,
+// which a coordinator may send again when it cannot tell whether it was applied.
+// (A DECIDE whose outcome is unknown fails its transaction's command: it goes as a
+// request, whose answer does not depend on this node's replica.)
+func throughRaft(args [][]byte) bool {
+	if len(args) < 2 {
+		return false
+	}
+	v := args[1]
+	return bytes.EqualFold(v, []byte("prepare")) || bytes.EqualFold(v, []byte("commit")) || bytes.EqualFold(v, []byte("abort"))
+}
+
+// replicateThrough runs a coordinator's DHT.TXN command (see throughRaft) in a group
+// this node holds a replica of but does not lead: it sends the command to the leader
+// through Raft, with the group's other messages, rather than as a request to the
+// leader's node, which costs more than the write itself, and answers what its own
+// replica's apply gives, the same as every other's. A vote that changes nothing is
+// answered from this replica's state, as a leader answers it. ok is false when the
+// command was certainly not sent (no leader is known), and may be routed again.
+func (s *Server) replicateThrough(conn *session, c *command, args [][]byte, group int) (ok bool) {
+	if vote := s.voteWithoutLog(c, args); vote != nil {
+		conn.WriteRaw(vote)
+		return true
+	}
+	s.metrics.proposals.Inc()
+	s.txn.through.Inc()
+	p := s.repl.ProposeThrough(group, appendCommand(nil, args), nil)
+	res, err := s.waitProposal(p, time.Now().Add(s.cfg.Timeouts.Failover.Duration).UnixNano())
+	switch {
+	case err == nil:
+		conn.WriteRaw(res)
 	case definite(err):
 		return false
 	default:
@@ -527,7 +584,7 @@ func (s *Server) startLocal(run *localRun, then func()) {
 			}
 		}
 		s.metrics.proposals.Inc()
-		run.props[i] = s.repl.ProposeThen(g, payload, both(s.settle(g, cmds), then))
+		run.props[i] = s.repl.ProposeThen(g, payload, both(s.settleProposal(g, cmds), then))
 	}
 }
 
@@ -705,6 +762,10 @@ func (s *Server) execRouted(conn *session, c *command, args [][]byte, raw []byte
 		slot, _ := commandSlot(c, args)
 		group := s.slots.Group(slot)
 		owner, why := s.routeReplicated(slot)
+		if why == "" && owner != nil && owner.Name != s.self.Name && conn.txn && throughRaft(args) && s.repl.Member(group) &&
+			s.replicateThrough(conn, c, args, group) {
+			return
+		}
 		switch {
 		case why != "":
 			conn.WriteError(why)

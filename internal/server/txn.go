@@ -51,6 +51,7 @@ type txnState struct {
 	recovered    prometheus.Counter
 	retries      prometheus.Counter
 	waits        prometheus.Counter
+	through      prometheus.Counter
 	participants prometheus.Histogram
 	latency      prometheus.Histogram
 }
@@ -70,35 +71,34 @@ type txnGroup struct {
 	// flushes counts the FLUSHALLs here that wait for the group's transactions:
 	// until they ran, new transactions are turned away from every key of the group.
 	flushes int
-	// settling counts, by transaction, the COMMITs and ABORTs this node proposed
-	// to the group and has not yet seen complete: what it proposes after them is
-	// applied after them, so it proposes without waiting for their locks.
+	// settling holds the transactions whose COMMIT or ABORT this node proposed to
+	// the group, or appended to its log for a follower, and has not yet applied:
+	// what it proposes after them is applied after them, so it proposes without
+	// waiting for their locks. Applying the COMMIT or ABORT, or the failure of the
+	// proposal, clears the mark.
 	smu      sync.Mutex
-	settling map[txn.ID]int
+	settling map[txn.ID]struct{}
 }
 
-// resolves reports whether a command is a DHT.TXN COMMIT or ABORT.
-func resolves(args [][]byte) bool {
-	if len(args) < 4 || !bytes.EqualFold(args[0], []byte("dht.txn")) {
-		return false
-	}
-	v := args[1]
-	return bytes.EqualFold(v, []byte("commit")) || bytes.EqualFold(v, []byte("abort"))
-}
-
-// settled reports whether this node proposed a COMMIT or ABORT of transaction id
-// that is not yet applied here.
+// settled reports whether a COMMIT or ABORT of transaction id is in the group's log
+// ahead of what this node proposes now, as far as it knows.
 func (tg *txnGroup) settled(id txn.ID) bool {
 	tg.smu.Lock()
 	defer tg.smu.Unlock()
-	return tg.settling[id] > 0
+	_, ok := tg.settling[id]
+	return ok
 }
 
-// settle notes a proposal of cmds (a group's commands, RESP arrays) to the group:
-// the COMMITs and ABORTs among them count as settling until the function it returns
-// is called, when the proposal completed or failed. It returns nil when there are
-// none.
-func (s *Server) settle(group int, cmds [][][]byte) func() {
+// unsettle clears the mark of transaction id (see settling).
+func (tg *txnGroup) unsettle(id txn.ID) {
+	tg.smu.Lock()
+	defer tg.smu.Unlock()
+	delete(tg.settling, id)
+}
+
+// settle marks the transactions whose COMMIT or ABORT is among cmds (a group's
+// commands) as settling (see txnGroup.settling), and returns them.
+func (s *Server) settle(group int, cmds [][][]byte) []txn.ID {
 	var ids []txn.ID
 	for _, args := range cmds {
 		if !resolves(args) {
@@ -113,19 +113,36 @@ func (s *Server) settle(group int, cmds [][][]byte) func() {
 	}
 	tg := s.txn.groups[group]
 	tg.smu.Lock()
+	defer tg.smu.Unlock()
 	for _, id := range ids {
-		tg.settling[id]++
+		tg.settling[id] = struct{}{}
 	}
-	tg.smu.Unlock()
+	return ids
+}
+
+// settleProposal is settle for a proposal of cmds to the group: it returns the
+// function that clears the marks once the proposal completed (or nil when there
+// are none), for the case it failed.
+func (s *Server) settleProposal(group int, cmds [][][]byte) func() {
+	ids := s.settle(group, cmds)
+	if ids == nil {
+		return nil
+	}
+	tg := s.txn.groups[group]
 	return func() {
-		tg.smu.Lock()
-		defer tg.smu.Unlock()
 		for _, id := range ids {
-			if tg.settling[id]--; tg.settling[id] <= 0 {
-				delete(tg.settling, id)
-			}
+			tg.unsettle(id)
 		}
 	}
+}
+
+// resolves reports whether a command is a DHT.TXN COMMIT or ABORT.
+func resolves(args [][]byte) bool {
+	if len(args) < 4 || !bytes.EqualFold(args[0], []byte("dht.txn")) {
+		return false
+	}
+	v := args[1]
+	return bytes.EqualFold(v, []byte("commit")) || bytes.EqualFold(v, []byte("abort"))
 }
 
 // await registers that an ordinary command waits for its keys; the function it
@@ -182,6 +199,9 @@ func newTxnState(s *Server) *txnState {
 		waits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dht_txn_waits_total", Help: "Times a transaction this node coordinated found keys held by a younger one and asked again shortly.",
 		}),
+		through: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dht_txn_steps_through_raft_total", Help: "Transaction steps (prepare, commit, abort) this node sent to a group's leader through Raft, as a member of the group, rather than as a request.",
+		}),
 		participants: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dht_txn_participants", Help: "Slot ranges taking part in each transaction this node coordinated.",
 			Buckets: prometheus.LinearBuckets(2, 1, 15),
@@ -191,9 +211,9 @@ func newTxnState(s *Server) *txnState {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}),
 	}
-	s.registry.MustRegister(t.committed, t.aborted, t.recovered, t.retries, t.waits, t.participants, t.latency)
+	s.registry.MustRegister(t.committed, t.aborted, t.recovered, t.retries, t.waits, t.through, t.participants, t.latency)
 	for range s.slots.Members() {
-		t.groups = append(t.groups, &txnGroup{p: txn.NewParticipant(txn.DefaultOptions), released: make(chan struct{}), waiting: map[string]int{}, settling: map[txn.ID]int{}})
+		t.groups = append(t.groups, &txnGroup{p: txn.NewParticipant(txn.DefaultOptions), released: make(chan struct{}), waiting: map[string]int{}, settling: map[txn.ID]struct{}{}})
 	}
 	t.coord = &txn.Coordinator{
 		Groups:  txnGroups{s},
@@ -245,6 +265,7 @@ func cmdTxn(s *Server, conn *session, args [][]byte) {
 	tg.mu.Lock()
 	r := tg.p.Apply(storeKV{conn.db}, conn.db.Now(), cmd)
 	if cmd.Verb == txn.Commit || cmd.Verb == txn.Abort {
+		tg.unsettle(cmd.ID)
 		close(tg.released)
 		tg.released = make(chan struct{})
 	}
@@ -602,6 +623,7 @@ func (s *Server) txnInfo() []string {
 		fmt.Sprintf("txn_recovered:%d", int64(counterValue(s.txn.recovered))),
 		fmt.Sprintf("txn_retries:%d", int64(counterValue(s.txn.retries))),
 		fmt.Sprintf("txn_waits:%d", int64(counterValue(s.txn.waits))),
+		fmt.Sprintf("txn_steps_through_raft:%d", int64(counterValue(s.txn.through))),
 		fmt.Sprintf("txn_prepared_here:%d", prepared),
 		fmt.Sprintf("txn_unfinished_here:%d", unfinished),
 		fmt.Sprintf("txn_participants_avg:%.2f", histogramOf(s.txn.participants).mean()),
