@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -142,6 +143,9 @@ type group struct {
 	broken error
 	// extra are messages of the driver's own, sent with Raft's.
 	extra []raftpb.Message
+	// resendThrough is set when the lead moved: the proposals sent to the old
+	// leader are sent to the new one (see sendThroughAgain).
+	resendThrough bool
 	// amnesiac holds, on a leader, the voters found to have lost their log: each is
 	// replaced (see replaceAmnesiacs).
 	amnesiac map[uint64]bool
@@ -631,31 +635,81 @@ func (g *group) proposeThrough(props []*Proposal, now int64) {
 	if len(props) == 0 {
 		return
 	}
-	if g.lead == 0 || g.held || g.learner {
+	if g.lead == 0 || g.lead == g.self || g.held || g.learner {
 		for _, p := range props {
 			p.finish(nil, 0, &NotLeaderError{Group: g.id})
 		}
 		return
 	}
 	g.proposeTime = max(now, g.proposeTime, g.logTime)
+	for _, p := range props {
+		g.seq++
+		p.seq, p.term = g.seq, g.term
+		g.pending[p.seq] = p
+	}
+	g.sendThrough(props)
+}
+
+// sendThrough sends props to the leader, as few entries as fit, each a MsgProp, and
+// sets when they expire.
+func (g *group) sendThrough(props []*Proposal) {
+	for _, p := range props {
+		p.expires = g.ticks + forwardTicks*g.tuning.ElectionTicks
+	}
+	for _, data := range throughEntries(g.self, g.proposeTime, props) {
+		g.extra = append(g.extra, raftpb.Message{Type: raftpb.MsgProp, From: g.self, To: g.lead,
+			Entries: []raftpb.Entry{{Data: data}}})
+	}
+}
+
+// sendThroughAgain sends the proposals sent to a leader that lost the lead, and not
+// yet applied here, to the new one, or proposes them where this replica now leads:
+// the old leader may have dropped them (Raft drops proposals while it hands the
+// lead over), and waiting for them to expire would hold their callers for as long.
+// A proposal may then be applied twice; the first completes it, the second is a
+// repeat that its command must bear (Host.ProposeThrough). It reports whether it
+// proposed anything here (which makes Raft ready again).
+func (g *group) sendThroughAgain() (proposed bool) {
+	if g.lead == 0 || g.held || g.learner {
+		return false
+	}
+	var again []*Proposal
+	for _, p := range g.pending {
+		if p.expires != 0 {
+			again = append(again, p)
+		}
+	}
+	if len(again) == 0 {
+		return false
+	}
+	slices.SortFunc(again, func(a, b *Proposal) int { return cmp.Compare(a.seq, b.seq) })
+	g.log.Debug("sending proposals to the new leader", "leader", g.lead, "proposals", len(again))
+	if g.lead != g.self {
+		g.sendThrough(again)
+		return false
+	}
+	for _, data := range throughEntries(g.self, g.proposeTime, again) {
+		if err := g.rn.Propose(data); err != nil {
+			// Left to expire, as they would have at the old leader.
+			g.log.Debug("proposing again as the new leader", "err", err)
+		}
+	}
+	return true
+}
+
+// throughEntries encodes props as few entries as fit.
+func throughEntries(self uint64, now int64, props []*Proposal) [][]byte {
+	var ents [][]byte
 	for len(props) > 0 {
 		n, size := 0, 0
 		for n < len(props) && (n == 0 || size+len(props[n].cmd) <= maxEntryBytes) {
 			size += len(props[n].cmd)
 			n++
 		}
-		batch := props[:n]
+		ents = append(ents, encodeEntry(make([]byte, 0, size+16+12*n), self, now, props[:n]))
 		props = props[n:]
-		for _, p := range batch {
-			g.seq++
-			p.seq, p.term = g.seq, g.term
-			p.expires = g.ticks + forwardTicks*g.tuning.ElectionTicks
-			g.pending[p.seq] = p
-		}
-		data := encodeEntry(make([]byte, 0, size+16+12*len(batch)), g.self, g.proposeTime, batch)
-		g.extra = append(g.extra, raftpb.Message{Type: raftpb.MsgProp, From: g.self, To: g.lead,
-			Entries: []raftpb.Entry{{Data: data}}})
 	}
+	return ents
 }
 
 // expireThrough fails the proposals sent to the leader that were not applied in
@@ -773,6 +827,13 @@ func (g *group) process() []raftpb.Message {
 		out = append(out, g.process()...)
 		return out
 	}
+	if g.resendThrough {
+		g.resendThrough = false
+		if g.sendThroughAgain() {
+			out = append(out, g.process()...)
+			return out
+		}
+	}
 	if len(g.extra) > 0 {
 		out = append(out, g.extra...)
 		g.extra = nil
@@ -807,6 +868,7 @@ func (g *group) softState(ss raft.SoftState) {
 				r.finish(&NotLeaderError{Group: g.id, Leader: ss.Lead})
 			}
 			g.queued = nil
+			g.resendThrough = true
 		}
 		g.lead, g.state = ss.Lead, ss.RaftState
 		g.confSince = 0

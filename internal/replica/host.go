@@ -161,9 +161,11 @@ func (h *Host) ProposeThen(group int, cmd []byte, then func()) *Proposal {
 // sends it to its leader through Raft, with the group's other messages, and the
 // proposal completes when this replica applies it, with this replica's result
 // (the same as every other's). It fails with NotLeaderError only when no leader is
-// known, and the command was not sent. A proposal the leader dropped, or lost in an
-// election, is never seen applied: after a while it fails with ErrUnconfirmed,
-// which does not mean that it will not be applied.
+// known, and the command was not sent. When the lead moves, the proposals not yet
+// applied are sent to the new leader too (the old one may have dropped them), so a
+// command may be applied twice: it must be one that bears being repeated. A
+// proposal never seen applied fails after a while with ErrUnconfirmed, which does
+// not mean that it will not be applied.
 func (h *Host) ProposeThrough(group int, cmd []byte, then func()) *Proposal {
 	p := newProposal(cmd, then)
 	p.through = true

@@ -626,3 +626,24 @@ func TestHostProposeThroughFollower(t *testing.T) {
 		t.Errorf("a proposal sent into a cut reported lost: %v", err)
 	}
 }
+
+// TestHostProposeThroughNewLeader: a proposal a follower sends to a leader that is
+// cut off is sent again to the leader elected next, and completes.
+func TestHostProposeThroughNewLeader(t *testing.T) {
+	c := newTestCluster(t, 3)
+	l := c.leader(0, 5*time.Second)
+	f := l%3 + 1
+	c.write(0, "a=1")
+	c.net.mu.Lock()
+	c.net.cut[l] = true
+	c.net.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	res, err := c.nodes[f].h.ProposeThrough(0, []byte("a=2"), nil).Wait(ctx)
+	if err != nil || string(res) != "1" {
+		t.Fatalf("a proposal sent to a leader cut off: %q, %v; want it applied by the next leader", res, err)
+	}
+	if nl := c.leader(0, 5*time.Second); nl == l {
+		t.Fatalf("node %d, cut off, still leads", l)
+	}
+}

@@ -370,7 +370,8 @@ func (s *Server) replicateOne(conn *session, c *command, args [][]byte, group in
 
 // throughRaft reports whether a coordinator's DHT.TXN command goes to a group's
 // leader through Raft where this node holds a replica: a PREPARE, COMMIT or ABORT,
-// which a coordinator may send again when it cannot tell whether it was applied.
+// which a group may apply twice alike, and which a coordinator may send again when it
+// cannot tell whether it was applied.
 // (A DECIDE whose outcome is unknown fails its transaction's command: it goes as a
 // request, whose answer does not depend on this node's replica.)
 func throughRaft(args [][]byte) bool {
