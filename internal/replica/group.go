@@ -623,9 +623,9 @@ func (g *group) propose(props []*Proposal, now int64) {
 	}
 }
 
-// forwardTicks is how long, in election timeouts, a follower waits to see applied a
-// proposal it sent to the leader.
-const forwardTicks = 10
+// throughTimeouts is how long, in election timeouts, a follower waits to see applied
+// a proposal it sent to the leader.
+const throughTimeouts = 10
 
 // proposeThrough sends props, on a follower, to the leader as Raft forwards a
 // proposal (a MsgProp, which the leader appends as its own), as few entries as fit.
@@ -654,7 +654,7 @@ func (g *group) proposeThrough(props []*Proposal, now int64) {
 // sets when they expire.
 func (g *group) sendThrough(props []*Proposal) {
 	for _, p := range props {
-		p.expires = g.ticks + forwardTicks*g.tuning.ElectionTicks
+		p.expires = g.ticks + throughTimeouts*g.tuning.ElectionTicks
 	}
 	for _, data := range throughEntries(g.self, g.proposeTime, props) {
 		g.extra = append(g.extra, raftpb.Message{Type: raftpb.MsgProp, From: g.self, To: g.lead,
@@ -716,7 +716,7 @@ func throughEntries(self uint64, now int64, props []*Proposal) [][]byte {
 // time.
 func (g *group) expireThrough() {
 	for seq, p := range g.pending {
-		if p.through && p.expires != 0 && g.ticks >= p.expires {
+		if p.expires != 0 && g.ticks >= p.expires {
 			delete(g.pending, seq)
 			p.finish(nil, 0, ErrUnconfirmed)
 		}
@@ -941,9 +941,11 @@ func (g *group) applyBatch(e raftpb.Entry) {
 		if proposer != g.self {
 			continue
 		}
-		// The term tells this run's proposals from those of an earlier run of the
-		// node, replayed from its log, whose sequence numbers started over.
-		if p, ok := g.pending[seq]; ok && (p.term == e.Term || p.through) {
+		// Sequence numbers start from the clock with each run of the node, and the
+		// term tells this run's proposals from an earlier run's all the same; one
+		// sent through the leader (expires set) may be appended in a later term than
+		// it was sent in, and is told by its number alone.
+		if p, ok := g.pending[seq]; ok && (p.term == e.Term || p.expires != 0) {
 			delete(g.pending, seq)
 			p.finish(res, e.Index, nil)
 		}

@@ -94,8 +94,8 @@ type Proposal struct {
 	seq  uint64
 	term uint64
 	// through is set for a proposal a follower may send to its leader (see
-	// Host.ProposeThrough); expires is the tick at which a follower that sent it
-	// stops waiting for it.
+	// Host.ProposeThrough); expires, once it has been sent, is the tick at which
+	// the follower stops waiting for it (0 for a proposal made by the leader).
 	through bool
 	expires int
 	done    chan struct{}

@@ -146,8 +146,11 @@ func (p *Participant) prepare(kv KV, now int64, c Command) Reply {
 		return r
 	}
 	r := Reply{Vote: VoteYes}
-	seen := map[string]bool{}
+	var seen map[string]bool // the keys of deletes counted
 	for _, op := range c.Ops {
+		if op.Kind == OpPut {
+			continue // writes whatever is there
+		}
 		v, ok := kv.Get(op.Key)
 		switch op.Kind {
 		case OpRead:
@@ -157,6 +160,9 @@ func (p *Participant) prepare(kv KV, now int64, c Command) Reply {
 				return Reply{Vote: VoteNo}
 			}
 		case OpDel:
+			if seen == nil {
+				seen = map[string]bool{}
+			}
 			if ok && !seen[string(op.Key)] {
 				r.Existed++
 			}
