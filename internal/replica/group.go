@@ -895,6 +895,14 @@ func (g *group) restore(snap raftpb.Snapshot) {
 	g.logTime = max(g.logTime, now)
 	g.appliedTerm = max(g.appliedTerm, snap.Metadata.Term)
 	g.failLost()
+	// What was sent through the leader may be in the snapshot, whose entries this
+	// replica does not apply one by one: it cannot tell.
+	for seq, p := range g.pending {
+		if p.expires != 0 {
+			delete(g.pending, seq)
+			p.finish(nil, 0, ErrUnconfirmed)
+		}
+	}
 }
 
 // apply applies committed entries in order and completes this node's proposals.
