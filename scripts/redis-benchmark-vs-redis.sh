@@ -7,7 +7,10 @@
 # random keys, without pipelining (-P 1) and with -P 16. The contenders take turns,
 # REPEAT times, and every figure is the median of its runs. The table gives dht R = 1
 # against Redis, and R = 3 against R = 1. Both stores keep everything in memory (Redis
-# with no RDB or AOF, dht --in-memory), as the comparison is of serving, not of disks.
+# with no RDB or AOF, dht --in-memory), as the comparison is of serving, not of disks,
+# unless DHT_STORAGE is disk: then the dht nodes keep their logs on disk as they do by
+# default (a temporary directory, fsync everysec), so that R = 1 too runs its writes
+# through a log (a Raft group of one member), as a user's cluster does.
 #
 # Usage: scripts/redis-benchmark-vs-redis.sh
 # Environment (defaults in brackets):
@@ -17,6 +20,7 @@
 #   TESTS      [set,get]  redis-benchmark's tests (-t), e.g. set,get,incr
 #   REDIS_PORT [8101]     first of the three Redis ports
 #   DHT_PORT   [17001]    first of the three ports of dht R = 1 (R = 3: 100 above)
+#   DHT_STORAGE [memory]  memory (--in-memory) or disk (logs on disk, fsync everysec)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +31,11 @@ tests=${TESTS:-set,get}
 rport=${REDIS_PORT:-8101}
 dport=${DHT_PORT:-17001}
 d3port=$((dport + 100))
+case ${DHT_STORAGE:-memory} in
+memory) storage=(--in-memory) ;;
+disk) storage=(--fsync everysec) ;;
+*) echo "$0: DHT_STORAGE is memory or disk, not ${DHT_STORAGE}" >&2; exit 2 ;;
+esac
 
 source scripts/redis-cluster.sh
 need_tools redis-server redis-cli redis-benchmark go
@@ -37,7 +46,7 @@ go build -o "$tmp/dht" ./cmd/dht
 start_redis_cluster "$rport" "$tmp"
 for r in 1 3; do
   port=$([ "$r" = 1 ] && echo "$dport" || echo "$d3port")
-  "$tmp/dht" local --nodes 3 --replication-degree "$r" --in-memory --base-port "$port" >"$tmp/dht-r$r.log" 2>&1 &
+  "$tmp/dht" local --nodes 3 --replication-degree "$r" "${storage[@]}" --base-port "$port" >"$tmp/dht-r$r.log" 2>&1 &
   track "$!"
   for _ in $(seq 200); do
     redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
@@ -57,7 +66,7 @@ bench() {
   echo
 }
 
-echo "redis-benchmark --cluster -c 50 -n $requests -r 33334 -t $tests; $(redis-server --version | cut -d' ' -f3); dht local --nodes 3; median of $repeat"
+echo "redis-benchmark --cluster -c 50 -n $requests -r 33334 -t $tests; $(redis-server --version | cut -d' ' -f3); dht local --nodes 3 ${storage[*]}; median of $repeat"
 printf '%-4s %-6s %12s %12s %12s %10s %9s\n' P test redis 'dht R=1' 'dht R=3' 'R1/redis' 'R3/R1'
 for p in $pipelines; do
   : >"$tmp/r1-$p" && : >"$tmp/r3-$p" && : >"$tmp/redis-$p"
