@@ -2,12 +2,14 @@ package replica
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +80,8 @@ func (s *sim) boot(id uint64) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	// As a host does, start the sequence numbers where no earlier run's reach.
+	g.seq = uint64(s.step) << 32
 	s.nodes[id], s.sms[id] = g, sm
 	delete(s.down, id)
 }
@@ -380,5 +384,101 @@ func TestSimLostReadRequestIsSentAgain(t *testing.T) {
 	s.run(40)
 	if !closed(r.done) || r.err != nil {
 		t.Fatalf("the read did not complete after its request was sent again: done %v err %v", closed(r.done), r.err)
+	}
+}
+
+// TestSimProposeThrough has followers send proposals through the leader while
+// messages are dropped, leaders crash and are cut off. Every replica ends with the
+// same commands, all of them proposed; a command may be applied twice (sent again
+// to a new leader), but every proposal that completed without an error answered
+// with the result of applying its own command, and none failed as lost.
+func TestSimProposeThrough(t *testing.T) {
+	seeds := 20
+	if testing.Short() {
+		seeds = 4
+	}
+	if n, err := strconv.Atoi(os.Getenv("DHT_SIM_SEEDS")); err == nil && n > 0 {
+		seeds = n
+	}
+	for seed := range uint64(seeds) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			s := newSim(t, seed, 3)
+			s.drop = 0.05
+			var inflight []*Proposal
+			var cmds []string
+			n := 0
+			for round := range 60 {
+				s.run(20)
+				var followers []*group
+				for _, id := range s.voters {
+					if g := s.nodes[id]; !s.down[id] && g.state != raft.StateLeader && g.lead != 0 {
+						followers = append(followers, g)
+					}
+				}
+				if len(followers) > 0 {
+					f := followers[s.rng.IntN(len(followers))]
+					var batch []*Proposal
+					for range 1 + s.rng.IntN(4) {
+						n++
+						cmd := fmt.Sprintf("cmd-%d", n)
+						p := newProposal([]byte(cmd), nil)
+						p.through = true
+						batch = append(batch, p)
+						inflight, cmds = append(inflight, p), append(cmds, cmd)
+					}
+					f.propose(batch, int64(s.step))
+				}
+				switch round % 15 {
+				case 5:
+					if g := s.leader(); g != nil {
+						s.down[g.self] = true
+						s.run(60)
+						s.boot(g.self)
+					}
+				case 10:
+					if g := s.leader(); g != nil {
+						s.partition(g.self)
+						s.run(80)
+						s.heal()
+					}
+				}
+			}
+			s.drop = 0
+			s.heal()
+			s.run(400)
+			ref := s.sms[s.voters[0]].applied
+			for _, id := range s.voters[1:] {
+				if got := s.sms[id].applied; !slices.Equal(got, ref) {
+					t.Fatalf("node %d applied %d commands, node 1 applied %d; they differ:\n%v\n%v", id, len(got), len(ref), got, ref)
+				}
+			}
+			for _, c := range ref {
+				if !slices.Contains(cmds, c) {
+					t.Errorf("%s applied but never proposed", c)
+				}
+			}
+			acked := 0
+			for i, p := range inflight {
+				if !closed(p.done) {
+					continue // its proposer crashed
+				}
+				if p.err != nil {
+					var nl *NotLeaderError
+					if !errors.Is(p.err, ErrUnconfirmed) && !errors.As(p.err, &nl) {
+						t.Errorf("%s failed with %v", cmds[i], p.err)
+					}
+					continue
+				}
+				acked++
+				k, err := strconv.Atoi(strings.TrimPrefix(string(p.result), "applied #"))
+				if err != nil || k < 1 || k > len(ref) || ref[k-1] != cmds[i] {
+					t.Errorf("%s answered %q, which is not its own apply", cmds[i], p.result)
+				}
+			}
+			if acked == 0 {
+				t.Fatal("no proposal sent through the leader completed in 60 rounds")
+			}
+			t.Logf("seed %d: %d sent, %d acknowledged, %d applied", seed, len(cmds), acked, len(ref))
+		})
 	}
 }
