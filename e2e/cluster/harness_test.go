@@ -23,11 +23,32 @@ import (
 
 	"github.com/dhtkv/dht/internal/config"
 	"github.com/dhtkv/dht/internal/keyspace"
+	"github.com/dhtkv/dht/internal/srcwatch"
 	"github.com/dhtkv/dht/internal/tlsconf"
 )
 
 // binary is the dht binary under test: $DHT_BINARY, or built once by TestMain.
 var binary string
+
+// watchSources opens the sources of the binary TestMain built, once a test runs (see
+// dht).
+var watchSources = sync.OnceValue(func() error {
+	if os.Getenv("DHT_BINARY") != "" {
+		return nil
+	}
+	return srcwatch.Open(filepath.Join("..", ".."))
+})
+
+// dht returns the dht binary under test. Its first call in a run opens the sources
+// TestMain built it from, so that go test's cache runs these tests again once the
+// sources change (package srcwatch).
+func dht(t testing.TB) string {
+	t.Helper()
+	if err := watchSources(); err != nil {
+		t.Fatal(err)
+	}
+	return binary
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -175,7 +196,7 @@ func startNode(t testing.TB, cfgPath string, cfg config.Config, name string, ext
 		// Beside the config: a node restarted in the same test finds its data.
 		args = append(args, "--data-dir", filepath.Join(filepath.Dir(cfgPath), "data", name))
 	}
-	p.cmd = exec.Command(binary, args...)
+	p.cmd = exec.Command(dht(t), args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

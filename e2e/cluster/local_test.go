@@ -25,7 +25,7 @@ import (
 // node on SIGINT.
 func TestLocalCommand(t *testing.T) {
 	base := freeBasePort(t, 3)
-	cmd := exec.Command(binary, "local", "--nodes", "3", "--base-port", strconv.Itoa(base))
+	cmd := exec.Command(dht(t), "local", "--nodes", "3", "--base-port", strconv.Itoa(base))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestLocalOnBusyPorts(t *testing.T) {
 			tmp := t.TempDir()
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary, "local", "--nodes", "3", "--base-port", strconv.Itoa(base))
+			cmd := exec.CommandContext(ctx, dht(t), "local", "--nodes", "3", "--base-port", strconv.Itoa(base))
 			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 			var stdout, stderr syncBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dhtkv/dht/internal/srcwatch"
 )
 
 // labelKey labels every container, network and image the tests create, so that
@@ -133,6 +135,16 @@ func (e engine) buildImage(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// So that go test's cache runs these tests again once what the image is built
+	// from changed.
+	if err := srcwatch.Open(filepath.Join("..", "..")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(dockerfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	buildCtx := t.TempDir()
 	if err := os.Mkdir(filepath.Join(buildCtx, "data"), 0o755); err != nil {
 		t.Fatal(err)
