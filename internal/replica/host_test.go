@@ -582,9 +582,9 @@ func TestHostThenCallsBack(t *testing.T) {
 }
 
 // TestHostProposeThroughFollower: a follower sends proposals to the leader through
-// Raft and completes them with its own replica's result; the leader refuses plain
-// proposals from it as before; with no leader to send to, a proposal fails at once
-// as not sent; one the leader never gets fails in time as unconfirmed, not as lost.
+// Raft and completes them, in order, with its own replica's result; it refuses plain
+// proposals as before; cut off, it fails what it sends as unconfirmed (or, once it
+// knows no leader, as not sent), never as lost.
 func TestHostProposeThroughFollower(t *testing.T) {
 	c := newTestCluster(t, 3)
 	l := c.leader(0, 5*time.Second)

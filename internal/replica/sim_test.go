@@ -175,20 +175,46 @@ func closed(ch chan struct{}) bool {
 	}
 }
 
+// simSeeds is how many seeds each simulation runs: 20, 4 with -short, or
+// $DHT_SIM_SEEDS for a longer hunt (DHT_SIM_SEEDS=500 go test -run TestSim
+// ./internal/replica).
+func simSeeds() uint64 {
+	if n, err := strconv.Atoi(os.Getenv("DHT_SIM_SEEDS")); err == nil && n > 0 {
+		return uint64(n)
+	}
+	if testing.Short() {
+		return 4
+	}
+	return 20
+}
+
+// faults is the simulations' schedule of faults over their rounds: in every 15, the
+// leader crashes (and comes back with nothing) in the fifth, and is cut off from the
+// others (then healed) in the tenth.
+func (s *sim) faults(round int) {
+	switch round % 15 {
+	case 5:
+		if g := s.leader(); g != nil {
+			s.down[g.self] = true
+			s.run(60)
+			s.boot(g.self)
+		}
+	case 10:
+		if g := s.leader(); g != nil {
+			s.partition(g.self)
+			s.run(80)
+			s.heal()
+		}
+	}
+}
+
 // TestSimNoAcknowledgedWriteLost runs seeded schedules of proposals while leaders
 // crash (losing their memory), are cut off, and messages are dropped and reordered.
 // Every replica must end with the same applied commands, every acknowledged command
 // must be among them exactly once, and no command may be applied that was not
 // proposed.
 func TestSimNoAcknowledgedWriteLost(t *testing.T) {
-	seeds := 20
-	if testing.Short() {
-		seeds = 4
-	}
-	if n, err := strconv.Atoi(os.Getenv("DHT_SIM_SEEDS")); err == nil && n > 0 {
-		seeds = n // a longer hunt: DHT_SIM_SEEDS=500 go test -run TestSim ./internal/replica
-	}
-	for seed := range uint64(seeds) {
+	for seed := range simSeeds() {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			s := newSim(t, seed, 3)
 			s.drop = 0.05
@@ -210,20 +236,7 @@ func TestSimNoAcknowledgedWriteLost(t *testing.T) {
 					}
 					g.propose(batch, int64(s.step))
 				}
-				switch round % 15 {
-				case 5: // crash the leader; it comes back with nothing
-					if g := s.leader(); g != nil {
-						s.down[g.self] = true
-						s.run(60)
-						s.boot(g.self)
-					}
-				case 10: // cut the leader off, then heal
-					if g := s.leader(); g != nil {
-						s.partition(g.self)
-						s.run(80)
-						s.heal()
-					}
-				}
+				s.faults(round)
 			}
 			s.drop = 0
 			s.heal()
@@ -393,14 +406,7 @@ func TestSimLostReadRequestIsSentAgain(t *testing.T) {
 // to a new leader), but every proposal that completed without an error answered
 // with the result of applying its own command, and none failed as lost.
 func TestSimProposeThrough(t *testing.T) {
-	seeds := 20
-	if testing.Short() {
-		seeds = 4
-	}
-	if n, err := strconv.Atoi(os.Getenv("DHT_SIM_SEEDS")); err == nil && n > 0 {
-		seeds = n
-	}
-	for seed := range uint64(seeds) {
+	for seed := range simSeeds() {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			s := newSim(t, seed, 3)
 			s.drop = 0.05
@@ -428,20 +434,7 @@ func TestSimProposeThrough(t *testing.T) {
 					}
 					f.propose(batch, int64(s.step))
 				}
-				switch round % 15 {
-				case 5:
-					if g := s.leader(); g != nil {
-						s.down[g.self] = true
-						s.run(60)
-						s.boot(g.self)
-					}
-				case 10:
-					if g := s.leader(); g != nil {
-						s.partition(g.self)
-						s.run(80)
-						s.heal()
-					}
-				}
+				s.faults(round)
 			}
 			s.drop = 0
 			s.heal()
