@@ -235,3 +235,51 @@ func checkGroup(vals []any, total int) string {
 	}
 	return ""
 }
+
+// TestMultiKeyFiveNodesThreeCopies: at R = 3 on five nodes each node holds three of
+// the five ranges, so a coordinator sends a transaction's steps through Raft to the
+// groups it holds a replica of, and as requests to the leaders of the two others.
+// MSETs over all five ranges, through every node in turn, land whole.
+func TestMultiKeyFiveNodesThreeCopies(t *testing.T) {
+	cfg, _ := startCluster(t, 5, replicated)
+	ctx := t.Context()
+	var keys []string
+	for i := range 5 {
+		keys = append(keys, keysOn(t, 5, i, 2, "five")...)
+	}
+	for round := range 25 {
+		via := plainClient(t, cfg.Nodes[round%5].Addr)
+		var args []any
+		for j, k := range keys {
+			args = append(args, k, fmt.Sprintf("%d.%d", round, j))
+		}
+		if err := via.MSet(ctx, args...).Err(); err != nil {
+			t.Fatalf("round %d: MSET through %s: %v", round, cfg.Nodes[round%5].Name, err)
+		}
+		vals, err := plainClient(t, cfg.Nodes[(round+2)%5].Addr).MGet(ctx, keys...).Result()
+		if err != nil {
+			t.Fatalf("round %d: MGET: %v", round, err)
+		}
+		for j, v := range vals {
+			if want := fmt.Sprintf("%d.%d", round, j); v != want {
+				t.Fatalf("round %d: %s = %v after the MSET, want %s", round, keys[j], v, want)
+			}
+		}
+	}
+	through := 0
+	for _, n := range cfg.Nodes {
+		info, err := plainClient(t, n.Addr).Info(ctx, "transactions").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "txn_steps_through_raft:"); ok {
+				k, _ := strconv.Atoi(v)
+				through += k
+			}
+		}
+	}
+	if through == 0 {
+		t.Error("no transaction step went through Raft, though every node holds three of the five ranges")
+	}
+}
