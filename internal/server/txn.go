@@ -247,6 +247,21 @@ func (g txnGroups) Call(ctx context.Context, cmd txn.Command) (txn.Reply, error)
 	return txn.Reply{}, fmt.Errorf("%s %s: unexpected reply %q", cmd.Verb, cmd.ID, sess.out)
 }
 
+// Released returns the channel the participant of route's group closes when it next
+// releases a lock, where this node holds the group's replica (or, without
+// replication, owns its slots); else nil.
+func (g txnGroups) Released(route []byte) <-chan struct{} {
+	group := g.s.slots.Group(keyspace.Slot(route))
+	if g.s.repl != nil && !g.s.repl.Member(group) ||
+		g.s.repl == nil && g.s.slots.Replicas(group)[0].Name != g.s.self.Name {
+		return nil
+	}
+	tg := g.s.txn.groups[group]
+	tg.mu.RLock()
+	defer tg.mu.RUnlock()
+	return tg.released
+}
+
 // cmdTxn applies a DHT.TXN command to the participant of its route key's group.
 func cmdTxn(s *Server, conn *session, args [][]byte) {
 	cmd, err := txn.ParseCommand(args[1:])

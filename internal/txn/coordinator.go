@@ -18,6 +18,15 @@ type Groups interface {
 	Call(ctx context.Context, cmd Command) (Reply, error)
 }
 
+// Releases is implemented by Groups that can tell when a group may have released a
+// lock: Released returns a channel closed when the group of the key route next
+// releases one, as this node sees it, or nil when it cannot tell. A transaction
+// that waits for a younger one then asks again as soon as the lock may be gone,
+// rather than after Poll.
+type Releases interface {
+	Released(route []byte) <-chan struct{}
+}
+
 // Point is a step of the coordinator at which a test may make it stop, as if it
 // died there.
 type Point int
@@ -239,6 +248,10 @@ func (c *Coordinator) attempt(ctx context.Context, id ID, record []byte, parts [
 // found stuck. It counts the holders it resolved and the times it waited.
 func (c *Coordinator) prepare(ctx context.Context, cmd Command, recovered, waits *atomic.Int64) (Reply, error) {
 	for {
+		var released <-chan struct{}
+		if rs, ok := c.Groups.(Releases); ok {
+			released = rs.Released(cmd.Route)
+		}
 		r, err := c.Groups.Call(ctx, cmd)
 		if err != nil {
 			return r, err
@@ -255,7 +268,7 @@ func (c *Coordinator) prepare(ctx context.Context, cmd Command, recovered, waits
 			return r, nil
 		}
 		waits.Add(1)
-		if err := sleep(ctx, c.Poll); err != nil {
+		if err := sleepUntil(ctx, c.Poll, released); err != nil {
 			return r, err
 		}
 	}
@@ -371,6 +384,19 @@ func parallel(n int, fn func(i int)) {
 		wg.Go(func() { fn(i) })
 	}
 	wg.Wait()
+}
+
+// sleepUntil is sleep that ends early once done (which may be nil) is closed.
+func sleepUntil(ctx context.Context, d time.Duration, done <-chan struct{}) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

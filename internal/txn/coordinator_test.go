@@ -437,3 +437,57 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// releasingGroups are memGroups that tell when a group releases a lock.
+type releasingGroups struct {
+	*memGroups
+	rmu      sync.Mutex
+	released map[int]chan struct{}
+}
+
+func (g *releasingGroups) Released(route []byte) <-chan struct{} {
+	g.rmu.Lock()
+	defer g.rmu.Unlock()
+	ch := g.released[groupOf(route)]
+	if ch == nil {
+		ch = make(chan struct{})
+		g.released[groupOf(route)] = ch
+	}
+	return ch
+}
+
+func (g *releasingGroups) Call(ctx context.Context, c Command) (Reply, error) {
+	r, err := g.memGroups.Call(ctx, c)
+	if c.Verb == Commit || c.Verb == Abort {
+		g.rmu.Lock()
+		if ch := g.released[groupOf(c.Route)]; ch != nil {
+			close(ch)
+			delete(g.released, groupOf(c.Route))
+		}
+		g.rmu.Unlock()
+	}
+	return r, err
+}
+
+// TestWaitEndsWithTheRelease: where the groups tell when they release a lock, an
+// older transaction that waits for a younger one asks again once the lock is
+// released, not after Poll (here far longer than the test's deadline).
+func TestWaitEndsWithTheRelease(t *testing.T) {
+	m := &releasingGroups{memGroups: newMemGroups(3, testOptions), released: map[int]chan struct{}{}}
+	young := ID{TS: m.clock().Add(time.Hour).UnixNano(), Node: 2, Seq: 1}
+	r, err := m.Call(t.Context(), Command{Verb: Prepare, Route: []byte("g1b"), ID: young, Record: []byte("g2c"), Ops: puts("g1b", "young")})
+	if err != nil || r.Vote != VoteYes {
+		t.Fatalf("the younger transaction's prepare = %+v, %v", r, err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = m.Call(context.Background(), Command{Verb: Abort, Route: []byte("g1b"), ID: young})
+	}()
+	c := &Coordinator{Groups: m, GroupOf: groupOf, Node: 1, Now: m.clock, Poll: time.Hour, Cleanup: time.Second}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	res, err := c.Run(ctx, puts("g0a", "old", "g1b", "old"))
+	if err != nil || !res.Committed || res.Waits == 0 {
+		t.Fatalf("Run = %+v, %v; want committed once the younger one let go", res, err)
+	}
+}
