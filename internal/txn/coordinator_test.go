@@ -225,19 +225,26 @@ func TestParticipantDown(t *testing.T) {
 	}
 }
 
-// TestOlderWaitsForYounger: a transaction that meets a younger one's lock waits for
-// it (wait-die) in the same attempt, and counts its waits.
-func TestOlderWaitsForYounger(t *testing.T) {
-	m := newMemGroups(3, testOptions)
-	young := ID{TS: m.clock().Add(time.Hour).UnixNano(), Node: 2, Seq: 1}
-	r, err := m.Call(t.Context(), Command{Verb: Prepare, Route: []byte("g1b"), ID: young, Record: []byte("g2c"), Ops: puts("g1b", "young")})
+// youngerHolds has a transaction younger than any a test starts after now lock g1b
+// in g, and abort 20 ms later.
+func youngerHolds(t *testing.T, g Groups, now time.Time) {
+	t.Helper()
+	young := ID{TS: now.Add(time.Hour).UnixNano(), Node: 2, Seq: 1}
+	r, err := g.Call(t.Context(), Command{Verb: Prepare, Route: []byte("g1b"), ID: young, Record: []byte("g2c"), Ops: puts("g1b", "young")})
 	if err != nil || r.Vote != VoteYes {
 		t.Fatalf("the younger transaction's prepare = %+v, %v", r, err)
 	}
 	go func() {
 		time.Sleep(20 * time.Millisecond)
-		_, _ = m.Call(context.Background(), Command{Verb: Abort, Route: []byte("g1b"), ID: young})
+		_, _ = g.Call(context.Background(), Command{Verb: Abort, Route: []byte("g1b"), ID: young})
 	}()
+}
+
+// TestOlderWaitsForYounger: a transaction that meets a younger one's lock waits for
+// it (wait-die) in the same attempt, and counts its waits.
+func TestOlderWaitsForYounger(t *testing.T) {
+	m := newMemGroups(3, testOptions)
+	youngerHolds(t, m, m.clock())
 	res, err := newCoordinator(m).Run(t.Context(), puts("g0a", "old", "g1b", "old"))
 	if err != nil || !res.Committed || res.Attempts != 1 || res.Waits == 0 {
 		t.Fatalf("Run = %+v, %v; want committed in 1 attempt after waiting", res, err)
@@ -474,15 +481,7 @@ func (g *releasingGroups) Call(ctx context.Context, c Command) (Reply, error) {
 // released, not after Poll (here far longer than the test's deadline).
 func TestWaitEndsWithTheRelease(t *testing.T) {
 	m := &releasingGroups{memGroups: newMemGroups(3, testOptions), released: map[int]chan struct{}{}}
-	young := ID{TS: m.clock().Add(time.Hour).UnixNano(), Node: 2, Seq: 1}
-	r, err := m.Call(t.Context(), Command{Verb: Prepare, Route: []byte("g1b"), ID: young, Record: []byte("g2c"), Ops: puts("g1b", "young")})
-	if err != nil || r.Vote != VoteYes {
-		t.Fatalf("the younger transaction's prepare = %+v, %v", r, err)
-	}
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		_, _ = m.Call(context.Background(), Command{Verb: Abort, Route: []byte("g1b"), ID: young})
-	}()
+	youngerHolds(t, m, m.clock())
 	c := &Coordinator{Groups: m, GroupOf: groupOf, Node: 1, Now: m.clock, Poll: time.Hour, Cleanup: time.Second}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
