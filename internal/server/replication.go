@@ -93,10 +93,7 @@ func (sh *shard) AppendedThrough(cmds []byte) {
 		if err != nil || !complete || len(args) == 0 {
 			break
 		}
-		cmds = left
-		if resolves(args) {
-			batch = append(batch, args)
-		}
+		batch, cmds = append(batch, args), left
 	}
 	sh.s.settle(sh.group, batch)
 }

@@ -61,8 +61,9 @@ type Coordinator struct {
 	Node uint32
 	// Now is the clock the transactions' ages are taken from.
 	Now func() time.Time
-	// Poll is how long a transaction that waits for a lock sleeps before asking
-	// again, and the unit of the backoff of one that gave up.
+	// Poll is how long, at the most, a transaction that waits for a lock sleeps
+	// before asking again (less where Groups tell of releases, see Releases), and
+	// the unit of the backoff of one that gave up.
 	Poll time.Duration
 	// Cleanup bounds the steps taken after the caller's context ended: releasing the
 	// locks of an aborted attempt.
@@ -89,7 +90,7 @@ type Result struct {
 	// Participants is how many groups took part, Attempts how many times the
 	// transaction was started, Recovered how many stuck transactions it resolved on
 	// its way, Waits how many times a group found its keys held by a younger
-	// transaction and was asked again after Poll.
+	// transaction and was asked again (after Poll, or once it released a lock).
 	Participants, Attempts, Recovered, Waits int
 }
 
@@ -399,13 +400,4 @@ func sleepUntil(ctx context.Context, d time.Duration, done <-chan struct{}) erro
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return sleepUntil(ctx, d, nil) }
