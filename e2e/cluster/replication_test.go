@@ -494,3 +494,70 @@ func TestReplicatedIdleClientIsCutOff(t *testing.T) {
 		t.Fatalf("idle connection (client id %d) was not cut off after %s", id, 1500*time.Millisecond)
 	}
 }
+
+// TestGroupOfOneReadsWithoutRounds: at replication degree 1 with a data directory,
+// every range is a Raft group of one member, whose leader reads its state as it is:
+// reads through a cluster client and through every node (forwarded), alone and
+// pipelined, see every acknowledged write, and no group asks Raft for a read index.
+// At degree 3 the same reads take read-index rounds.
+func TestGroupOfOneReadsWithoutRounds(t *testing.T) {
+	for _, r := range []int{1, 3} {
+		t.Run(fmt.Sprint("R", r), func(t *testing.T) {
+			cfg, procs := startCluster(t, 3, func(c *config.Config) { c.ReplicationDegree = r })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cc := clusterClient(t, cfg)
+			const keys = 300
+			for i := range keys {
+				if err := cc.Set(ctx, fmt.Sprint("k", i), fmt.Sprint("v", i), 0).Err(); err != nil {
+					t.Fatalf("SET k%d: %v", i, err)
+				}
+			}
+			pipe := cc.Pipeline()
+			gets := make([]*redis.StringCmd, keys)
+			for i := range keys {
+				gets[i] = pipe.Get(ctx, fmt.Sprint("k", i))
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatalf("pipelined GETs: %v", err)
+			}
+			for i, g := range gets {
+				if g.Val() != fmt.Sprint("v", i) {
+					t.Fatalf("pipelined GET k%d = %q", i, g.Val())
+				}
+			}
+			for _, p := range procs {
+				c := nodeClient(t, cfg, p.addr)
+				for i := 0; i < keys; i += 7 {
+					k := fmt.Sprint("k", i)
+					if got, err := c.Get(ctx, k).Result(); err != nil || got != fmt.Sprint("v", i) {
+						t.Fatalf("GET %s through %s: %q, %v", k, p.name, got, err)
+					}
+					if err := c.Set(ctx, "{"+k+"}b", i, 0).Err(); err != nil {
+						t.Fatalf("SET {%s}b through %s: %v", k, p.name, err)
+					}
+					got, err := c.MGet(ctx, "{"+k+"}b", "{"+k+"}none").Result()
+					if err != nil || len(got) != 2 || got[0] != fmt.Sprint(i) || got[1] != nil {
+						t.Fatalf("MGET {%s}b {%s}none through %s: %v, %v", k, k, p.name, got, err)
+					}
+				}
+			}
+			var rounds uint64
+			for _, p := range procs {
+				groups, err := lincheck.Replication(ctx, nodeClient(t, cfg, p.addr))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, g := range groups {
+					rounds += g.ReadRounds
+				}
+			}
+			if r == 1 && rounds != 0 {
+				t.Errorf("groups of one member asked for %d read-index rounds; want none", rounds)
+			}
+			if r == 3 && rounds == 0 {
+				t.Error("groups of three members served reads without a read-index round")
+			}
+		})
+	}
+}

@@ -36,6 +36,8 @@ type Group struct {
 	// Learner reports that this node's replica is a learner of the group: it
 	// restarted empty, was added back afresh, and votes once it caught up.
 	Learner bool
+	// ReadRounds is how many read-index rounds the replica asked Raft for.
+	ReadRounds uint64
 }
 
 // ParseReplication returns the groups of a dht node's INFO replication reply,
@@ -64,7 +66,7 @@ func ParseReplication(info string) (map[int]Group, error) {
 				g.Held = v == "1"
 			case "learner":
 				g.Learner = v == "1"
-			case "term", "commit", "applied":
+			case "term", "commit", "applied", "read_rounds":
 				n, err := strconv.ParseUint(v, 10, 64)
 				if err != nil {
 					return nil, fmt.Errorf("lincheck: INFO replication line %q: %s: %w", strings.TrimSpace(line), k, err)
@@ -74,6 +76,8 @@ func ParseReplication(info string) (map[int]Group, error) {
 					g.Term = n
 				case "commit":
 					g.Commit = n
+				case "read_rounds":
+					g.ReadRounds = n
 				default:
 					g.Applied = n
 				}

@@ -10,7 +10,7 @@ import (
 
 func TestParseReplication(t *testing.T) {
 	info := "# Replication\r\nrole:master\r\nconnected_slaves:2\r\ndht_replication_degree:3\r\n" +
-		"dht_group_0:slots=0-5460,role=leader,term=3,leader=n1,commit=17,applied=16,held=0\r\n" +
+		"dht_group_0:slots=0-5460,role=leader,term=3,leader=n1,commit=17,applied=16,held=0,learner=0,membership_changes=0,read_rounds=5\r\n" +
 		"dht_group_0_follower_n2:match=17,lag=0,active=1\r\n" +
 		"dht_group_2:slots=10923-16383,role=follower,term=0,leader=none,commit=0,applied=0,held=1\r\n" +
 		"dht_group_3:slots=12000-16383,role=none,term=4,leader=n4\r\n"
@@ -19,7 +19,7 @@ func TestParseReplication(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[int]lincheck.Group{
-		0: {ID: 0, Slots: "0-5460", Role: "leader", Term: 3, Leader: "n1", Commit: 17, Applied: 16},
+		0: {ID: 0, Slots: "0-5460", Role: "leader", Term: 3, Leader: "n1", Commit: 17, Applied: 16, ReadRounds: 5},
 		2: {ID: 2, Slots: "10923-16383", Role: "follower", Leader: "none", Held: true},
 		3: {ID: 3, Slots: "12000-16383", Role: "none", Term: 4, Leader: "n4"},
 	}

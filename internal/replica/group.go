@@ -108,7 +108,7 @@ type group struct {
 	// sinceSnap is the bytes of the entries applied since the last snapshot.
 	sinceSnap int
 
-	readSeq  uint64
+	readSeq  uint64             // read-index requests made: the last one's number
 	issued   map[uint64][]*Read // read requests sent to Raft, by request context
 	issuedAt int                // the tick the request in flight was sent at
 	queued   []*Read            // reads waiting for the read request in flight to finish
@@ -569,6 +569,16 @@ func (g *group) standFirst() {
 // empty reports whether the replica holds nothing a leader ever committed: a new
 // replica that has not heard from any leader.
 func (g *group) empty() bool { return !g.hasLead && !g.kept && g.applied <= bootstrapIndex }
+
+// readsNow reports whether reads of the group's state here are linearizable as they
+// are, with no read index: this replica leads, is the group's only member, and has
+// applied an entry of its own term (and so everything committed before it). No
+// other replica can commit anything, and every write acknowledged is applied.
+func (g *group) readsNow() bool {
+	return g.state == raft.StateLeader && g.broken == nil && !g.held && g.appliedTerm == g.term &&
+		len(g.cs.Voters) == 1 && g.cs.Voters[0] == g.self && len(g.cs.Learners) == 0 &&
+		len(g.cs.VotersOutgoing) == 0 && len(g.cs.LearnersNext) == 0
+}
 
 // propose puts props into the log, as few entries as fit, stamped with now. A
 // replica that does not lead fails them at once.

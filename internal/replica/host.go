@@ -69,6 +69,7 @@ type runner struct {
 
 	lead, term atomic.Uint64
 	empty      atomic.Bool
+	readsNow   atomic.Bool
 	status     atomic.Pointer[Status]
 	changeMu   sync.Mutex
 	changed    chan struct{}
@@ -203,6 +204,10 @@ func (h *Host) ReadIndexThen(group int, then func()) *Read {
 		rd.finish(ErrNotMember)
 		return rd
 	}
+	if r.readsNow.Load() {
+		rd.finish(nil)
+		return rd
+	}
 	r.mu.Lock()
 	if r.stopped {
 		r.mu.Unlock()
@@ -264,6 +269,15 @@ func (h *Host) Empty(group int) bool {
 	return ok && r.empty.Load()
 }
 
+// ReadsNow reports whether group's state here may be read as it is, linearizably,
+// with no read index: this node leads the group and is its only member (a group of
+// one), and has applied everything committed before its term. ReadIndex then
+// completes at once.
+func (h *Host) ReadsNow(group int) bool {
+	r, ok := h.groups[group]
+	return ok && r.readsNow.Load()
+}
+
 // Leader returns group's leader as this node knows it (0 when none) and the term.
 func (h *Host) Leader(group int) (leader, term uint64) {
 	r, ok := h.groups[group]
@@ -301,6 +315,9 @@ type Status struct {
 	// applied since it started (three for each member replaced after it lost its
 	// log: removed, added back as a learner, made a voter).
 	MembershipChanges int
+	// ReadRounds counts the read-index rounds this replica asked Raft for since it
+	// started (each confirms every read queued for it); a group of one needs none.
+	ReadRounds uint64
 	// Followers is filled in on the leader.
 	Followers []FollowerStatus
 }
@@ -401,6 +418,7 @@ func (r *runner) steps(msgs []raftpb.Message) {
 // publish makes the group's leader and emptiness visible to other goroutines.
 func (r *runner) publish() {
 	r.empty.Store(r.g.empty())
+	r.readsNow.Store(r.g.readsNow())
 	r.term.Store(r.g.term)
 	if old := r.lead.Swap(r.g.lead); old != r.g.lead {
 		r.changeMu.Lock()
@@ -419,7 +437,7 @@ func (r *runner) publishStatus() {
 	st := g.rn.Status()
 	s := &Status{Group: g.id, Role: roleName(st.RaftState), Term: st.Term, Leader: st.Lead,
 		Commit: st.Commit, Applied: g.applied, Held: g.held, Learner: g.learner,
-		MembershipChanges: g.confChanges}
+		MembershipChanges: g.confChanges, ReadRounds: g.readSeq}
 	for id, pr := range st.Progress {
 		if id != g.self {
 			s.Followers = append(s.Followers, FollowerStatus{ID: id, Match: pr.Match, Active: pr.RecentActive, Learner: pr.IsLearner})

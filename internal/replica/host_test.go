@@ -647,3 +647,56 @@ func TestHostProposeThroughNewLeader(t *testing.T) {
 		t.Fatalf("node %d, cut off, still leads", l)
 	}
 }
+
+// TestHostGroupOfOneReadsNow: the leader of a group of one member reads without a
+// read index (ReadIndex completes before it returns), and only once it has applied
+// everything committed before its term: across a restart, every acknowledged write is
+// there whenever ReadsNow says so. A leader of a group of three never reads that way.
+func TestHostGroupOfOneReadsNow(t *testing.T) {
+	c := startTestCluster(t, 1, map[uint64]*wal.FaultFS{1: wal.NewFaultFS()})
+	for i := range 50 {
+		c.write(0, fmt.Sprintf("k%d=%d", i, i))
+	}
+	waitReadsNow := func() {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !c.nodes[1].h.ReadsNow(0); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the leader of a group of one does not read at once")
+			}
+		}
+	}
+	waitReadsNow()
+	r := c.nodes[1].h.ReadIndex(0)
+	select {
+	case <-r.Done():
+		if err := r.Err(); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+	default:
+		t.Fatal("ReadIndex of a group of one did not complete at once")
+	}
+
+	c.stop(1)
+	c.start(1)
+	c.release(1)
+	for deadline := time.Now().Add(5 * time.Second); !c.nodes[1].h.ReadsNow(0); {
+		// Until it reads at once, a read must wait for the log.
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted leader of a group of one does not read at once")
+		}
+	}
+	for i := range 50 {
+		if got, want := c.nodes[1].sms[0].get(fmt.Sprint("k", i)), fmt.Sprint(i); got != want {
+			t.Fatalf("after the restart, ReadsNow with k%d = %q, want %q", i, got, want)
+		}
+	}
+
+	three := newTestCluster(t, 3)
+	l := three.leader(0, 5*time.Second)
+	three.write(0, "k=v")
+	for id, node := range three.nodes {
+		if node.h.ReadsNow(0) {
+			t.Errorf("node %d (leader %d) of a group of three reads without a read index", id, l)
+		}
+	}
+}

@@ -300,9 +300,9 @@ func (s *Server) replicationInfo() []string {
 				g, s.slots.Range(g), term, name(lead)))
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("dht_group_%d:slots=%s,role=%s,term=%d,leader=%s,commit=%d,applied=%d,held=%d,learner=%d,membership_changes=%d",
+		lines = append(lines, fmt.Sprintf("dht_group_%d:slots=%s,role=%s,term=%d,leader=%s,commit=%d,applied=%d,held=%d,learner=%d,membership_changes=%d,read_rounds=%d",
 			g, s.slots.Range(g), st.Role, st.Term, name(st.Leader), st.Commit, st.Applied, boolInt(st.Held),
-			boolInt(st.Learner), st.MembershipChanges))
+			boolInt(st.Learner), st.MembershipChanges, st.ReadRounds))
 		for _, f := range st.Followers {
 			followers++
 			lines = append(lines, fmt.Sprintf("dht_group_%d_follower_%s:match=%d,lag=%d,active=%d,learner=%d",

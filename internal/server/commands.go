@@ -312,12 +312,15 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		why = execRefusal(cl, why)
 	}
 	forward := why == "" && owner != nil && owner.Name != s.self.Name
-	// In a replicated cluster every keyed command waits: for consensus, or for its
-	// group to have a leader.
-	replicated := why == "" && c.firstKey > 0 && s.repl != nil && !c.waits
-	// Without replication a keyed command runs here once no transaction holds its
-	// keys.
-	local := why == "" && c.firstKey > 0 && s.repl == nil && !forward && !c.waits && c.name != "dht.txn" && c.name != "dht.exec"
+	// A read of a group of one member that this node leads needs no consensus.
+	readsNow := why == "" && c.firstKey > 0 && s.repl != nil && !c.writes && !c.waits && !cross && !forward &&
+		c.name != "dht.txn" && c.name != "dht.exec" && s.repl.ReadsNow(s.keyGroup(c, args))
+	// In a replicated cluster every other keyed command waits: for consensus, or for
+	// its group to have a leader.
+	replicated := why == "" && c.firstKey > 0 && s.repl != nil && !c.waits && !readsNow
+	// Without replication (or consensus) a keyed command runs here once no
+	// transaction holds its keys.
+	local := why == "" && c.firstKey > 0 && (s.repl == nil || readsNow) && !forward && !c.waits && c.name != "dht.txn" && c.name != "dht.exec"
 	if why == "" && c.name == "exec" && !mayWait {
 		start, mark := s.commandStart(conn), len(conn.out)
 		if s.execHere(conn) {

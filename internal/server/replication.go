@@ -479,6 +479,10 @@ func (s *Server) localKind(conn *session, q *queued) (kind runKind, group int) {
 	}
 	group = s.slots.Group(slot)
 	if !c.writes {
+		if s.repl.ReadsNow(group) {
+			// Run on the loop as it comes, with no read index to wait for.
+			return notLocal, 0
+		}
 		if s.readsHere(conn, group) {
 			return localRead, group
 		}
