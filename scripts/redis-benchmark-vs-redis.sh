@@ -10,7 +10,8 @@
 # with no RDB or AOF, dht --in-memory), as the comparison is of serving, not of disks,
 # unless DHT_STORAGE is disk: then the dht nodes keep their logs on disk as they do by
 # default (a temporary directory, fsync everysec), so that R = 1 too runs its writes
-# through a log (a Raft group of one member), as a user's cluster does.
+# through a log (a Raft group of one member), as a user's cluster does, and Redis
+# keeps an append-only file, also synced once a second (appendfsync everysec).
 #
 # Usage: scripts/redis-benchmark-vs-redis.sh
 # Environment (defaults in brackets):
@@ -20,7 +21,8 @@
 #   TESTS      [set,get]  redis-benchmark's tests (-t), e.g. set,get,incr
 #   REDIS_PORT [8101]     first of the three Redis ports
 #   DHT_PORT   [17001]    first of the three ports of dht R = 1 (R = 3: 100 above)
-#   DHT_STORAGE [memory]  memory (--in-memory) or disk (logs on disk, fsync everysec)
+#   DHT_STORAGE [memory]  memory (--in-memory) or disk (logs on disk, fsync everysec;
+#                         Redis with an append-only file, appendfsync everysec)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +34,8 @@ rport=${REDIS_PORT:-8101}
 dport=${DHT_PORT:-17001}
 d3port=$((dport + 100))
 case ${DHT_STORAGE:-memory} in
-memory) storage=(--in-memory) ;;
-disk) storage=(--fsync everysec) ;;
+memory) storage=(--in-memory) redis_storage=() ;;
+disk) storage=(--fsync everysec) redis_storage=(--appendonly yes --appendfsync everysec) ;;
 *) echo "$0: DHT_STORAGE is memory or disk, not ${DHT_STORAGE}" >&2; exit 2 ;;
 esac
 
@@ -43,7 +45,7 @@ tmp=$(mktemp -d)
 workdirs+=("$tmp")
 
 go build -o "$tmp/dht" ./cmd/dht
-start_redis_cluster "$rport" "$tmp"
+start_redis_cluster "$rport" "$tmp" "${redis_storage[@]}"
 for r in 1 3; do
   port=$([ "$r" = 1 ] && echo "$dport" || echo "$d3port")
   "$tmp/dht" local --nodes 3 --replication-degree "$r" "${storage[@]}" --base-port "$port" >"$tmp/dht-r$r.log" 2>&1 &

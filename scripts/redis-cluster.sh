@@ -3,7 +3,8 @@
 # script started) on exit; checks for tools; takes medians.
 #
 #   source scripts/redis-cluster.sh
-#   start_redis_cluster FIRST_PORT WORKDIR   # sets redis_addrs (an array of host:port)
+#   start_redis_cluster FIRST_PORT WORKDIR [ARG...]  # sets redis_addrs (host:port);
+#                                            # ARGs go to every redis-server
 #   track PID                                # stop PID on exit too
 #   workdirs+=(DIR)                          # remove DIR on exit
 #   need_tools TOOL...                       # exit unless every TOOL is on the PATH
@@ -30,12 +31,13 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[
 
 start_redis_cluster() {
   local first=$1 dir=$2 p
+  shift 2
   local ports=("$first" "$((first + 1))" "$((first + 2))")
   redis_addrs=()
   for p in "${ports[@]}"; do
     mkdir -p "$dir/redis-$p"
     (cd "$dir/redis-$p" && exec redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
-      --cluster-config-file nodes.conf --save '' --appendonly no --logfile redis.log) &
+      --cluster-config-file nodes.conf --save '' --appendonly no --logfile redis.log "$@") &
     track "$!"
     redis_addrs+=("127.0.0.1:$p")
   done
