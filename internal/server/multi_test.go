@@ -103,3 +103,43 @@ func TestExecAndFlushWaitForTransactionLocks(t *testing.T) {
 		t.Fatalf("DBSIZE after FLUSHALL = %d, %v", n, err)
 	}
 }
+
+// TestVoteWithoutLog: a prepare that meets a lock is answered without the log, wait
+// or die; a DECIDE only when it waits: one that dies goes to the log, which records
+// the attempt aborted.
+func TestVoteWithoutLog(t *testing.T) {
+	s := runServer(t, oneNodeConfig(t))
+	key := []byte("{v}k")
+	holder := txn.ID{TS: time.Now().UnixNano(), Node: 9, Seq: 1}
+	older, younger := txn.ID{TS: holder.TS - 1, Node: 8, Seq: 1}, txn.ID{TS: holder.TS + 1, Node: 8, Seq: 2}
+	ops := []txn.Op{{Kind: txn.OpPut, Key: key, Value: []byte("v")}}
+	w := session{db: s.store}
+	cmdTxn(s, &w, txn.Command{Verb: txn.Prepare, Route: key, ID: holder, Record: key, Ops: ops}.AppendArgs([][]byte{[]byte("DHT.TXN")}))
+	vote := func(verb txn.Verb, id txn.ID) string {
+		args := txn.Command{Verb: verb, Route: key, ID: id, Record: key, Ops: ops, Commit: verb == txn.Decide}.AppendArgs([][]byte{[]byte("DHT.TXN")})
+		out := s.voteWithoutLog(s.commands["dht.txn"], args)
+		if out == nil {
+			return "log"
+		}
+		_, v := redcon.ReadNextRESP(out)
+		r, err := txn.ParseReply(v.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %q: %v", verb, out, err)
+		}
+		return map[txn.Vote]string{txn.VoteWait: "wait", txn.VoteDie: "die"}[r.Vote]
+	}
+	for _, tc := range []struct {
+		verb txn.Verb
+		id   txn.ID
+		want string
+	}{
+		{txn.Prepare, younger, "die"},
+		{txn.Prepare, older, "wait"},
+		{txn.Decide, younger, "log"},
+		{txn.Decide, older, "wait"},
+	} {
+		if got := vote(tc.verb, tc.id); got != tc.want {
+			t.Errorf("%s of the %s transaction: %s, want %s", tc.verb, map[bool]string{true: "older", false: "younger"}[tc.id == older], got, tc.want)
+		}
+	}
+}

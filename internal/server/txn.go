@@ -340,7 +340,10 @@ func (s *Server) keysLocked(c *command, args [][]byte) bool {
 
 // voteWithoutLog returns the reply of a DHT.TXN prepare that meets a lock, or keys
 // an ordinary command waits for, which a leader gives without replicating it (the
-// vote changes nothing), or nil.
+// vote changes nothing), or nil. A DECIDE is answered so only with a wait: one that
+// dies goes to the log, which records it aborted (an earlier copy of it may still be
+// applied, and must not commit then), and one that meets keys an ordinary command
+// waits for waits, since the log knows nothing of those.
 func (s *Server) voteWithoutLog(c *command, args [][]byte) []byte {
 	if c.name != "dht.txn" {
 		return nil
@@ -354,9 +357,12 @@ func (s *Server) voteWithoutLog(c *command, args [][]byte) []byte {
 	r, conflict := tg.p.Conflict(time.Now(), cmd, tg.settled)
 	if !conflict && tg.p.WouldLock(cmd) && tg.awaited(cmd.Ops) {
 		r, conflict = txn.Reply{Vote: txn.VoteDie}, true
+		if cmd.Verb == txn.Decide {
+			r.Vote = txn.VoteWait
+		}
 	}
 	tg.mu.RUnlock()
-	if !conflict {
+	if !conflict || cmd.Verb == txn.Decide && r.Vote != txn.VoteWait {
 		return nil
 	}
 	return redcon.AppendBulk(nil, txn.AppendReply(nil, r))

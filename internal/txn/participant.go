@@ -105,7 +105,11 @@ func (p *Participant) Apply(kv KV, now time.Time, c Command) Reply {
 // decide writes the record of c.ID, unless there is one already, whose reply it
 // repeats. With Ops (the record group's own keys), the group prepares them first and
 // writes the record only on a yes, committing them at once: the decision and this
-// group's share are one step.
+// group's share are one step. On a no or a die, with which the coordinator gives the
+// attempt up, it writes the record aborted, so that a copy of the command applied
+// later (sent again when an answer was lost) cannot commit what the coordinator
+// aborted elsewhere; it answers the vote. On a wait it writes nothing: the
+// coordinator asks again.
 func (p *Participant) decide(kv KV, now int64, c Command) Reply {
 	if rec, ok := p.records[c.ID]; ok {
 		return rec.reply
@@ -114,6 +118,10 @@ func (p *Participant) decide(kv KV, now int64, c Command) Reply {
 	var r Reply
 	if len(c.Ops) > 0 && commit {
 		if r = p.prepare(kv, now, c); r.Vote != VoteYes {
+			if r.Vote == VoteNo || r.Vote == VoteDie {
+				p.records[c.ID] = &record{at: now, reply: Reply{Vote: r.Vote, Status: StatusAborted}}
+				p.expiry = append(p.expiry, expiring{id: c.ID, at: now, record: true})
+			}
 			return r
 		}
 		p.resolve(kv, now, c.ID, true)

@@ -322,3 +322,48 @@ func BenchmarkPrepareCommit(b *testing.B) {
 		p.Apply(kv, t0, Command{Verb: Commit, Route: ops[0].Key, ID: id})
 	}
 }
+
+// A DECIDE that votes no or die writes its transaction's record aborted: a copy of it
+// applied later (sent again when its answer was lost) finds the record and cannot
+// commit, whatever became of the locks meanwhile; the coordinator has aborted the
+// attempt in the other groups. A wait writes nothing.
+func TestDecideThatGivesUpIsRecorded(t *testing.T) {
+	p, kv := NewParticipant(testOptions), memKV{}
+	older, younger := ID{TS: t0ns + 1, Node: 1, Seq: 1}, ID{TS: t0ns + 2, Node: 2, Seq: 1}
+	prep(p, kv, t0, older, puts("g0a", "old"))
+	decide := Command{Verb: Decide, Route: []byte("g0a"), ID: younger, Commit: true, Record: []byte("g0a"), Ops: puts("g0a", "young")}
+	if r := p.Apply(kv, t0, decide); r.Vote != VoteDie || r.Status != 0 {
+		t.Fatalf("decide meeting an older holder: %+v, want die", r)
+	}
+	p.Apply(kv, t0, Command{Verb: Commit, ID: older})
+	if r := p.Apply(kv, t0, decide); r.Status != StatusAborted || r.Vote != VoteDie {
+		t.Errorf("the same decide applied again after the holder left: %+v, want the record aborted", r)
+	}
+	if string(kv["g0a"]) != "old" {
+		t.Errorf("g0a = %q after a decide that died", kv["g0a"])
+	}
+	if r := p.Apply(kv, t0, Command{Verb: Decide, Route: []byte("g0a"), ID: younger}); r.Status != StatusAborted {
+		t.Errorf("recovery asking to abort: %+v, want the record aborted", r)
+	}
+
+	nx := ID{TS: t0ns + 3, Node: 2, Seq: 2}
+	decideNX := Command{Verb: Decide, Route: []byte("g0a"), ID: nx, Commit: true, Record: []byte("g0a"), Ops: []Op{{Kind: OpPutNX, Key: []byte("g0a"), Value: []byte("nx")}}}
+	if r := p.Apply(kv, t0, decideNX); r.Vote != VoteNo {
+		t.Fatalf("MSETNX decide on an existing key: %+v, want no", r)
+	}
+	kv.Del([]byte("g0a"))
+	if r := p.Apply(kv, t0, decideNX); r.Status != StatusAborted || string(kv["g0a"]) == "nx" {
+		t.Errorf("the MSETNX decide applied again once the key was gone: %+v, g0a = %q", r, kv["g0a"])
+	}
+
+	holder, waiter := ID{TS: t0ns + 5, Node: 1, Seq: 3}, ID{TS: t0ns + 4, Node: 2, Seq: 3}
+	prep(p, kv, t0, holder, puts("g0b", "h"))
+	decideWait := Command{Verb: Decide, Route: []byte("g0b"), ID: waiter, Commit: true, Record: []byte("g0b"), Ops: puts("g0b", "w")}
+	if r := p.Apply(kv, t0, decideWait); r.Vote != VoteWait {
+		t.Fatalf("decide meeting a younger holder: %+v, want wait", r)
+	}
+	p.Apply(kv, t0, Command{Verb: Abort, ID: holder})
+	if r := p.Apply(kv, t0, decideWait); r.Status != StatusCommitted || string(kv["g0b"]) != "w" {
+		t.Errorf("decide asked again after a wait: %+v, g0b = %q; want committed", r, kv["g0b"])
+	}
+}
