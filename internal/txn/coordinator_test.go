@@ -293,13 +293,14 @@ func TestWaitDieNoDeadlock(t *testing.T) {
 }
 
 // TestBankUnderFaults moves money between accounts in different groups while
-// commands are lost, their replies lost, or applied twice, and while readers sum
+// commands are lost, their replies lost, applied twice, or applied late (after
+// the coordinator gave up waiting for them), and while readers sum
 // the accounts. Every read sees the whole sum; at the end, with the stuck
 // transactions resolved, no lock is left and every account holds a value written
 // at or after its writer's last acknowledged transfer. DHT_TXN_SEEDS runs more
 // seeds.
 func TestBankUnderFaults(t *testing.T) {
-	seeds := 4
+	seeds := 40
 	if s, err := strconv.Atoi(os.Getenv("DHT_TXN_SEEDS")); err == nil {
 		seeds = s
 	}
@@ -328,6 +329,8 @@ func bank(t *testing.T, seed uint64) {
 			return loseReply
 		case r < 9:
 			return repeat
+		case r < 12:
+			return late
 		}
 		return deliver
 	}

@@ -24,6 +24,7 @@ const (
 	loseRequest       // the command never arrives
 	loseReply         // the command is applied, its reply lost
 	repeat            // the command is applied twice
+	late              // the command is applied late, after the group's next few, its reply lost
 )
 
 var errLost = errors.New("message lost")
@@ -39,6 +40,14 @@ type memGroups struct {
 	fault func(group int, c Command) fault
 	down  map[int]bool
 	calls int
+	// held are the commands arriving late, by group, each with how many of the
+	// group's commands are still to come first.
+	held map[int][]heldCommand
+}
+
+type heldCommand struct {
+	c     Command
+	after int
 }
 
 func newMemGroups(n int, opts Options) *memGroups {
@@ -69,7 +78,15 @@ func (m *memGroups) Call(ctx context.Context, c Command) (Reply, error) {
 	if m.down[g] || f == loseRequest {
 		return Reply{}, errLost
 	}
+	if f == late {
+		if m.held == nil {
+			m.held = map[int][]heldCommand{}
+		}
+		m.held[g] = append(m.held[g], heldCommand{c, 1 + m.calls%3})
+		return Reply{}, errLost
+	}
 	r := m.parts[g].Apply(m.kvs[g], m.now, c)
+	m.applyHeld(g)
 	if f == repeat {
 		r = m.parts[g].Apply(m.kvs[g], m.now, c)
 	}
@@ -78,6 +95,24 @@ func (m *memGroups) Call(ctx context.Context, c Command) (Reply, error) {
 	}
 	// The reply crosses a network: encode it as a group would.
 	return ParseReply(AppendReply(nil, r))
+}
+
+// applyHeld applies the late commands of group g whose turn came: those with no
+// more of the group's commands to wait for.
+func (m *memGroups) applyHeld(g int) {
+	if len(m.held[g]) == 0 {
+		return
+	}
+	n := 0
+	for _, h := range m.held[g] {
+		if h.after--; h.after <= 0 {
+			m.parts[g].Apply(m.kvs[g], m.now, h.c)
+			continue
+		}
+		m.held[g][n] = h
+		n++
+	}
+	m.held[g] = m.held[g][:n]
 }
 
 func (m *memGroups) setDown(g int, down bool) {
