@@ -342,8 +342,9 @@ func (s *Server) keysLocked(c *command, args [][]byte) bool {
 // an ordinary command waits for, which a leader gives without replicating it (the
 // vote changes nothing), or nil. A DECIDE is answered so only with a wait: one that
 // dies goes to the log, which records it aborted (an earlier copy of it may still be
-// applied, and must not commit then), and one that meets keys an ordinary command
-// waits for waits, since the log knows nothing of those.
+// applied, and must not commit then). Nor is a DECIDE turned away from keys an
+// ordinary command waits for: it holds no lock once applied, so the command does not
+// wait for it, and making it wait instead would let a cycle of waits form.
 func (s *Server) voteWithoutLog(c *command, args [][]byte) []byte {
 	if c.name != "dht.txn" {
 		return nil
@@ -355,11 +356,8 @@ func (s *Server) voteWithoutLog(c *command, args [][]byte) []byte {
 	tg := s.txn.groups[s.slots.Group(keyspace.Slot(cmd.Route))]
 	tg.mu.RLock()
 	r, conflict := tg.p.Conflict(time.Now(), cmd, tg.settled)
-	if !conflict && tg.p.WouldLock(cmd) && tg.awaited(cmd.Ops) {
+	if !conflict && cmd.Verb != txn.Decide && tg.p.WouldLock(cmd) && tg.awaited(cmd.Ops) {
 		r, conflict = txn.Reply{Vote: txn.VoteDie}, true
-		if cmd.Verb == txn.Decide {
-			r.Vote = txn.VoteWait
-		}
 	}
 	tg.mu.RUnlock()
 	if !conflict || cmd.Verb == txn.Decide && r.Vote != txn.VoteWait {
