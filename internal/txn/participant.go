@@ -119,25 +119,28 @@ func (p *Participant) decide(kv KV, now int64, c Command) Reply {
 	if len(c.Ops) > 0 && commit {
 		if r = p.prepare(kv, now, c); r.Vote != VoteYes {
 			if r.Vote == VoteNo || r.Vote == VoteDie {
-				p.records[c.ID] = &record{at: now, reply: Reply{Vote: r.Vote, Status: StatusAborted}}
-				p.expiry = append(p.expiry, expiring{id: c.ID, at: now, record: true})
+				p.recordAborted(c.ID, now, Reply{Vote: r.Vote})
 			}
 			return r
 		}
 		p.resolve(kv, now, c.ID, true)
 		r = cloneReply(r)
 	}
-	rec := &record{at: now}
-	r.Status = StatusAborted
-	if commit {
-		r.Status = StatusCommitted
-		rec.key, rec.parts = bytes.Clone(c.Route), cloneKeys(c.Parts)
-	} else {
-		p.expiry = append(p.expiry, expiring{id: c.ID, at: now, record: true})
+	if !commit {
+		return p.recordAborted(c.ID, now, r)
 	}
-	rec.reply = r
-	p.records[c.ID] = rec
+	r.Status = StatusCommitted
+	p.records[c.ID] = &record{at: now, reply: r, key: bytes.Clone(c.Route), parts: cloneKeys(c.Parts)}
 	return r
+}
+
+// recordAborted writes id's record aborted, with reply (its Status set) as the
+// answer to every DECIDE of id, pruned after Retain, and returns that reply.
+func (p *Participant) recordAborted(id ID, now int64, reply Reply) Reply {
+	reply.Status = StatusAborted
+	p.records[id] = &record{at: now, reply: reply}
+	p.expiry = append(p.expiry, expiring{id: id, at: now, record: true})
+	return reply
 }
 
 func (p *Participant) prepare(kv KV, now int64, c Command) Reply {
