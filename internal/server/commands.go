@@ -312,15 +312,18 @@ func (s *Server) exec(conn *session, args [][]byte, raw []byte, mayWait bool) (w
 		why = execRefusal(cl, why)
 	}
 	forward := why == "" && owner != nil && owner.Name != s.self.Name
+	keyed := why == "" && c.firstKey > 0 && !c.waits
+	// Transactions' own steps never run as ordinary keyed commands.
+	txnStep := c.name == "dht.txn" || c.name == "dht.exec"
 	// A read of a group of one member that this node leads needs no consensus.
-	readsNow := why == "" && c.firstKey > 0 && s.repl != nil && !c.writes && !c.waits && !cross && !forward &&
-		c.name != "dht.txn" && c.name != "dht.exec" && s.repl.ReadsNow(s.keyGroup(c, args))
+	readsNow := keyed && s.repl != nil && !c.writes && !cross && !forward && !txnStep &&
+		s.repl.ReadsNow(s.keyGroup(c, args))
 	// In a replicated cluster every other keyed command waits: for consensus, or for
 	// its group to have a leader.
-	replicated := why == "" && c.firstKey > 0 && s.repl != nil && !c.waits && !readsNow
+	replicated := keyed && s.repl != nil && !readsNow
 	// Without replication (or consensus) a keyed command runs here once no
 	// transaction holds its keys.
-	local := why == "" && c.firstKey > 0 && (s.repl == nil || readsNow) && !forward && !c.waits && c.name != "dht.txn" && c.name != "dht.exec"
+	local := keyed && (s.repl == nil || readsNow) && !forward && !txnStep
 	if why == "" && c.name == "exec" && !mayWait {
 		start, mark := s.commandStart(conn), len(conn.out)
 		if s.execHere(conn) {
