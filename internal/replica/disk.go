@@ -127,11 +127,21 @@ type DiskStats struct {
 	LastSnapshotLen int64
 }
 
-// diskWrite is a batch of records for the writer, and the answer.
+// diskWrite is a batch of records for the writer, and the answer: then, if set, is
+// called with it (on the writer's goroutine), else it is sent on done.
 type diskWrite struct {
 	recs []diskRecord
 	sync bool
 	done chan error
+	then func(error)
+}
+
+func (w *diskWrite) answer(err error) {
+	if w.then != nil {
+		w.then(err)
+		return
+	}
+	w.done <- err
 }
 
 func (w *diskWrite) hasSnapshot() bool {
@@ -331,7 +341,7 @@ var ErrDiskClosed = errors.New("replica: the node's log is closed")
 // write hands records to the writer and waits until they are written (and synced,
 // when sync is set or the policy is always).
 func (d *Disk) write(recs []diskRecord, sync bool) error {
-	w, err := d.send(recs, sync || d.fsync == FsyncAlways)
+	w, err := d.send(recs, sync || d.fsync == FsyncAlways, nil)
 	if err != nil {
 		return err
 	}
@@ -339,9 +349,13 @@ func (d *Disk) write(recs []diskRecord, sync bool) error {
 }
 
 // send hands records to the writer, which writes them in the order they came (and
-// syncs the log after them when sync is set).
-func (d *Disk) send(recs []diskRecord, sync bool) (*diskWrite, error) {
-	w := &diskWrite{recs: recs, sync: sync, done: make(chan error, 1)}
+// syncs the log after them when sync is set), then calls then, if given, or answers
+// on the write's done channel.
+func (d *Disk) send(recs []diskRecord, sync bool, then func(error)) (*diskWrite, error) {
+	w := &diskWrite{recs: recs, sync: sync, then: then}
+	if then == nil {
+		w.done = make(chan error, 1)
+	}
 	select {
 	case d.reqs <- w:
 		return w, nil
@@ -384,7 +398,7 @@ func (d *Disk) run() {
 			for {
 				select {
 				case w := <-d.reqs:
-					w.done <- ErrDiskClosed
+					w.answer(ErrDiskClosed)
 				default:
 					return
 				}
@@ -418,7 +432,7 @@ func (d *Disk) run() {
 			d.log.Error("writing the log", "err", err)
 		}
 		for _, w := range batch {
-			w.done <- err
+			w.answer(err)
 		}
 	}
 }
@@ -690,30 +704,35 @@ func (l *diskLog) SetHardState(st raftpb.HardState) error {
 
 // Sync writes what was appended since the last Sync, and waits until it is as
 // durable as the fsync policy makes it.
-func (l *diskLog) Sync() error { return l.StartSync(false)() }
-
-// StartSync hands what was appended since the last Sync to the node's log writer and
-// returns a function that waits until it is as durable as the fsync policy makes it.
-// A lazy batch (one that only moves the commit index, which Raft learns again from
-// its leader) is not waited for: it is written in order with the rest, and synced as
-// any other.
-func (l *diskLog) StartSync(lazy bool) (wait func() error) {
+func (l *diskLog) Sync() error {
 	if len(l.pending) == 0 {
-		return noWait
+		return nil
 	}
-	recs := l.pending
-	l.pending = nil
-	w, err := l.d.send(recs, l.d.fsync == FsyncAlways)
-	switch {
-	case err != nil:
-		return func() error { return err }
-	case lazy:
-		return noWait
+	w, err := l.d.send(l.take(), l.d.fsync == FsyncAlways, nil)
+	if err != nil {
+		return err
 	}
-	return func() error { return l.d.wait(w) }
+	return l.d.wait(w)
 }
 
-func noWait() error { return nil }
+// StartSync hands what was appended since the last Sync to the node's log writer,
+// which calls done once it is as durable as the fsync policy makes it, and after it
+// called done for every batch handed to it before. A lazy batch (one that only moves
+// the commit index, which Raft learns again from its leader) needs no fsync of its
+// own: it is written in order with the rest, and synced with the next batch that
+// needs it. done is called on the writer's goroutine, so it must not block.
+func (l *diskLog) StartSync(lazy bool, done func(error)) {
+	if _, err := l.d.send(l.take(), !lazy && l.d.fsync == FsyncAlways, done); err != nil {
+		done(err)
+	}
+}
+
+// take returns the records appended since it was last called.
+func (l *diskLog) take() []diskRecord {
+	recs := l.pending
+	l.pending = nil
+	return recs
+}
 
 // ApplySnapshot replaces the log with a snapshot from the leader, durably, before it
 // returns.

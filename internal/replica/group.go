@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -119,13 +120,9 @@ type group struct {
 	// term and vote are those of the hard state last handed to the log store.
 	term, vote uint64
 	ticks      int
-	// early, if set, takes a leader's messages before its log store has synced the
-	// entries of the same Ready, so that the followers write them while the leader
-	// does (Raft thesis 10.2.1); else they are returned by process, after the sync.
-	// It is safe because the leader counts its own entries towards a commit only
-	// once they are synced (at Advance): until then only followers' acknowledgements
-	// count, and those come after the followers' own syncs.
-	early func([]raftpb.Message)
+	// synced holds the appends the log store made durable, with the messages that
+	// waited for them; process takes them.
+	synced syncedQueue
 
 	// held is set while this replica may have forgotten what it acknowledged (a
 	// restarted node whose log was in memory): it neither votes nor campaigns until
@@ -204,6 +201,7 @@ func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*gr
 		PreVote:                   true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		DisableProposalForwarding: true,
+		AsyncStorageWrites:        true,
 		Logger:                    raftLogger{g.log},
 	})
 	if err != nil {
@@ -765,58 +763,32 @@ func (g *group) read(reads []*Read) {
 	g.rn.ReadIndex(binary.LittleEndian.AppendUint64(rctx, g.self))
 }
 
-// process handles everything Raft has ready: it stores entries, applies what is
-// committed, completes proposals and reads, and returns the messages to send.
+// process handles everything Raft has ready: it hands new entries and hard state to
+// the log store, applies what is committed, completes proposals and reads, and
+// returns the messages to send. Raft's storage writes are asynchronous: the group
+// goes on while the store makes its appends durable, and the messages that say
+// what they hold (a follower's acknowledgement, a vote, a leader counting its own
+// entries) wait for that (see takeSynced). A leader's appends go to the followers at
+// once, so that they write them while it does (Raft thesis 10.2.1).
 func (g *group) process() []raftpb.Message {
-	var out []raftpb.Message
+	out := g.takeSynced()
 	for g.broken == nil && g.rn.HasReady() {
 		rd := g.rn.Ready()
 		if rd.SoftState != nil {
 			g.softState(*rd.SoftState)
 		}
-		if !raft.IsEmptySnap(rd.Snapshot) {
-			g.restore(rd.Snapshot)
-		}
-		sy, durable := g.storage.(syncer)
-		msgs := rd.Messages
-		if durable && g.early != nil && len(msgs) > 0 && g.state == raft.StateLeader &&
-			(raft.IsEmptyHardState(rd.HardState) || rd.HardState.Term == g.term && rd.HardState.Vote == g.vote) {
-			// A leader's appends and heartbeats need not wait for its own sync; a new
-			// term or vote must be on disk before any message says so. Those of the
-			// Readies before, synced already, go first, in order.
-			g.early(append(out, msgs...))
-			out, msgs = nil, nil
-		}
-		// Only new entries and a new term or vote need to be on disk before the
-		// messages that say so go out; a commit index alone need not (a replica
-		// that forgets one learns it again from the leader).
-		lazy := len(rd.Entries) == 0 &&
-			(raft.IsEmptyHardState(rd.HardState) || rd.HardState.Term == g.term && rd.HardState.Vote == g.vote)
-		// Entries before the hard state, whose commit index may count them.
-		if err := g.storage.Append(rd.Entries); err != nil {
-			g.log.Error("appending to the raft log", "err", err)
-		}
-		if !raft.IsEmptyHardState(rd.HardState) {
-			g.term, g.vote = rd.HardState.Term, rd.HardState.Vote
-			if err := g.storage.SetHardState(rd.HardState); err != nil {
-				g.log.Error("storing raft state", "err", err)
+		for _, m := range rd.Messages {
+			switch m.To {
+			case raft.LocalAppendThread:
+				out = g.store(m, out)
+			case raft.LocalApplyThread:
+				// Raft hands over only entries on this replica's disk already.
+				g.apply(m.Entries)
+				out = g.deliver(m.Responses, out)
+			default:
+				out = append(out, m)
 			}
 		}
-		wait := noWait
-		if durable {
-			wait = sy.StartSync(lazy)
-		}
-		// The committed entries are on the disks of a majority already (a member
-		// acknowledges entries, and a leader counts its own, only once they are
-		// synced), so they are applied, and their clients answered, while this
-		// Ready's new entries are being synced.
-		g.apply(rd.CommittedEntries)
-		// What this replica acknowledges (its messages) must be on disk first.
-		if err := wait(); err != nil {
-			g.fail(err)
-			return nil
-		}
-		out = append(out, msgs...)
 		for _, rs := range rd.ReadStates {
 			if len(rs.RequestCtx) != 16 {
 				continue
@@ -828,7 +800,6 @@ func (g *group) process() []raftpb.Message {
 			}
 			delete(g.issued, seq)
 		}
-		g.rn.Advance(rd)
 	}
 	if len(g.issued) == 0 && len(g.queued) > 0 {
 		reads := g.queued
@@ -858,6 +829,103 @@ func (g *group) process() []raftpb.Message {
 	g.promoteLearners()
 	g.maybeSnapshot()
 	return out
+}
+
+// store writes what a MsgStorageAppend carries to the log store: a snapshot from
+// the leader (restoring the state machine from it), entries, then the hard state.
+// Its responses go out once the store has made all that durable; a store that keeps
+// nothing on disk delivers them at once. It returns out with what is to be sent now.
+func (g *group) store(m raftpb.Message, out []raftpb.Message) []raftpb.Message {
+	if m.Snapshot != nil {
+		g.restore(*m.Snapshot)
+	}
+	if err := g.storage.Append(m.Entries); err != nil {
+		g.log.Error("appending to the raft log", "err", err)
+	}
+	// Only new entries and a new term or vote need an fsync before the messages that
+	// say so go out; a commit index alone need not (a replica that forgets one
+	// learns it again from the leader).
+	lazy := len(m.Entries) == 0 && m.Snapshot == nil
+	if hs := (raftpb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}); !raft.IsEmptyHardState(hs) {
+		lazy = lazy && hs.Term == g.term && hs.Vote == g.vote
+		g.term, g.vote = hs.Term, hs.Vote
+		if err := g.storage.SetHardState(hs); err != nil {
+			g.log.Error("storing raft state", "err", err)
+		}
+	}
+	sy, durable := g.storage.(syncer)
+	if !durable {
+		return g.deliver(m.Responses, out)
+	}
+	resps := m.Responses
+	sy.StartSync(lazy, func(err error) { g.synced.push(resps, err) })
+	return out
+}
+
+// takeSynced delivers the responses of the appends the log store made durable since
+// it was last called, in the order the appends were made. A store that failed takes
+// the replica out of its group.
+func (g *group) takeSynced() []raftpb.Message {
+	var out []raftpb.Message
+	for _, s := range g.synced.take() {
+		if g.broken != nil {
+			return nil
+		}
+		if s.err != nil {
+			g.fail(s.err)
+			return nil
+		}
+		out = g.deliver(s.resps, out)
+	}
+	return out
+}
+
+// deliver steps the responses addressed to this replica into Raft and returns out
+// with the others, to be sent.
+func (g *group) deliver(resps []raftpb.Message, out []raftpb.Message) []raftpb.Message {
+	for _, m := range resps {
+		if m.To != g.self {
+			out = append(out, m)
+			continue
+		}
+		if err := g.rn.Step(m); err != nil {
+			g.log.Debug("local raft message not taken", "type", m.Type.String(), "err", err)
+		}
+	}
+	return out
+}
+
+// syncedQueue passes the appends the log store made durable from its writer to the
+// group: push never blocks, and wakes the group's goroutine.
+type syncedQueue struct {
+	mu    sync.Mutex
+	items []syncedAppend
+	// wake, if set, is called after every push.
+	wake func()
+}
+
+// syncedAppend is one append the log store finished: the messages that waited for
+// it, or the store's error.
+type syncedAppend struct {
+	resps []raftpb.Message
+	err   error
+}
+
+func (q *syncedQueue) push(resps []raftpb.Message, err error) {
+	q.mu.Lock()
+	q.items = append(q.items, syncedAppend{resps: resps, err: err})
+	q.mu.Unlock()
+	if q.wake != nil {
+		q.wake()
+	}
+}
+
+func (q *syncedQueue) take() []syncedAppend {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	return items
 }
 
 // softState follows a change of leader or role.
@@ -1038,9 +1106,10 @@ func (g *group) snapshot() bool {
 // syncer is a LogStore that makes what was appended durable in a separate step.
 type syncer interface {
 	// StartSync starts making everything appended as durable as the store makes it,
-	// and returns a function that waits until it is. A lazy start (only the commit
-	// index moved) need not be waited for.
-	StartSync(lazy bool) (wait func() error)
+	// and calls done (without blocking, maybe on another goroutine) once it is, in
+	// the order of the calls. A lazy start (only the commit index moved) needs no
+	// fsync of its own.
+	StartSync(lazy bool, done func(error))
 }
 
 // fail takes the replica out of the group after its log store failed: what it has

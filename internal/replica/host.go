@@ -120,9 +120,7 @@ func New(opts Options) (*Host, error) {
 		g.seq = uint64(h.now().UnixNano())
 		r := &runner{h: h, g: g, inbox: make(chan []raftpb.Message, inboxLen),
 			kick: make(chan struct{}, 1), changed: make(chan struct{})}
-		if h.transport != nil {
-			g.early = func(msgs []raftpb.Message) { h.transport.Send(g.id, msgs) }
-		}
+		g.synced.wake = r.wake
 		r.empty.Store(true)
 		r.publishStatus()
 		h.groups[spec.ID] = r
