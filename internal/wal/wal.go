@@ -14,6 +14,16 @@
 // segment that no intact record follows is such a tail, and Replay cuts it off and
 // says so. Damage anywhere else is an error naming the file and the offset: the log
 // never replays past damage silently.
+//
+// With Options.Preallocate the file of the segment being written is kept filled with
+// zeros ahead of what was appended, so that a sync need not write the file's size as
+// well as the records (the log syncs with fdatasync where the system has it). Zeros
+// from the end of the last record to the end of the last segment are that room, not
+// damage; a segment that is not the last is cut to its records when the next starts.
+// Writes that were not synced may reach the disk in any order, so a crash can leave
+// room no write reached followed by a later write: since a sync makes everything
+// written before it durable, a record header of zeros in the last segment comes
+// after everything synced, and what follows it is cut off as a torn tail.
 package wal
 
 import (
@@ -61,6 +71,9 @@ type Options struct {
 	FS FS
 	// Logger receives what recovery finds; nil discards it.
 	Logger *slog.Logger
+	// Preallocate, if positive, is how many bytes of zeros the segment being
+	// written is extended by whenever appends reach its end (see the package doc).
+	Preallocate int64
 }
 
 // Log is an open write-ahead log.
@@ -70,18 +83,21 @@ type Log struct {
 	log  *slog.Logger
 	segs []uint64 // every segment, oldest first; the last is written to
 
-	f      File
-	w      *bufio.Writer
-	size   int64 // of the current segment, what was appended
-	total  int64 // of every segment
-	sizes  map[uint64]int64
-	header [headerLen]byte
+	f    File
+	w    *bufio.Writer
+	size int64 // of the current segment, what was appended
+	// room is the size of the current segment's file, zeros past size included;
+	// prealloc is Options.Preallocate.
+	room, prealloc int64
+	total          int64 // of every segment
+	sizes          map[uint64]int64
+	header         [headerLen]byte
 }
 
 // Open opens the log in dir, creating the directory if needed. Nothing can be
 // appended before Replay has read what is there.
 func Open(dir string, opts Options) (*Log, error) {
-	l := &Log{dir: dir, fs: opts.FS, log: opts.Logger, sizes: map[uint64]int64{}}
+	l := &Log{dir: dir, fs: opts.FS, log: opts.Logger, sizes: map[uint64]int64{}, prealloc: opts.Preallocate}
 	if l.fs == nil {
 		l.fs = OSFS{}
 	}
@@ -140,11 +156,15 @@ func (l *Log) Replay(fn func(segment uint64, rec []byte) error) error {
 	if err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
-	if _, err := f.Seek(l.sizes[id], io.SeekStart); err != nil {
+	room, err := f.Seek(0, io.SeekEnd)
+	if err == nil {
+		_, err = f.Seek(l.sizes[id], io.SeekStart)
+	}
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("wal: %w", err)
 	}
-	l.f, l.size = f, l.sizes[id]
+	l.f, l.size, l.room = f, l.sizes[id], room
 	l.w = bufio.NewWriterSize(f, 1<<20)
 	return nil
 }
@@ -179,6 +199,23 @@ func (l *Log) replaySegment(id uint64, last bool, fn func(uint64, []byte) error)
 		}
 		size := binary.LittleEndian.Uint32(hdr[0:4])
 		sum := binary.LittleEndian.Uint32(hdr[4:8])
+		if last && size == 0 && sum == 0 {
+			// A sync makes everything written before it durable, so the zeros of
+			// room no write reached come after everything synced: what follows
+			// them is the rest of a torn tail, or more room.
+			zero, err := zerosToEnd(r)
+			if err != nil {
+				return 0, fmt.Errorf("wal: %s: %w", name, err)
+			}
+			if zero {
+				return off, nil
+			}
+			rest, err := l.readFrom(name, off)
+			if err != nil {
+				return 0, err
+			}
+			return off, l.cutTail(name, off, int64(len(rest)), "writes past the room no write reached", nil)
+		}
 		if size == 0 || size > MaxRecord {
 			return l.damaged(name, last, off, fmt.Sprintf("record length %d out of range", size))
 		}
@@ -197,6 +234,24 @@ func (l *Log) replaySegment(id uint64, last bool, fn func(uint64, []byte) error)
 			return 0, err
 		}
 		off += headerLen + int64(size)
+	}
+}
+
+// zerosToEnd reads r to its end and reports whether it held only zeros.
+func zerosToEnd(r io.Reader) (bool, error) {
+	buf := make([]byte, 64<<10)
+	zero := true
+	for {
+		n, err := r.Read(buf)
+		if zero && slices.ContainsFunc(buf[:n], func(b byte) bool { return b != 0 }) {
+			zero = false
+		}
+		if err == io.EOF {
+			return zero, nil
+		}
+		if err != nil {
+			return false, err
+		}
 	}
 }
 
@@ -314,7 +369,7 @@ func (l *Log) create(id uint64) error {
 		return fmt.Errorf("wal: %w", err)
 	}
 	l.segs = append(l.segs, id)
-	l.f, l.size = f, int64(len(magic))
+	l.f, l.size, l.room = f, int64(len(magic)), int64(len(magic))
 	l.sizes[id] = l.size
 	l.total += l.size
 	l.w = bufio.NewWriterSize(f, 1<<20)
@@ -358,8 +413,32 @@ func (l *Log) Sync() error {
 	if err := l.Flush(); err != nil {
 		return err
 	}
-	if err := l.f.Sync(); err != nil {
+	if l.prealloc > 0 && l.size >= l.room {
+		// This sync writes the file's size anyway: have it cover room for the
+		// syncs that follow.
+		if err := l.extend(); err != nil {
+			return err
+		}
+	}
+	if err := datasync(l.f); err != nil {
 		return fmt.Errorf("wal: fsync: %w", err)
+	}
+	return nil
+}
+
+// extend fills the current segment's file with Preallocate bytes of zeros past what
+// was appended.
+func (l *Log) extend() error {
+	zeros := make([]byte, min(l.prealloc, 1<<20))
+	for l.room = l.size; l.room < l.size+l.prealloc; {
+		n, err := l.f.Write(zeros[:min(int64(len(zeros)), l.size+l.prealloc-l.room)])
+		l.room += int64(n)
+		if err != nil {
+			return fmt.Errorf("wal: preallocating: %w", err)
+		}
+	}
+	if _, err := l.f.Seek(l.size, io.SeekStart); err != nil {
+		return fmt.Errorf("wal: %w", err)
 	}
 	return nil
 }
@@ -376,10 +455,18 @@ func (l *Log) Size() int64 { return l.total }
 // Segments returns the sequence numbers of the segments on disk, oldest first.
 func (l *Log) Segments() []uint64 { return slices.Clone(l.segs) }
 
-// Rotate syncs the current segment and starts the next one.
+// Rotate syncs the current segment, cut to its records, and starts the next one.
 func (l *Log) Rotate() error {
 	if err := l.Sync(); err != nil {
 		return err
+	}
+	if l.room > l.size {
+		if err := l.f.Truncate(l.size); err != nil {
+			return fmt.Errorf("wal: %w", err)
+		}
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("wal: fsync: %w", err)
+		}
 	}
 	if err := l.f.Close(); err != nil {
 		return fmt.Errorf("wal: %w", err)

@@ -1,8 +1,10 @@
 package wal
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,7 +16,12 @@ func rec(i int) []byte { return fmt.Appendf(nil, "record %d %s", i, make([]byte,
 
 func openReplay(t *testing.T, fsys FS, dir string) (*Log, [][]byte, error) {
 	t.Helper()
-	l, err := Open(dir, Options{FS: fsys})
+	return openReplayWith(t, dir, Options{FS: fsys})
+}
+
+func openReplayWith(t *testing.T, dir string, opts Options) (*Log, [][]byte, error) {
+	t.Helper()
+	l, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,10 +111,16 @@ func TestAppendReplayRotate(t *testing.T) {
 // torn or garbage, replay returns exactly the synced records (or more of those
 // appended, never a damaged one), cuts the tail, and the log takes appends again.
 func TestCrashKeepsWhatWasSynced(t *testing.T) {
+	for _, prealloc := range []int64{0, 100} {
+		t.Run(fmt.Sprintf("preallocate=%d", prealloc), func(t *testing.T) { crashKeepsWhatWasSynced(t, prealloc) })
+	}
+}
+
+func crashKeepsWhatWasSynced(t *testing.T, prealloc int64) {
 	for seed := range uint64(200) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		fsys := NewFaultFS()
-		l, _, err := openReplay(t, fsys, "/d")
+		l, _, err := openReplayWith(t, "/d", Options{FS: fsys, Preallocate: prealloc})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +150,7 @@ func TestCrashKeepsWhatWasSynced(t *testing.T) {
 			}
 		}
 		crashed := fsys.Crash(rng)
-		l2, got, err := openReplay(t, crashed, "/d")
+		l2, got, err := openReplayWith(t, "/d", Options{FS: crashed, Preallocate: prealloc})
 		if err != nil {
 			t.Fatalf("seed %d: replay after crash: %v", seed, err)
 		}
@@ -156,6 +169,78 @@ func TestCrashKeepsWhatWasSynced(t *testing.T) {
 			t.Fatalf("seed %d: replay after appending past a cut tail: %v", seed, err)
 		}
 		checkRecords(t, again, len(got)+1)
+	}
+}
+
+// TestPreallocatedSegments: the segment being written has zeros ahead of its records,
+// which replay takes for the room they are, silently; a segment that is not the last
+// is cut to its records; appending after a replay goes on where the records end.
+func TestPreallocatedSegments(t *testing.T) {
+	dir := t.TempDir()
+	var logged bytes.Buffer
+	opts := Options{Preallocate: 1000, Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	l, _, err := openReplayWith(t, dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := l.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if i%30 == 29 {
+			if err := l.Rotate(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	checkFiles := func(l *Log) {
+		t.Helper()
+		for _, id := range l.Segments() {
+			b, err := os.ReadFile(l.path(id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := l.sizes[id]
+			if id != l.Segment() {
+				if int64(len(b)) != data {
+					t.Fatalf("segment %d holds %d bytes of records in a file of %d", id, data, len(b))
+				}
+				continue
+			}
+			if int64(len(b)) <= data || slices.ContainsFunc(b[data:], func(c byte) bool { return c != 0 }) {
+				t.Fatalf("the last segment (%d bytes of records, file of %d) has no room of zeros", data, len(b))
+			}
+		}
+	}
+	checkFiles(l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, got, err := openReplayWith(t, dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecords(t, got, 100)
+	for i := 100; i < 110; i++ {
+		if err := l.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(l)
+	l.Close()
+	_, got, err = openReplayWith(t, dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecords(t, got, 110)
+	if logged.Len() > 0 {
+		t.Fatalf("replaying a preallocated log logged:\n%s", logged.String())
 	}
 }
 
