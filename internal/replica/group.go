@@ -858,7 +858,7 @@ func (g *group) store(m raftpb.Message, out []raftpb.Message) []raftpb.Message {
 		return g.deliver(m.Responses, out)
 	}
 	resps := m.Responses
-	sy.StartSync(lazy, func(err error) { g.synced.push(resps, err) })
+	sy.StartSync(lazy, func(err error) { g.synced.done(g.self, resps, err) })
 	return out
 }
 
@@ -896,23 +896,45 @@ func (g *group) deliver(resps []raftpb.Message, out []raftpb.Message) []raftpb.M
 }
 
 // syncedQueue passes the appends the log store made durable from its writer to the
-// group: push never blocks, and wakes the group's goroutine.
+// group. done never blocks: it sends the responses addressed to other members at once
+// (a follower's acknowledgement need not wait for the group's goroutine), and leaves
+// the others to the group's goroutine, which it wakes.
 type syncedQueue struct {
 	mu    sync.Mutex
 	items []syncedAppend
-	// wake, if set, is called after every push.
+	// failed is set once the store failed: nothing it acknowledges after that goes
+	// out, since what it failed to write would be counted in.
+	failed bool
+	// wake, if set, is called after every done; send, if set, sends messages to
+	// other members (else the group's goroutine sends them).
 	wake func()
+	send func([]raftpb.Message)
 }
 
-// syncedAppend is one append the log store finished: the messages that waited for
-// it, or the store's error.
+// syncedAppend is one append the log store finished: the messages to this replica
+// (and to the others, without send) that waited for it, or the store's error.
 type syncedAppend struct {
 	resps []raftpb.Message
 	err   error
 }
 
-func (q *syncedQueue) push(resps []raftpb.Message, err error) {
+func (q *syncedQueue) done(self uint64, resps []raftpb.Message, err error) {
 	q.mu.Lock()
+	if err != nil {
+		q.failed = true
+	}
+	if q.send != nil && !q.failed && slices.ContainsFunc(resps, func(m raftpb.Message) bool { return m.To != self }) {
+		var remote, local []raftpb.Message
+		for _, m := range resps {
+			if m.To == self {
+				local = append(local, m)
+			} else {
+				remote = append(remote, m)
+			}
+		}
+		q.send(remote)
+		resps = local
+	}
 	q.items = append(q.items, syncedAppend{resps: resps, err: err})
 	q.mu.Unlock()
 	if q.wake != nil {

@@ -121,6 +121,9 @@ func New(opts Options) (*Host, error) {
 		r := &runner{h: h, g: g, inbox: make(chan []raftpb.Message, inboxLen),
 			kick: make(chan struct{}, 1), changed: make(chan struct{})}
 		g.synced.wake = r.wake
+		if h.transport != nil {
+			g.synced.send = func(msgs []raftpb.Message) { h.transport.Send(g.id, msgs) }
+		}
 		r.empty.Store(true)
 		r.publishStatus()
 		h.groups[spec.ID] = r
