@@ -43,7 +43,9 @@ replication, the node is then caught up from the others before it may vote).
 Clients are served on event loops, one per CPU by default (--event-loops). The
 loops spend most of their time in system calls, so unless GOMAXPROCS is set the
 node runs with one more P than it has loops: the Go runtime then leaves a loop's P
-alone while the loop is in a system call, instead of handing it to another thread.`,
+alone while the loop is in a system call, instead of handing it to another thread.
+With persistence.fsync always it runs with one more still, for the log's writer,
+which is in an fsync most of the time.`,
 		Example: `  dht serve --config examples/cluster.json --node n1
   dht serve --config /etc/dht/cluster.json --node n2 --listen 0.0.0.0:7001 --data-dir /var/lib/dht`,
 		Args: cobra.NoArgs,
@@ -65,9 +67,6 @@ alone while the loop is in a system call, instead of handing it to another threa
 			if loops == 0 {
 				loops = runtime.GOMAXPROCS(0)
 			}
-			if os.Getenv("GOMAXPROCS") == "" {
-				runtime.GOMAXPROCS(loops + 1)
-			}
 			switch {
 			case inMemory && cmd.Flags().Changed("data-dir"):
 				return fmt.Errorf("--in-memory and --data-dir: choose one")
@@ -75,6 +74,14 @@ alone while the loop is in a system call, instead of handing it to another threa
 				dataDir = ""
 			case dataDir == "":
 				dataDir = filepath.Join("dht-data", node)
+			}
+			if os.Getenv("GOMAXPROCS") == "" {
+				procs := loops + 1
+				if dataDir != "" && cfg.Persistence.Fsync == "always" {
+					// The log's writer is in an fsync most of the time.
+					procs++
+				}
+				runtime.GOMAXPROCS(procs)
 			}
 			s, err := server.New(server.Options{Config: cfg, Self: node, Listen: listen, AdminListen: admin,
 				Logger: log, EventLoops: loops, PProf: pprof, DataDir: dataDir})
