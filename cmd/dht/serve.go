@@ -77,7 +77,7 @@ which is in an fsync most of the time.`,
 			}
 			if os.Getenv("GOMAXPROCS") == "" {
 				procs := loops + 1
-				if dataDir != "" && cfg.Persistence.Fsync == "always" {
+				if dataDir != "" && cfg.Persistence.Fsync == config.FsyncAlways {
 					// The log's writer is in an fsync most of the time.
 					procs++
 				}

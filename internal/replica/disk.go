@@ -438,12 +438,14 @@ func (d *Disk) run() {
 		for _, w := range batch {
 			w.answer(err)
 		}
-		// The answers made the groups' goroutines runnable, on this goroutine's
-		// processor: let them run before the next fsync blocks it, so that Go's
-		// scheduler need not take the processor back from the system call (its
-		// monitor thread polls every 20 µs while it keeps doing so), and so that
-		// what they append next joins the next batch.
-		runtime.Gosched()
+		if d.fsync == FsyncAlways {
+			// The answers made the groups' goroutines runnable, on this goroutine's
+			// processor: let them run before the next fsync blocks it, so that Go's
+			// scheduler need not take the processor back from the system call (its
+			// monitor thread polls every 20 µs while it keeps doing so), and so
+			// that what they append next joins the next batch.
+			runtime.Gosched()
+		}
 	}
 }
 
