@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/dhtkv/dht/internal/wal"
@@ -698,5 +699,40 @@ func TestHostGroupOfOneReadsNow(t *testing.T) {
 		if node.h.ReadsNow(0) {
 			t.Errorf("node %d (leader %d) of a group of three reads without a read index", id, l)
 		}
+	}
+}
+
+// TestSyncedQueueSendsNothingAfterAFailure: the log writer sends a follower's
+// acknowledgements itself, keeps the replica's own messages for its goroutine, and
+// once a write failed sends nothing more (a later acknowledgement would count entries
+// the failed write lost).
+func TestSyncedQueueSendsNothingAfterAFailure(t *testing.T) {
+	var sent []raftpb.Message
+	woken := 0
+	q := syncedQueue{send: func(msgs []raftpb.Message) { sent = append(sent, msgs...) }, wake: func() { woken++ }}
+	ack := func(i uint64) []raftpb.Message {
+		return []raftpb.Message{
+			{Type: raftpb.MsgAppResp, To: 1, From: 2, Index: i},
+			{Type: raftpb.MsgStorageAppendResp, To: 2, From: raft.LocalAppendThread, Index: i},
+		}
+	}
+	q.done(2, ack(5), nil)
+	if len(sent) != 1 || sent[0].To != 1 || sent[0].Index != 5 {
+		t.Fatalf("after a durable append, sent %v; want the acknowledgement of 5 to the leader", sent)
+	}
+	q.done(2, ack(6), errors.New("disk full"))
+	q.done(2, ack(7), nil)
+	if len(sent) != 1 {
+		t.Fatalf("after a failed write, sent %v as well", sent[1:])
+	}
+	items := q.take()
+	if len(items) != 3 || woken != 3 {
+		t.Fatalf("%d appends for the group's goroutine, woken %d times; want 3 and 3", len(items), woken)
+	}
+	if r := items[0].resps; len(r) != 1 || r[0].Type != raftpb.MsgStorageAppendResp {
+		t.Fatalf("left for the group's goroutine after a durable append: %v; want its own response only", r)
+	}
+	if items[1].err == nil {
+		t.Fatal("the failed write's error was not passed on")
 	}
 }
