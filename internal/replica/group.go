@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -119,7 +120,11 @@ type group struct {
 	state raft.StateType
 	// term and vote are those of the hard state last handed to the log store.
 	term, vote uint64
-	ticks      int
+	// ackTerm is the term in which this replica answers read rounds' pings (see
+	// readRounds), 0 when it answers none; read by other goroutines. It follows term
+	// before any message of a newer term leaves (see store and publishAckTerm).
+	ackTerm atomic.Uint64
+	ticks   int
 	// synced holds the appends the log store made durable, with the messages that
 	// waited for them; process takes them.
 	synced syncedQueue
@@ -207,7 +212,19 @@ func newGroup(spec GroupSpec, self uint64, tuning Tuning, log *slog.Logger) (*gr
 	if err != nil {
 		return nil, fmt.Errorf("replica: group %d: %w", spec.ID, err)
 	}
+	g.publishAckTerm()
 	return g, nil
+}
+
+// publishAckTerm sets the term in which this replica answers read rounds' pings: its
+// own, unless it is held (it may have forgotten what it acknowledged, votes among
+// it) or its log store failed.
+func (g *group) publishAckTerm() {
+	t := g.term
+	if g.held || g.broken != nil {
+		t = 0
+	}
+	g.ackTerm.Store(t)
 }
 
 // bootstrap starts a new replica: an empty snapshot holding the voters.
@@ -544,6 +561,7 @@ func (g *group) release(why string) {
 		return
 	}
 	g.held, g.released = false, true
+	g.publishAckTerm()
 	g.log.Info("replica takes part in elections", "why", why, "applied", g.applied)
 	g.standFirst()
 }
@@ -576,6 +594,18 @@ func (g *group) readsNow() bool {
 	return g.state == raft.StateLeader && g.broken == nil && !g.held && g.appliedTerm == g.term &&
 		len(g.cs.Voters) == 1 && g.cs.Voters[0] == g.self && len(g.cs.Learners) == 0 &&
 		len(g.cs.VotersOutgoing) == 0 && len(g.cs.LearnersNext) == 0
+}
+
+// roundTerm returns the term in which this replica may confirm reads with read
+// rounds (see readRounds), 0 when it may not: it leads, has applied an entry of its
+// term (and so everything committed before it), is not held, its log store works, and
+// it is one of several voters, with no joint membership change under way.
+func (g *group) roundTerm() uint64 {
+	if g.state != raft.StateLeader || g.broken != nil || g.held || g.appliedTerm != g.term ||
+		len(g.cs.Voters) < 2 || !slices.Contains(g.cs.Voters, g.self) || len(g.cs.VotersOutgoing) > 0 {
+		return 0
+	}
+	return g.term
 }
 
 // propose puts props into the log, as few entries as fit, stamped with now. A
@@ -849,6 +879,9 @@ func (g *group) store(m raftpb.Message, out []raftpb.Message) []raftpb.Message {
 	if hs := (raftpb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}); !raft.IsEmptyHardState(hs) {
 		lazy = lazy && hs.Term == g.term && hs.Vote == g.vote
 		g.term, g.vote = hs.Term, hs.Vote
+		// Before the vote or acknowledgement of the new term goes out (with the
+		// responses below), so that no ping of an older term is answered after it.
+		g.publishAckTerm()
 		if err := g.storage.SetHardState(hs); err != nil {
 			g.log.Error("storing raft state", "err", err)
 		}
@@ -1142,6 +1175,7 @@ func (g *group) fail(err error) {
 		g.log.Error("the replica's log store failed; it stops taking part in its group", "err", err)
 	}
 	g.broken = err
+	g.publishAckTerm()
 	g.stop(fmt.Errorf("replica: group %d: log store: %w", g.id, err))
 }
 

@@ -67,6 +67,15 @@ type runner struct {
 	release string
 	stopped bool
 
+	// rounds confirms this replica's reads while it leads (see readRounds), with
+	// commit and applied, the group's indexes as of its last messages sent, and
+	// ticks, its clock; confirmed holds the reads it confirmed that wait for their
+	// index to be applied.
+	rounds          readRounds
+	commit, applied atomic.Uint64
+	ticks           atomic.Int64
+	confirmed       []*Read
+
 	lead, term atomic.Uint64
 	empty      atomic.Bool
 	readsNow   atomic.Bool
@@ -119,7 +128,7 @@ func New(opts Options) (*Host, error) {
 		// the log (proposals sent to the leader cannot be told apart by term).
 		g.seq = uint64(h.now().UnixNano())
 		r := &runner{h: h, g: g, inbox: make(chan []raftpb.Message, inboxLen),
-			kick: make(chan struct{}, 1), changed: make(chan struct{})}
+			kick: make(chan struct{}, 1), changed: make(chan struct{}), rounds: readRounds{self: opts.Self}}
 		g.synced.wake = r.wake
 		if h.transport != nil {
 			g.synced.send = func(msgs []raftpb.Message) { h.transport.Send(g.id, msgs) }
@@ -209,6 +218,12 @@ func (h *Host) ReadIndexThen(group int, then func()) *Read {
 		rd.finish(nil)
 		return rd
 	}
+	if pings, ok := r.rounds.add(rd, r.commit.Load(), int(r.ticks.Load())); ok {
+		if len(pings) > 0 {
+			h.transport.Send(group, pings)
+		}
+		return rd
+	}
 	r.mu.Lock()
 	if r.stopped {
 		r.mu.Unlock()
@@ -222,11 +237,23 @@ func (h *Host) ReadIndexThen(group int, then func()) *Read {
 }
 
 // Deliver hands messages from another node to a group. It never blocks: when the
-// group is too far behind, the messages are dropped.
+// group is too far behind, the messages are dropped. Read rounds' messages are
+// handled at once, on the caller's goroutine.
 func (h *Host) Deliver(group int, msgs []raftpb.Message) {
 	r, ok := h.groups[group]
 	if !ok {
 		return
+	}
+	if slices.ContainsFunc(msgs, isRoundMsg) {
+		for _, m := range msgs {
+			if isRoundMsg(m) {
+				r.round(m)
+			}
+		}
+		msgs = slices.DeleteFunc(slices.Clone(msgs), isRoundMsg)
+		if len(msgs) == 0 {
+			return
+		}
 	}
 	select {
 	case r.inbox <- msgs:
@@ -316,8 +343,9 @@ type Status struct {
 	// applied since it started (three for each member replaced after it lost its
 	// log: removed, added back as a learner, made a voter).
 	MembershipChanges int
-	// ReadRounds counts the read-index rounds this replica asked Raft for since it
-	// started (each confirms every read queued for it); a group of one needs none.
+	// ReadRounds counts the rounds this replica started to confirm reads since it
+	// started, its own read rounds and the read indexes it asked Raft for (each
+	// confirms every read queued for it); a group of one needs none.
 	ReadRounds uint64
 	// Followers is filled in on the leader.
 	Followers []FollowerStatus
@@ -350,6 +378,44 @@ func (h *Host) Groups() []int {
 	return ids
 }
 
+// round handles a read round's message: it answers a ping in this replica's term,
+// and counts an answer to its own.
+func (r *runner) round(m raftpb.Message) {
+	if m.Type == msgReadPing {
+		if t := r.g.ackTerm.Load(); t != 0 && t == m.Term {
+			r.h.transport.Send(r.g.id, []raftpb.Message{{Type: msgReadAck, From: r.h.self, To: m.From, Term: m.Term, Index: m.Index}})
+		}
+		return
+	}
+	done, index, pings := r.rounds.ack(m, r.commit.Load(), int(r.ticks.Load()))
+	if len(pings) > 0 {
+		r.h.transport.Send(r.g.id, pings)
+	}
+	for _, rd := range done {
+		rd.index = index
+	}
+	if len(done) == 0 || index <= r.applied.Load() {
+		for _, rd := range done {
+			rd.finish(nil)
+		}
+		return
+	}
+	// The group's goroutine completes them once it has applied their index.
+	r.mu.Lock()
+	stopped := r.stopped
+	if !stopped {
+		r.confirmed = append(r.confirmed, done...)
+	}
+	r.mu.Unlock()
+	if stopped {
+		for _, rd := range done {
+			rd.finish(ErrStopped)
+		}
+		return
+	}
+	r.wake()
+}
+
 func (r *runner) wake() {
 	select {
 	case r.kick <- struct{}{}:
@@ -367,6 +433,10 @@ func (r *runner) run(ctx context.Context) {
 			return
 		case <-t.C:
 			r.g.tick()
+			r.ticks.Store(int64(r.g.ticks))
+			if pings := r.rounds.expire(r.g.ticks, readRetryTicks, r.commit.Load()); len(pings) > 0 {
+				r.h.transport.Send(r.g.id, pings)
+			}
 			r.publishStatus()
 		case msgs := <-r.inbox:
 			r.steps(msgs)
@@ -384,8 +454,8 @@ func (r *runner) run(ctx context.Context) {
 			runtime.Gosched()
 		}
 		r.mu.Lock()
-		props, reads, reports, release := r.props, r.reads, r.reports, r.release
-		r.props, r.reads, r.reports, r.release = nil, nil, nil, ""
+		props, reads, reports, release, confirmed := r.props, r.reads, r.reports, r.release, r.confirmed
+		r.props, r.reads, r.reports, r.release, r.confirmed = nil, nil, nil, "", nil
 		r.mu.Unlock()
 		for _, rep := range reports {
 			switch {
@@ -402,7 +472,19 @@ func (r *runner) run(ctx context.Context) {
 		}
 		r.g.propose(props, r.h.now().UnixNano())
 		r.g.read(reads)
-		if msgs := r.g.process(); len(msgs) > 0 {
+		r.g.indexed = append(r.g.indexed, confirmed...)
+		msgs := r.g.process()
+		if orphans := r.rounds.lead(r.g.roundTerm(), r.g.cs.Voters); len(orphans) > 0 {
+			// Confirmed the way a follower's are, or failed if no leader is known.
+			r.g.read(orphans)
+			msgs = append(msgs, r.g.process()...)
+		}
+		// Before the messages go out: a follower acknowledges a write once it
+		// applied it, and the commit index it learned here must then be one that
+		// reads started here after that wait for.
+		r.commit.Store(r.g.rn.BasicStatus().Commit)
+		r.applied.Store(r.g.applied)
+		if len(msgs) > 0 {
 			r.h.transport.Send(r.g.id, msgs)
 		}
 		r.publish()
@@ -438,7 +520,7 @@ func (r *runner) publishStatus() {
 	st := g.rn.Status()
 	s := &Status{Group: g.id, Role: roleName(st.RaftState), Term: st.Term, Leader: st.Lead,
 		Commit: st.Commit, Applied: g.applied, Held: g.held, Learner: g.learner,
-		MembershipChanges: g.confChanges, ReadRounds: g.readSeq}
+		MembershipChanges: g.confChanges, ReadRounds: g.readSeq + r.rounds.rounds()}
 	for id, pr := range st.Progress {
 		if id != g.self {
 			s.Followers = append(s.Followers, FollowerStatus{ID: id, Match: pr.Match, Active: pr.RecentActive, Learner: pr.IsLearner})
@@ -464,13 +546,13 @@ func roleName(s raft.StateType) string {
 func (r *runner) shutdown() {
 	r.mu.Lock()
 	r.stopped = true
-	props, reads := r.props, r.reads
-	r.props, r.reads = nil, nil
+	props, reads := r.props, append(r.reads, r.confirmed...)
+	r.props, r.reads, r.confirmed = nil, nil, nil
 	r.mu.Unlock()
 	for _, p := range props {
 		p.finish(nil, 0, ErrStopped)
 	}
-	for _, rd := range reads {
+	for _, rd := range append(reads, r.rounds.lead(0, nil)...) {
 		rd.finish(ErrStopped)
 	}
 	r.g.stop(ErrStopped)

@@ -368,6 +368,54 @@ func TestSimHeldReplicaDoesNotVote(t *testing.T) {
 	}
 }
 
+// TestSimAckTermFollowsTheTerm checks the term in which replicas answer read rounds'
+// pings: the leader's on every member; a restarted replica that lost its log answers
+// none; and once a cut-off leader is replaced, the members that elected the new one
+// answer only in its term, so the old leader can confirm no read.
+func TestSimAckTermFollowsTheTerm(t *testing.T) {
+	s := newSim(t, 5, 3)
+	s.run(200)
+	old := s.leader()
+	if old == nil {
+		t.Fatal("no leader")
+	}
+	for _, id := range s.voters {
+		if got := s.nodes[id].ackTerm.Load(); got != old.term {
+			t.Fatalf("node %d answers pings of term %d, want the leader's %d", id, got, old.term)
+		}
+	}
+	s.partition(old.self)
+	s.run(300)
+	nl := s.leader()
+	for nl == old {
+		s.run(50)
+		nl = s.leader()
+	}
+	if nl == nil || nl.term <= old.term {
+		t.Fatalf("no new leader on the majority side (%v)", nl)
+	}
+	for _, id := range s.voters {
+		if id == old.self {
+			continue
+		}
+		if got := s.nodes[id].ackTerm.Load(); got != nl.term {
+			t.Fatalf("node %d answers pings of term %d, want the new leader's %d only", id, got, nl.term)
+		}
+	}
+	s.heal()
+	var f uint64
+	for _, id := range s.voters {
+		if id != nl.self {
+			f = id
+		}
+	}
+	s.down[f] = true
+	s.boot(f)
+	if got := s.nodes[f].ackTerm.Load(); got != 0 {
+		t.Fatalf("a replica restarted without its log answers pings of term %d", got)
+	}
+}
+
 // TestSimLostReadRequestIsSentAgain drops a follower's read request on its way to
 // the leader: the follower asks again, and the read completes.
 func TestSimLostReadRequestIsSentAgain(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tidwall/redcon"
@@ -25,7 +26,10 @@ import (
 // own messages say what arrived), so a batch costs one write here and one read there.
 // One goroutine per peer sends them: whatever the node's groups queued while the
 // previous batch was being written goes out in the next, so messages are batched
-// across groups under load and sent at once when idle.
+// across groups under load. When the link is idle, the sender writes its messages
+// itself, as far as the socket takes them without waiting (the goroutine writes the
+// rest), which spares waking the goroutine for every message: read rounds, sent from
+// the event loops, are a message to a peer and one back for a few reads.
 
 const (
 	// maxRaftQueue bounds the messages waiting for one peer; past it new ones are
@@ -35,6 +39,8 @@ const (
 	maxRaftRequest = 8 << 20
 	// maxSpareFrames bounds the queue buffer a link keeps for reuse.
 	maxSpareFrames = 1024
+	// maxSpareRequest bounds the buffer a link keeps for messages senders write.
+	maxSpareRequest = 64 << 10
 )
 
 // raftFrame is one message for a peer.
@@ -48,7 +54,15 @@ type raftLink struct {
 	s    *Server
 	to   *cluster.Member
 	kick chan struct{}
-	conn net.Conn // owned by run; nil until dialled, and after a failure
+
+	// wmu is held to write to the connection: by run, and by a sender that writes
+	// its messages itself (see Send).
+	wmu  sync.Mutex
+	conn net.Conn // nil until dialled, and after a failure
+	// rest is what a sender could not write without waiting: run writes it first.
+	rest []byte
+	// direct is the buffer senders encode into.
+	direct []byte
 
 	mu    sync.Mutex
 	queue []raftFrame
@@ -61,7 +75,7 @@ func newRaftLink(s *Server, to *cluster.Member) *raftLink {
 	return &raftLink{s: s, to: to, kick: make(chan struct{}, 1)}
 }
 
-// Send queues a group's messages for their peers; it never blocks.
+// Send sends a group's messages to their peers, or queues them; it never blocks.
 func (s *Server) Send(group int, msgs []raftpb.Message) {
 	for _, m := range msgs {
 		idx := int(m.To) - 1
@@ -69,6 +83,9 @@ func (s *Server) Send(group int, msgs []raftpb.Message) {
 			continue
 		}
 		l := s.raftLinks[idx]
+		if l.sendNow(group, m) {
+			continue
+		}
 		l.mu.Lock()
 		full := len(l.queue) >= maxRaftQueue
 		if !full {
@@ -87,12 +104,82 @@ func (s *Server) Send(group int, msgs []raftpb.Message) {
 	}
 }
 
+// sendNow writes m itself when the link is idle (connected, not over TLS, nothing
+// queued or being written): as much as the socket takes without waiting, leaving the
+// rest to run. It reports whether it took m. Snapshots always go through run, which
+// reports their delivery.
+func (l *raftLink) sendNow(group int, m raftpb.Message) bool {
+	if m.Type == raftpb.MsgSnap || !l.wmu.TryLock() {
+		return false
+	}
+	defer l.wmu.Unlock()
+	tc, ok := l.conn.(*net.TCPConn)
+	if !ok || len(l.rest) > 0 {
+		return false
+	}
+	l.mu.Lock()
+	idle := len(l.queue) == 0
+	l.mu.Unlock()
+	if !idle {
+		return false
+	}
+	frame := []raftFrame{{group, m}}
+	l.direct, _ = l.encode(l.direct[:0], frame)
+	n, err := writeNoWait(tc, l.direct)
+	if err != nil {
+		l.s.log.Debug("raft messages not delivered", "peer", l.to.Name, "err", err)
+		_ = l.conn.Close()
+		l.conn = nil
+		l.s.metrics.raftDropped.Inc()
+		l.failed(frame)
+		return true
+	}
+	if n < len(l.direct) {
+		l.rest = append(l.rest, l.direct[n:]...)
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	if cap(l.direct) > maxSpareRequest {
+		l.direct = nil
+	}
+	l.s.metrics.raftSent.Inc()
+	return true
+}
+
+// writeNoWait writes b to c as far as its socket buffer takes it now, and returns
+// how much it wrote.
+func writeNoWait(c *net.TCPConn, b []byte) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var werr error
+	if err := rc.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), b)
+		return true
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case werr == syscall.EAGAIN || werr == syscall.EINTR:
+		return 0, nil
+	case werr != nil:
+		return 0, werr
+	}
+	return n, nil
+}
+
 // run sends queued messages until the server stops.
 func (l *raftLink) run() {
 	defer func() {
+		l.wmu.Lock()
 		if l.conn != nil {
 			_ = l.conn.Close()
 		}
+		l.wmu.Unlock()
 	}()
 	var req []byte
 	for {
@@ -105,11 +192,21 @@ func (l *raftLink) run() {
 		// messages first, so that they go out in the same write.
 		runtime.Gosched()
 		for {
+			l.wmu.Lock()
+			if len(l.rest) > 0 && l.conn != nil {
+				// The end of a message a sender began on this connection (never on
+				// another: it would be garbage there).
+				if err := l.write(l.rest); err != nil {
+					l.s.log.Debug("raft messages not delivered", "peer", l.to.Name, "err", err)
+				}
+			}
+			l.rest = l.rest[:0]
 			l.mu.Lock()
 			batch := l.queue
 			l.queue, l.spare = l.spare, nil
 			l.mu.Unlock()
 			if len(batch) == 0 {
+				l.wmu.Unlock()
 				break
 			}
 			for rest := batch; len(rest) > 0; {
@@ -118,6 +215,7 @@ func (l *raftLink) run() {
 				l.deliver(req, rest[:n])
 				rest = rest[n:]
 			}
+			l.wmu.Unlock()
 			if cap(req) > maxRaftRequest {
 				req = nil
 			}
@@ -215,7 +313,9 @@ func (l *raftLink) write(req []byte) error {
 		l.conn = nil
 		return err
 	}
-	return nil
+	// No deadline between writes: a sender's own write (sendNow) would fail with
+	// one that passed while the link was idle.
+	return l.conn.SetWriteDeadline(time.Time{})
 }
 
 // failed tells the groups that their messages did not reach the peer.
