@@ -34,6 +34,9 @@ const (
 // before it asks the others too.
 const widenTicks = 2
 
+// askAllEvery is how often a read round asks every other voter, not only the quickest.
+const askAllEvery = 8
+
 // isRoundMsg reports whether m belongs to read rounds (and never goes to Raft).
 func isRoundMsg(m raftpb.Message) bool { return m.Type == msgReadPing || m.Type == msgReadAck }
 
@@ -112,11 +115,16 @@ func (rr *readRounds) add(rd *Read, commit uint64, tick int) (pings []raftpb.Mes
 
 // start starts a round for reads: it asks as few voters as make a majority with this
 // replica, those that answered the last round first (the others are asked too if
-// they do not answer in time; see expire). The caller holds mu.
+// they do not answer in time; see expire). Every askAllEvery'th round asks them all,
+// so that a voter that became the quicker one is found. The caller holds mu.
 func (rr *readRounds) start(reads []*Read, commit uint64, tick int) []raftpb.Message {
 	rr.seq++
 	rr.flight = &readRound{seq: rr.seq, term: rr.term, index: commit, tick: tick, reads: reads,
 		acked: make([]uint64, 0, len(rr.voters))}
+	if rr.seq%askAllEvery == 0 {
+		rr.flight.widened = true
+		return rr.ping(rr.peers)
+	}
 	return rr.ping(rr.peers[:min(rr.needed(), len(rr.peers))])
 }
 

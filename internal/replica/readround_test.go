@@ -77,6 +77,28 @@ func TestReadRoundsConfirmWithAMajority(t *testing.T) {
 	if got := rr.rounds(); got != 2 {
 		t.Fatalf("%d rounds, want 2", got)
 	}
+	// Now and then a round asks every voter, and whoever answers first is asked
+	// first from then on.
+	for round := 3; round <= askAllEvery; round++ {
+		pings, _ := rr.add(newRead(nil), 14, 0)
+		want := 2
+		if round == askAllEvery {
+			want = 4
+		}
+		if len(pings) != want {
+			t.Fatalf("round %d asked %v, want %d voters", round, to(pings), want)
+		}
+		if round < askAllEvery {
+			rr.ack(answer(pings[0]), 14, 0)
+			rr.ack(answer(pings[1]), 14, 0)
+			continue
+		}
+		rr.ack(raftpb.Message{Type: msgReadAck, From: 4, To: 1, Term: 4, Index: pings[0].Index}, 14, 0)
+		rr.ack(raftpb.Message{Type: msgReadAck, From: 2, To: 1, Term: 4, Index: pings[0].Index}, 14, 0)
+	}
+	if pings, _ := rr.add(newRead(nil), 15, 0); !slices.Equal(to(pings), []uint64{4, 2}) {
+		t.Fatalf("after a round that asked all, asked %v, want the two that answered first: 4 and 2", to(pings))
+	}
 }
 
 func TestReadRoundsLeadChangeHandsTheReadsBack(t *testing.T) {
