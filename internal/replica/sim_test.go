@@ -156,6 +156,17 @@ func (s *sim) leader() *group {
 	return nil
 }
 
+// leaderBesides runs the simulation until old, cut off, no longer passes for the
+// leader, and returns the one that does (nil when none does).
+func (s *sim) leaderBesides(old *group) *group {
+	nl := s.leader()
+	for nl == old {
+		s.run(50)
+		nl = s.leader()
+	}
+	return nl
+}
+
 func (s *sim) partition(id uint64) {
 	for _, o := range s.voters {
 		if o != id {
@@ -319,11 +330,7 @@ func TestSimReadIndex(t *testing.T) {
 		}
 	default:
 	}
-	nl := s.leader()
-	for nl == old {
-		s.run(50)
-		nl = s.leader()
-	}
+	nl := s.leaderBesides(old)
 	if nl == nil {
 		t.Fatal("no new leader on the majority side")
 	}
@@ -386,11 +393,7 @@ func TestSimAckTermFollowsTheTerm(t *testing.T) {
 	}
 	s.partition(old.self)
 	s.run(300)
-	nl := s.leader()
-	for nl == old {
-		s.run(50)
-		nl = s.leader()
-	}
+	nl := s.leaderBesides(old)
 	if nl == nil || nl.term <= old.term {
 		t.Fatalf("no new leader on the majority side (%v)", nl)
 	}
