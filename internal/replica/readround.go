@@ -76,9 +76,9 @@ type readRound struct {
 
 // lead sets the term in which this replica leads and may confirm reads (0 when it
 // may not), and the group's voters, of whom there must be more than one (a voter
-// alone has none to ask; see Host.ReadsNow). When they change, the reads waiting are returned,
-// to be confirmed another way: a round started in another term or membership cannot
-// confirm them.
+// alone has none to ask; see Host.ReadsNow). When they change, the reads waiting
+// are returned, to be confirmed another way: a round started in another term or
+// membership cannot confirm them.
 func (rr *readRounds) lead(term uint64, voters []uint64) (orphans []*Read) {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()

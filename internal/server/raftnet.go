@@ -56,7 +56,7 @@ type raftLink struct {
 	kick chan struct{}
 
 	// wmu is held to write to the connection: by run, and by a sender that writes
-	// its messages itself (see Send).
+	// its messages itself (see sendNow).
 	wmu  sync.Mutex
 	conn net.Conn // nil until dialled, and after a failure
 	// rest is what a sender could not write without waiting: run writes it first.
