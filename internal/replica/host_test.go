@@ -736,3 +736,48 @@ func TestSyncedQueueSendsNothingAfterAFailure(t *testing.T) {
 		t.Fatal("the failed write's error was not passed on")
 	}
 }
+
+// TestHostLeaderReadsWithAFollowerCutOff checks the leader's read rounds: with either
+// follower cut off, the leader's reads are confirmed by the other, whichever it asks
+// first; with both cut off, none is.
+func TestHostLeaderReadsWithAFollowerCutOff(t *testing.T) {
+	c := newTestCluster(t, 3)
+	l := c.leader(0, 5*time.Second)
+	c.write(0, "a=1")
+	cut := func(id uint64, on bool) {
+		c.net.mu.Lock()
+		c.net.cut[id] = on
+		c.net.mu.Unlock()
+	}
+	read := func(within time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		defer cancel()
+		return c.nodes[l].h.ReadIndex(0).Wait(ctx)
+	}
+	var followers []uint64
+	for id := range c.nodes {
+		if id != l {
+			followers = append(followers, id)
+		}
+	}
+	rounds := &c.nodes[l].h.groups[0].rounds
+	for _, f := range followers {
+		cut(f, true)
+		before := rounds.rounds()
+		for i := range 20 {
+			if err := read(5 * time.Second); err != nil {
+				t.Fatalf("with follower %d cut off, read %d: %v", f, i, err)
+			}
+		}
+		if n := rounds.rounds() - before; n < 20 {
+			t.Fatalf("20 reads one after another took %d read rounds: not confirmed by read rounds", n)
+		}
+		cut(f, false)
+	}
+	for _, f := range followers {
+		cut(f, true)
+	}
+	if err := read(time.Second); err == nil {
+		t.Fatal("a leader cut off from both followers confirmed a read")
+	}
+}
