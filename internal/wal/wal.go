@@ -457,16 +457,18 @@ func (l *Log) Segments() []uint64 { return slices.Clone(l.segs) }
 
 // Rotate syncs the current segment, cut to its records, and starts the next one.
 func (l *Log) Rotate() error {
-	if err := l.Sync(); err != nil {
+	if err := l.Flush(); err != nil {
 		return err
 	}
+	// Cut first, then one sync for the records and the size (Sync could extend the
+	// room only for it to be cut).
 	if l.room > l.size {
 		if err := l.f.Truncate(l.size); err != nil {
 			return fmt.Errorf("wal: %w", err)
 		}
-		if err := l.f.Sync(); err != nil {
-			return fmt.Errorf("wal: fsync: %w", err)
-		}
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("wal: fsync: %w", err)
 	}
 	if err := l.f.Close(); err != nil {
 		return fmt.Errorf("wal: %w", err)
